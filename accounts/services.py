@@ -1,0 +1,234 @@
+"""Account services: profile, password, two-factor, export, deactivation and erasure."""
+
+import io
+import re
+
+import qrcode
+import qrcode.image.svg
+from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_otp import devices_for_user
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from apikeys.services import keys_revoke_created_by
+from core.email import send_templated_after_commit
+from core.errors import RateLimited, ServiceError
+from core.ratelimit import attempt_allowed, attempts_reset
+from orgs.models import Membership, Organization, Role
+
+from .forms import FULL_NAME_MAX_LENGTH
+from .models import User
+
+TOTP_DEVICE_NAME = "Authenticator app"
+RECOVERY_DEVICE_NAME = "Recovery codes"
+
+
+# --- Profile and password -------------------------------------------------------------------------
+
+def profile_update(*, user: User, full_name) -> User:
+    if not isinstance(full_name, str):
+        raise ServiceError(_("full_name must be a string."), code="invalid_full_name", param="full_name")
+    full_name = full_name.strip()
+    if len(full_name) > FULL_NAME_MAX_LENGTH:
+        raise ServiceError(
+            _("A full name has at most %(max)d characters.") % {"max": FULL_NAME_MAX_LENGTH},
+            code="invalid_full_name", param="full_name",
+        )
+    user.full_name = full_name
+    user.save(update_fields=["full_name"])
+    return user
+
+
+def password_change(*, user: User, current_password: str, new_password: str) -> User:
+    """Changes the password. Every session signed in with the old one ends (Django's session hash)."""
+    if not user.check_password(current_password or ""):
+        raise ServiceError(_("The current password is not correct."),
+                           code="invalid_current_password", param="current_password")
+    try:
+        validate_password(new_password, user=user)
+    except ValidationError as error:
+        raise ServiceError(" ".join(error.messages), code="weak_password",
+                           param="new_password") from None
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    return user
+
+
+# --- Two-factor -----------------------------------------------------------------------------------
+
+def _normalise_code(code: str) -> str:
+    return re.sub(r"[\s-]", "", code or "").lower()
+
+
+def two_factor_setup_begin(*, user: User) -> TOTPDevice:
+    """An unconfirmed authenticator for the user to scan; a second call keeps the same secret."""
+    if user.two_factor_enabled:
+        raise ServiceError(_("Two-factor authentication is already on."), code="two_factor_enabled")
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name=TOTP_DEVICE_NAME, confirmed=False)
+    return device
+
+
+def totp_qr_svg(device: TOTPDevice) -> str:
+    """The device's otpauth:// address as an SVG QR code, drawn on the server."""
+    image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+    buffer = io.BytesIO()
+    image.save(buffer)
+    return buffer.getvalue().decode()
+
+
+@transaction.atomic
+def two_factor_setup_confirm(*, user: User, code: str) -> list[str]:
+    """Confirms the authenticator with a code from it and returns ten fresh recovery codes."""
+    device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).first()
+    if device is None or user.two_factor_enabled:
+        raise ServiceError(_("Start the set-up again."), code="no_pending_device")
+    _count_attempt(user)
+    if not device.verify_token(_normalise_code(code)):
+        raise ServiceError(_("That code is not correct. Check your device's clock and try again."),
+                           code="invalid_code", param="code")
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    user.two_factor_enabled = True
+    user.save(update_fields=["two_factor_enabled"])
+    return _recovery_codes_replace(user)
+
+
+def _recovery_codes_replace(user: User) -> list[str]:
+    StaticDevice.objects.filter(user=user).delete()
+    device = StaticDevice.objects.create(user=user, name=RECOVERY_DEVICE_NAME, confirmed=True)
+    codes = [StaticToken.random_token() for _ in range(settings.NEXEVO_RECOVERY_CODE_COUNT)]
+    StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+    return codes
+
+
+def _count_attempt(user: User) -> None:
+    if not attempt_allowed("otp", user.pk, limit=settings.NEXEVO_OTP_ATTEMPTS_PER_WINDOW,
+                           window_seconds=settings.NEXEVO_OTP_WINDOW_SECONDS):
+        raise RateLimited(_("Too many attempts. Wait a few minutes and try again."),
+                          retry_after=settings.NEXEVO_OTP_WINDOW_SECONDS)
+
+
+@transaction.atomic
+def two_factor_check(*, user: User, code: str):
+    """The confirmed device that accepts ``code`` (consuming it), or a ServiceError.
+
+    TOTP codes are accepted once (django-otp remembers the last time step used) and recovery codes
+    are deleted on use; the devices are locked for the check so that two concurrent requests cannot
+    both spend one code. Attempts are limited per user and throttled per device.
+    """
+    _count_attempt(user)
+    code = _normalise_code(code)
+    if code:
+        for device in devices_for_user(user, confirmed=True, for_verify=True):
+            # Offer each device only codes of its own shape, so that a recovery code does not count
+            # as a failed authenticator code (which would throttle the authenticator).
+            is_totp_shaped = code.isdigit() and len(code) == getattr(device, "digits", 0)
+            if isinstance(device, TOTPDevice) != is_totp_shaped:
+                continue
+            if device.verify_token(code):
+                attempts_reset("otp", user.pk)
+                return device
+    raise ServiceError(_("That code is not correct, or has been used already."),
+                       code="invalid_code", param="code")
+
+
+def recovery_codes_regenerate(*, user: User, code: str) -> list[str]:
+    if not user.two_factor_enabled:
+        raise ServiceError(_("Two-factor authentication is off."), code="two_factor_disabled")
+    with transaction.atomic():
+        two_factor_check(user=user, code=code)
+        return _recovery_codes_replace(user)
+
+
+@transaction.atomic
+def two_factor_disable(*, user: User, code: str) -> None:
+    if not user.two_factor_enabled:
+        raise ServiceError(_("Two-factor authentication is already off."), code="two_factor_disabled")
+    two_factor_check(user=user, code=code)
+    TOTPDevice.objects.filter(user=user).delete()
+    StaticDevice.objects.filter(user=user).delete()
+    user.two_factor_enabled = False
+    user.save(update_fields=["two_factor_enabled"])
+
+
+def recovery_codes_remaining(*, user: User) -> int:
+    return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+
+
+# --- GDPR: export, deactivation, erasure ----------------------------------------------------------
+
+def organizations_blocking_deactivation(*, user: User):
+    """Organizations the user solely owns that other people still belong to."""
+    owned = Membership.objects.filter(user=user, role=Role.OWNER).values("organization_id")
+    return (
+        Organization.objects.filter(id__in=owned, is_personal=False)
+        .annotate(member_count=Count("memberships"))
+        .filter(member_count__gt=1)
+        .order_by("name")
+    )
+
+
+def account_deactivate(*, user: User, password: str, code: str = "") -> None:
+    """Closes the account at once; personal data is erased after the grace period.
+
+    Sign-in fails from now on, every session ends (the password hash changes, and inactive users
+    are anonymous to Django's backend), and every key the user created stops working.
+    """
+    if not user.check_password(password or ""):
+        raise ServiceError(_("The password is not correct."), code="invalid_password",
+                           param="password")
+    blocking = list(organizations_blocking_deactivation(user=user))
+    if blocking:
+        names = ", ".join(organization.name for organization in blocking)
+        raise ServiceError(
+            _("You are the only owner of %(names)s, which other people still belong to. Transfer "
+              "ownership to another member, or remove the other members, and try again.")
+            % {"names": names},
+            code="sole_owner",
+        )
+    if user.two_factor_enabled:
+        two_factor_check(user=user, code=code)
+    with transaction.atomic():
+        user.is_active = False
+        user.deactivated_at = timezone.now()
+        user.set_unusable_password()
+        user.save(update_fields=["is_active", "deactivated_at", "password"])
+        keys_revoke_created_by(user=user)
+        send_templated_after_commit(
+            "accounts/email/deactivated",
+            to=[user.email],
+            context={"user": user, "grace_days": settings.NEXEVO_ERASURE_GRACE_DAYS,
+                     "site_url": settings.SITE_URL},
+        )
+
+
+@transaction.atomic
+def account_erase(*, user_id: str) -> bool:
+    """Erases a deactivated account's personal data; billing records stay, pointing at no one.
+
+    Returns False, changing nothing, if the account is no longer due (reactivated or erased).
+    """
+    user = User.objects.select_for_update().filter(pk=user_id).first()
+    if user is None or user.is_active or user.deactivated_at is None or user.erased_at is not None:
+        return False
+    EmailAddress.objects.filter(user=user).delete()
+    TOTPDevice.objects.filter(user=user).delete()
+    StaticDevice.objects.filter(user=user).delete()
+    user.email = f"erased-{user.pk.lower()}@erased.invalid"
+    user.full_name = ""
+    user.email_verified = False
+    user.two_factor_enabled = False
+    user.last_login = None
+    user.set_unusable_password()
+    user.erased_at = timezone.now()
+    user.save()
+    return True

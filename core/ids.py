@@ -1,0 +1,33 @@
+"""Prefixed random identifiers: ``u_``, ``org_``, ``key_`` and the rest of API.md's list.
+
+An id is its prefix, an underscore and 24 base62 characters drawn from ``secrets`` (about 143 bits),
+so ids are opaque, unguessable and say what they name. They are stored as they are shown.
+"""
+
+import secrets
+import string
+
+BASE62_ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase
+RANDOM_PART_LENGTH = 24
+
+
+def random_base62(length: int) -> str:
+    return "".join(secrets.choice(BASE62_ALPHABET) for _ in range(length))
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{random_base62(RANDOM_PART_LENGTH)}"
+
+
+def encode_base62(number: int, *, width: int) -> str:
+    """Encodes a non-negative integer in base62, left-padded with zeros to ``width`` characters."""
+    if number < 0:
+        raise ValueError("only non-negative integers have a base62 form")
+    digits = []
+    while number:
+        number, remainder = divmod(number, 62)
+        digits.append(BASE62_ALPHABET[remainder])
+    encoded = "".join(reversed(digits)) or "0"
+    if len(encoded) > width:
+        raise ValueError(f"{number} does not fit in {width} base62 characters")
+    return encoded.rjust(width, "0")

@@ -1,0 +1,107 @@
+"""Money: the one place that parses, rounds and formats amounts.
+
+Amounts are US dollars held as ``Decimal`` in code and in the database, or as integer micro-dollars
+(millionths of a dollar) where a counter has to be an integer (Redis). A ``float`` never holds money:
+JSON bodies are parsed with ``parse_float=Decimal`` (see ``core.parsers``) and ``parse_usd`` refuses
+a float outright.
+
+Precision, decided once:
+
+* balances, caps, top-ups and fees carry 2 decimal places (cents);
+* per-request costs carry up to 6 (micro-dollars), and the ledger stores them at that precision, so
+  the sum of the entries is exact and every displayed total re-adds to the cent;
+* a computed amount is rounded once, when it is stored, with ``ROUNDING`` (half to even, which does not
+  drift upwards or downwards over many small charges). Input is never rounded: an amount with more
+  decimals than allowed is refused.
+"""
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+ROUNDING = ROUND_HALF_EVEN
+CENTS = 2
+MICROS = 6
+MICROS_PER_USD = 1_000_000
+# No amount the console handles comes near a trillion dollars; refusing larger ones keeps every
+# amount inside the database columns and Decimal's default precision.
+MAX_INTEGER_DIGITS = 12
+_EXPONENTS = {places: Decimal(1).scaleb(-places) for places in range(0, MICROS + 1)}
+
+
+class MoneyError(ValueError):
+    """An amount that cannot be accepted; ``code`` is the error code the API answers with."""
+
+    def __init__(self, message: str, *, code: str = "invalid_amount"):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def parse_usd(
+    value: object,
+    *,
+    places: int = CENTS,
+    allow_zero: bool = False,
+    allow_negative: bool = False,
+    minimum: Decimal | None = None,
+    maximum: Decimal | None = None,
+) -> Decimal:
+    """Parses a decimal string, an int or a ``Decimal`` into an exact amount.
+
+    Refuses floats, booleans, non-finite values, exponents that hide more places than ``places``,
+    zero unless ``allow_zero``, negatives unless ``allow_negative``, and amounts outside
+    ``minimum``..``maximum``.
+    """
+    if isinstance(value, bool) or isinstance(value, float):
+        raise MoneyError("Send the amount as a decimal string such as \"20.00\".")
+    if isinstance(value, int):
+        amount = Decimal(value)
+    elif isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text or len(text) > 32:
+            raise MoneyError("The amount must be a decimal number such as \"20.00\".")
+        try:
+            amount = Decimal(text)
+        except InvalidOperation:
+            raise MoneyError("The amount must be a decimal number such as \"20.00\".") from None
+    else:
+        raise MoneyError("The amount must be a decimal number such as \"20.00\".")
+
+    if not amount.is_finite():
+        raise MoneyError("The amount must be a finite number.")
+    if amount.adjusted() >= MAX_INTEGER_DIGITS:
+        raise MoneyError("The amount is too large.", code="amount_too_large")
+    if amount.as_tuple().exponent < -places:
+        raise MoneyError(f"The amount may have at most {places} decimal places.")
+    if amount < 0 and not allow_negative:
+        raise MoneyError("The amount must not be negative.")
+    if amount == 0 and not allow_zero:
+        raise MoneyError("The amount must be greater than zero.")
+    if minimum is not None and amount < minimum:
+        raise MoneyError(f"The amount must be at least {format_usd(minimum)}.", code="amount_too_small")
+    if maximum is not None and amount > maximum:
+        raise MoneyError(f"The amount must be at most {format_usd(maximum)}.", code="amount_too_large")
+    return quantize(amount, places)
+
+
+def quantize(amount: Decimal, places: int = CENTS) -> Decimal:
+    """Rounds ``amount`` to ``places`` decimals with the project's rounding mode."""
+    return amount.quantize(_EXPONENTS[places], rounding=ROUNDING)
+
+
+def format_usd(amount: Decimal, places: int = CENTS) -> str:
+    """The wire form of an amount: a plain decimal string with exactly ``places`` decimals."""
+    return f"{quantize(amount, places):f}"
+
+
+def to_micros(amount: Decimal) -> int:
+    """Converts an amount with at most 6 decimals to integer micro-dollars, exactly."""
+    micros = amount * MICROS_PER_USD
+    if micros != micros.to_integral_value():
+        raise MoneyError("The amount has more than 6 decimal places.")
+    return int(micros)
+
+
+def from_micros(micros: int) -> Decimal:
+    return Decimal(micros).scaleb(-MICROS)

@@ -1,0 +1,18 @@
+"""Everything under /v1/."""
+
+from django.urls import include, path, re_path
+from drf_spectacular.views import (
+    SpectacularJSONAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
+
+from core.api import not_found
+
+urlpatterns = [
+    path("auth/", include("accounts.api_urls")),
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi_schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="openapi_schema"), name="api_docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="openapi_schema"), name="api_redoc"),
+    re_path(r"^.*$", not_found),
+]

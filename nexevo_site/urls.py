@@ -1,0 +1,24 @@
+from django.contrib import admin
+from allauth.account import views as allauth_views
+from django.urls import include, path, re_path
+
+from accounts import views as account_views
+from core import views as core_views
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("dashboard/", core_views.dashboard, name="dashboard"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("accounts/2fa/verify/", account_views.two_factor_verify, name="two_factor_verify"),
+    # allauth's reset-link pattern allows only [0-9A-Za-z] in the user part; ours are "u_..." ids.
+    re_path(r"^accounts/password/reset/key/(?P<uidb36>[0-9A-Za-z_]+)-(?P<key>.+)/$",
+            allauth_views.password_reset_from_key, name="account_reset_password_from_key"),
+    path("accounts/", include("allauth.urls")),
+    path("settings/", include("accounts.urls")),
+    path("keys/", include("apikeys.urls")),
+    path("organizations/", include("orgs.urls")),
+    path("admin/", admin.site.urls),
+    path("v1/", include("nexevo_site.api_urls")),
+]
+
+handler500 = "core.views.server_error"

@@ -1,0 +1,71 @@
+"""Shared fixtures. The personas follow STYLE.md: Alice owns an organization, Bob belongs to it,
+Charlie is an outsider. Every user gets a personal workspace on creation."""
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from apikeys.services import key_create
+from orgs.selectors import personal_organization_of_user
+
+PASSWORD = "correct horse battery 42"
+
+
+def make_user(email: str, *, full_name: str = "", verified: bool = True, **extra) -> User:
+    user = User.objects.create_user(email=email, password=PASSWORD, full_name=full_name, **extra)
+    if verified:
+        EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+        user.email_verified = True
+        user.save(update_fields=["email_verified"])
+    return user
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    # Rate-limit counters live in the cache; each test starts with none.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def alice(db):
+    return make_user("alice@example.com", full_name="Alice Archer")
+
+
+@pytest.fixture
+def bob(db):
+    return make_user("bob@example.com", full_name="Bob Baker")
+
+
+@pytest.fixture
+def charlie(db):
+    return make_user("charlie@example.com", full_name="Charlie Chen")
+
+
+def new_key(user, name="test key"):
+    """A fresh key in the user's personal workspace: (ApiKey, full key)."""
+    return key_create(organization=personal_organization_of_user(user=user), created_by=user, name=name)
+
+
+@pytest.fixture
+def alice_key(alice):
+    return new_key(alice)
+
+
+@pytest.fixture
+def api():
+    """An API client with no credentials; ``api_as(full_key)`` gives one with a Bearer key."""
+    return APIClient()
+
+
+@pytest.fixture
+def api_as():
+    def build(full_key: str) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {full_key}")
+        return client
+
+    return build

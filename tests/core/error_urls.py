@@ -1,0 +1,24 @@
+"""URLs used only by test_error_envelope: views that fail the way real code can."""
+
+from django.urls import include, path
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import AllowAny
+
+
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def exploding_api_view(request):
+    raise RuntimeError("secret internal detail")
+
+
+def exploding_plain_view(request):
+    raise RuntimeError("secret internal detail")
+
+
+urlpatterns = [
+    path("v1/test/explode", exploding_api_view),
+    path("v1/test/explode-plain", exploding_plain_view),
+    path("", include("nexevo_site.urls")),
+]
+
+handler500 = "core.views.server_error"
