@@ -23,19 +23,42 @@ class UserAdmin(DjangoUserAdmin):
     form = NexevoUserChangeForm
     add_form = NexevoUserCreationForm
     ordering = ["-date_joined"]
-    list_display = ["email", "full_name", "id", "email_verified", "two_factor_enabled", "is_active",
-                    "is_staff", "date_joined"]
-    list_filter = ["is_active", "is_staff", "is_superuser", "email_verified", "two_factor_enabled",
-                   "date_joined"]
+    list_display = [
+        "email",
+        "full_name",
+        "id",
+        "email_verified",
+        "two_factor_enabled",
+        "is_active",
+        "is_staff",
+        "date_joined",
+    ]
+    list_filter = [
+        "is_active",
+        "is_staff",
+        "is_superuser",
+        "email_verified",
+        "two_factor_enabled",
+        "date_joined",
+    ]
     search_fields = ["email", "full_name", "id"]
-    readonly_fields = ["id", "last_login", "date_joined", "email_verified", "two_factor_enabled",
-                       "deactivated_at", "erased_at"]
+    readonly_fields = [
+        "id",
+        "last_login",
+        "date_joined",
+        "email_verified",
+        "two_factor_enabled",
+        "deactivated_at",
+        "erased_at",
+    ]
     date_hierarchy = "date_joined"
     fieldsets = [
         (None, {"fields": ["id", "email", "password"]}),
         (_("Profile"), {"fields": ["full_name", "email_verified", "two_factor_enabled"]}),
-        (_("Permissions"), {"fields": ["is_active", "is_staff", "is_superuser", "groups",
-                                       "user_permissions"]}),
+        (
+            _("Permissions"),
+            {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},
+        ),
         (_("Dates"), {"fields": ["last_login", "date_joined", "deactivated_at", "erased_at"]}),
     ]
     add_fieldsets = [

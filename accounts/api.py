@@ -40,8 +40,11 @@ class ChangePasswordView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "password"
 
-    @extend_schema(request=ChangePasswordSerializer, responses=MeSerializer,
-                   summary="Change the password; every other session ends")
+    @extend_schema(
+        request=ChangePasswordSerializer,
+        responses=MeSerializer,
+        summary="Change the password; every other session ends",
+    )
     def post(self, request):
         serializer = ChangePasswordSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -56,8 +59,10 @@ class TwoFactorStatusView(APIView):
     @extend_schema(responses=TwoFactorStatusSerializer, summary="Whether two-factor is on")
     def get(self, request):
         user = request.user
-        return Response({
-            "enabled": user.two_factor_enabled,
-            "methods": ["totp"] if user.two_factor_enabled else [],
-            "recovery_codes_remaining": services.recovery_codes_remaining(user=user),
-        })
+        return Response(
+            {
+                "enabled": user.two_factor_enabled,
+                "methods": ["totp"] if user.two_factor_enabled else [],
+                "recovery_codes_remaining": services.recovery_codes_remaining(user=user),
+            }
+        )

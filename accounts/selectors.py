@@ -28,9 +28,7 @@ def account_export(*, user) -> dict:
     memberships = list(memberships_of_user(user=user))
     personal = next((m.organization for m in memberships if m.organization.is_personal), None)
     created_keys = ApiKey.objects.filter(created_by=user).order_by("created_at")
-    personal_keys = (
-        ApiKey.objects.filter(organization=personal).order_by("created_at") if personal else []
-    )
+    personal_keys = ApiKey.objects.filter(organization=personal).order_by("created_at") if personal else []
     return {
         "exported_at": _iso(timezone.now()),
         "user": {

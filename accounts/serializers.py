@@ -23,8 +23,7 @@ class MeSerializer(serializers.Serializer):
 
 
 class ProfileUpdateSerializer(serializers.Serializer):
-    full_name = serializers.CharField(max_length=FULL_NAME_MAX_LENGTH, allow_blank=True,
-                                      trim_whitespace=True)
+    full_name = serializers.CharField(max_length=FULL_NAME_MAX_LENGTH, allow_blank=True, trim_whitespace=True)
 
 
 class ChangePasswordSerializer(serializers.Serializer):

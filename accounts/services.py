@@ -32,6 +32,7 @@ RECOVERY_DEVICE_NAME = "Recovery codes"
 
 # --- Profile and password -------------------------------------------------------------------------
 
+
 def profile_update(*, user: User, full_name) -> User:
     if not isinstance(full_name, str):
         raise ServiceError(_("full_name must be a string."), code="invalid_full_name", param="full_name")
@@ -39,7 +40,8 @@ def profile_update(*, user: User, full_name) -> User:
     if len(full_name) > FULL_NAME_MAX_LENGTH:
         raise ServiceError(
             _("A full name has at most %(max)d characters.") % {"max": FULL_NAME_MAX_LENGTH},
-            code="invalid_full_name", param="full_name",
+            code="invalid_full_name",
+            param="full_name",
         )
     user.full_name = full_name
     user.save(update_fields=["full_name"])
@@ -49,19 +51,22 @@ def profile_update(*, user: User, full_name) -> User:
 def password_change(*, user: User, current_password: str, new_password: str) -> User:
     """Changes the password. Every session signed in with the old one ends (Django's session hash)."""
     if not user.check_password(current_password or ""):
-        raise ServiceError(_("The current password is not correct."),
-                           code="invalid_current_password", param="current_password")
+        raise ServiceError(
+            _("The current password is not correct."),
+            code="invalid_current_password",
+            param="current_password",
+        )
     try:
         validate_password(new_password, user=user)
     except ValidationError as error:
-        raise ServiceError(" ".join(error.messages), code="weak_password",
-                           param="new_password") from None
+        raise ServiceError(" ".join(error.messages), code="weak_password", param="new_password") from None
     user.set_password(new_password)
     user.save(update_fields=["password"])
     return user
 
 
 # --- Two-factor -----------------------------------------------------------------------------------
+
 
 def _normalise_code(code: str) -> str:
     return re.sub(r"[\s-]", "", code or "").lower()
@@ -93,8 +98,11 @@ def two_factor_setup_confirm(*, user: User, code: str) -> list[str]:
         raise ServiceError(_("Start the set-up again."), code="no_pending_device")
     _count_attempt(user)
     if not device.verify_token(_normalise_code(code)):
-        raise ServiceError(_("That code is not correct. Check your device's clock and try again."),
-                           code="invalid_code", param="code")
+        raise ServiceError(
+            _("That code is not correct. Check your device's clock and try again."),
+            code="invalid_code",
+            param="code",
+        )
     device.confirmed = True
     device.save(update_fields=["confirmed"])
     user.two_factor_enabled = True
@@ -111,10 +119,16 @@ def _recovery_codes_replace(user: User) -> list[str]:
 
 
 def _count_attempt(user: User) -> None:
-    if not attempt_allowed("otp", user.pk, limit=settings.NEXEVO_OTP_ATTEMPTS_PER_WINDOW,
-                           window_seconds=settings.NEXEVO_OTP_WINDOW_SECONDS):
-        raise RateLimited(_("Too many attempts. Wait a few minutes and try again."),
-                          retry_after=settings.NEXEVO_OTP_WINDOW_SECONDS)
+    if not attempt_allowed(
+        "otp",
+        user.pk,
+        limit=settings.NEXEVO_OTP_ATTEMPTS_PER_WINDOW,
+        window_seconds=settings.NEXEVO_OTP_WINDOW_SECONDS,
+    ):
+        raise RateLimited(
+            _("Too many attempts. Wait a few minutes and try again."),
+            retry_after=settings.NEXEVO_OTP_WINDOW_SECONDS,
+        )
 
 
 @transaction.atomic
@@ -137,8 +151,9 @@ def two_factor_check(*, user: User, code: str):
             if device.verify_token(code):
                 attempts_reset("otp", user.pk)
                 return device
-    raise ServiceError(_("That code is not correct, or has been used already."),
-                       code="invalid_code", param="code")
+    raise ServiceError(
+        _("That code is not correct, or has been used already."), code="invalid_code", param="code"
+    )
 
 
 def recovery_codes_regenerate(*, user: User, code: str) -> list[str]:
@@ -166,6 +181,7 @@ def recovery_codes_remaining(*, user: User) -> int:
 
 # --- GDPR: export, deactivation, erasure ----------------------------------------------------------
 
+
 def organizations_blocking_deactivation(*, user: User):
     """Organizations the user solely owns that other people still belong to."""
     owned = Membership.objects.filter(user=user, role=Role.OWNER).values("organization_id")
@@ -184,14 +200,15 @@ def account_deactivate(*, user: User, password: str, code: str = "") -> None:
     are anonymous to Django's backend), and every key the user created stops working.
     """
     if not user.check_password(password or ""):
-        raise ServiceError(_("The password is not correct."), code="invalid_password",
-                           param="password")
+        raise ServiceError(_("The password is not correct."), code="invalid_password", param="password")
     blocking = list(organizations_blocking_deactivation(user=user))
     if blocking:
         names = ", ".join(organization.name for organization in blocking)
         raise ServiceError(
-            _("You are the only owner of %(names)s, which other people still belong to. Transfer "
-              "ownership to another member, or remove the other members, and try again.")
+            _(
+                "You are the only owner of %(names)s, which other people still belong to. Transfer "
+                "ownership to another member, or remove the other members, and try again."
+            )
             % {"names": names},
             code="sole_owner",
         )
@@ -206,8 +223,11 @@ def account_deactivate(*, user: User, password: str, code: str = "") -> None:
         send_templated_after_commit(
             "accounts/email/deactivated",
             to=[user.email],
-            context={"user": user, "grace_days": settings.NEXEVO_ERASURE_GRACE_DAYS,
-                     "site_url": settings.SITE_URL},
+            context={
+                "user": user,
+                "grace_days": settings.NEXEVO_ERASURE_GRACE_DAYS,
+                "site_url": settings.SITE_URL,
+            },
         )
 
 

@@ -41,10 +41,14 @@ def profile(request):
 
 @login_required
 def security(request):
-    return render(request, "accounts/security.html", {
-        "recovery_codes_remaining": services.recovery_codes_remaining(user=request.user),
-        "code_form": CodeForm(),
-    })
+    return render(
+        request,
+        "accounts/security.html",
+        {
+            "recovery_codes_remaining": services.recovery_codes_remaining(user=request.user),
+            "code_form": CodeForm(),
+        },
+    )
 
 
 @never_cache
@@ -65,11 +69,15 @@ def two_factor_setup(request):
             otp_login(request, device)
             messages.success(request, _("Two-factor authentication is on."))
             return _recovery_codes_page(request, codes)
-    return render(request, "accounts/two_factor_setup.html", {
-        "form": form,
-        "qr_svg": services.totp_qr_svg(device),
-        "secret": _base32_secret(device),
-    })
+    return render(
+        request,
+        "accounts/two_factor_setup.html",
+        {
+            "form": form,
+            "qr_svg": services.totp_qr_svg(device),
+            "secret": _base32_secret(device),
+        },
+    )
 
 
 def _base32_secret(device) -> str:
@@ -119,8 +127,9 @@ def two_factor_disable(request):
 def two_factor_verify(request):
     """The second step of signing in, for users with a confirmed device."""
     next_url = request.POST.get("next") or request.GET.get("next") or ""
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
-                                           require_https=request.is_secure()):
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         next_url = ""
     if not request.user.two_factor_enabled or request.user.is_verified():
         return redirect(next_url or "dashboard")
@@ -142,18 +151,24 @@ def privacy(request):
 
 
 def _privacy_page(request, form, status=200):
-    return render(request, "accounts/privacy.html", {
-        "form": form,
-        "blocking": list(services.organizations_blocking_deactivation(user=request.user)),
-        "grace_days": settings.NEXEVO_ERASURE_GRACE_DAYS,
-    }, status=status)
+    return render(
+        request,
+        "accounts/privacy.html",
+        {
+            "form": form,
+            "blocking": list(services.organizations_blocking_deactivation(user=request.user)),
+            "grace_days": settings.NEXEVO_ERASURE_GRACE_DAYS,
+        },
+        status=status,
+    )
 
 
 @login_required
 def export(request):
     data = account_export(user=request.user)
-    response = HttpResponse(json.dumps(data, indent=2, ensure_ascii=False),
-                            content_type="application/json; charset=utf-8")
+    response = HttpResponse(
+        json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="nexevo-export-{request.user.id}.json"'
     response["Cache-Control"] = "no-store"
     return response
@@ -165,8 +180,9 @@ def deactivate(request):
     form = DeactivateForm(request.POST)
     if form.is_valid():
         try:
-            services.account_deactivate(user=request.user, password=form.cleaned_data["password"],
-                                        code=form.cleaned_data["code"])
+            services.account_deactivate(
+                user=request.user, password=form.cleaned_data["password"], code=form.cleaned_data["code"]
+            )
         except ServiceError as error:
             _form_error(form, error)
         else:

@@ -9,9 +9,7 @@ class ApiKey(models.Model):
     """A Bearer key. It belongs to one organization and acts as the member who created it."""
 
     id = PublicIdField(prefix="key")
-    organization = models.ForeignKey(
-        "orgs.Organization", on_delete=models.CASCADE, related_name="api_keys"
-    )
+    organization = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="api_keys")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_keys"
     )

@@ -23,8 +23,9 @@ def _clean_name(name) -> str:
         raise ServiceError("Give the key a name.", code="invalid_name", param="name")
     name = name.strip()
     if len(name) > NAME_MAX_LENGTH:
-        raise ServiceError(f"A key name has at most {NAME_MAX_LENGTH} characters.",
-                           code="invalid_name", param="name")
+        raise ServiceError(
+            f"A key name has at most {NAME_MAX_LENGTH} characters.", code="invalid_name", param="name"
+        )
     return name
 
 

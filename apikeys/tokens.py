@@ -30,7 +30,7 @@ def is_well_formed(key: str) -> bool:
     """Shape and checksum only: no database, no timing that depends on stored keys."""
     if len(key) != KEY_LENGTH or not _SHAPE.match(key):
         return False
-    body = key[len(PREFIX): len(PREFIX) + BODY_LENGTH]
+    body = key[len(PREFIX) : len(PREFIX) + BODY_LENGTH]
     return key[-CHECKSUM_LENGTH:] == _checksum(body)
 
 

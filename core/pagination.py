@@ -35,8 +35,9 @@ def parse_limit(raw: str | None, *, default: int = DEFAULT_LIMIT, maximum: int =
     except (TypeError, ValueError):
         limit = None
     if limit is None or not 1 <= limit <= maximum:
-        raise ServiceError(f"limit must be a whole number from 1 to {maximum}.", code="invalid_limit",
-                           param="limit")
+        raise ServiceError(
+            f"limit must be a whole number from 1 to {maximum}.", code="invalid_limit", param="limit"
+        )
     return limit
 
 
@@ -84,8 +85,9 @@ def _encode_cursor(values: list) -> str:
 
 
 def _decode_cursor(cursor: str, model, names: list[str]) -> list:
-    invalid = ServiceError("The cursor is not one this endpoint gave out.", code="invalid_cursor",
-                           param="cursor")
+    invalid = ServiceError(
+        "The cursor is not one this endpoint gave out.", code="invalid_cursor", param="cursor"
+    )
     if len(cursor) > 512:
         raise invalid
     try:

@@ -14,12 +14,14 @@ def home(request):
 @login_required
 def dashboard(request):
     membership = active_membership(request)
-    active_keys = keys_of_organization(organization=membership.organization).filter(
-        revoked_at__isnull=True
+    active_keys = keys_of_organization(organization=membership.organization).filter(revoked_at__isnull=True)
+    return render(
+        request,
+        "core/dashboard.html",
+        {
+            "active_key_count": active_keys.count(),
+        },
     )
-    return render(request, "core/dashboard.html", {
-        "active_key_count": active_keys.count(),
-    })
 
 
 def healthz(request):
@@ -31,8 +33,9 @@ def healthz(request):
     except Exception:  # noqa: BLE001 - any failure means "down"
         database = "down"
     status = 200 if database == "ok" else 503
-    return JsonResponse({"status": "ok" if status == 200 else "degraded", "database": database},
-                        status=status)
+    return JsonResponse(
+        {"status": "ok" if status == 200 else "degraded", "database": database}, status=status
+    )
 
 
 def server_error(request):

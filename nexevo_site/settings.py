@@ -21,9 +21,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 NEXEVO_ENV = env_str("NEXEVO_ENV", "development")
 if NEXEVO_ENV not in {"development", "test", "production"}:
-    raise ImproperlyConfigured(
-        f"NEXEVO_ENV must be development, test or production, not {NEXEVO_ENV!r}."
-    )
+    raise ImproperlyConfigured(f"NEXEVO_ENV must be development, test or production, not {NEXEVO_ENV!r}.")
 PRODUCTION = NEXEVO_ENV == "production"
 
 DEBUG = env_bool("DJANGO_DEBUG", default=NEXEVO_ENV == "development")

@@ -1,5 +1,5 @@
-from django.contrib import admin
 from allauth.account import views as allauth_views
+from django.contrib import admin
 from django.urls import include, path, re_path
 
 from accounts import views as account_views
@@ -11,8 +11,11 @@ urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("accounts/2fa/verify/", account_views.two_factor_verify, name="two_factor_verify"),
     # allauth's reset-link pattern allows only [0-9A-Za-z] in the user part; ours are "u_..." ids.
-    re_path(r"^accounts/password/reset/key/(?P<uidb36>[0-9A-Za-z_]+)-(?P<key>.+)/$",
-            allauth_views.password_reset_from_key, name="account_reset_password_from_key"),
+    re_path(
+        r"^accounts/password/reset/key/(?P<uidb36>[0-9A-Za-z_]+)-(?P<key>.+)/$",
+        allauth_views.password_reset_from_key,
+        name="account_reset_password_from_key",
+    ),
     path("accounts/", include("allauth.urls")),
     path("settings/", include("accounts.urls")),
     path("keys/", include("apikeys.urls")),

@@ -12,7 +12,8 @@ class Organization(models.Model):
     id = PublicIdField(prefix="org")
     name = models.CharField(_("name"), max_length=100)
     is_personal = models.BooleanField(
-        _("personal"), default=False,
+        _("personal"),
+        default=False,
         help_text=_("A personal workspace belongs to one user and cannot take members."),
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
@@ -36,12 +37,8 @@ class Role(models.TextChoices):
 
 
 class Membership(models.Model):
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="memberships"
-    )
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
-    )
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(_("role"), max_length=16, choices=Role.choices)
     joined_at = models.DateTimeField(_("joined"), auto_now_add=True)
 

@@ -18,7 +18,8 @@ def organization_switch(request):
         request.session[ACTIVE_ORGANIZATION_SESSION_KEY] = membership.organization_id
         messages.success(request, _("Now showing %(name)s.") % {"name": membership.organization.name})
     next_url = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
-                                           require_https=request.is_secure()):
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         next_url = "dashboard"
     return redirect(next_url)

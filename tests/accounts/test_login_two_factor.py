@@ -45,8 +45,9 @@ def test_it_keeps_a_two_factor_user_on_the_code_form(client, alice):
 def test_it_lets_the_user_in_with_a_code(client, alice):
     device, _codes = enable_two_factor(alice)
     log_in(client, alice)
-    response = client.post("/accounts/2fa/verify/", {"code": totp_code(device, steps_ahead=1),
-                                                     "next": "/keys/"})
+    response = client.post(
+        "/accounts/2fa/verify/", {"code": totp_code(device, steps_ahead=1), "next": "/keys/"}
+    )
     assert response.status_code == 302
     assert response["Location"] == "/keys/"
     assert client.get("/dashboard/").status_code == 200
@@ -102,8 +103,9 @@ def test_it_regenerates_recovery_codes_with_a_current_code(client, alice):
     device, old_codes = enable_two_factor(alice)
     log_in(client, alice)
     client.post("/accounts/2fa/verify/", {"code": old_codes[0]})
-    response = client.post("/settings/security/two-factor/recovery-codes/",
-                           {"code": totp_code(device, steps_ahead=1)})
+    response = client.post(
+        "/settings/security/two-factor/recovery-codes/", {"code": totp_code(device, steps_ahead=1)}
+    )
     assert response.status_code == 200
     assert response["Cache-Control"] == "no-store"
     new_codes = response.context["codes"]

@@ -25,8 +25,9 @@ def follow_reset_link(client, path, password=NEW_PASSWORD):
     return client.post(path, {"password1": password, "password2": password})
 
 
-def test_it_answers_the_same_for_known_and_unknown_addresses(client, alice,
-                                                             django_capture_on_commit_callbacks):
+def test_it_answers_the_same_for_known_and_unknown_addresses(
+    client, alice, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         known = request_reset(client, alice.email)
         unknown = request_reset(Client(), "nobody@example.com")

@@ -7,8 +7,12 @@ from tests.conftest import PASSWORD
 
 
 def sign_up(client, **overrides):
-    data = {"email": "dana@example.com", "password1": PASSWORD, "password2": PASSWORD,
-            "full_name": "Dana Diaz"} | overrides
+    data = {
+        "email": "dana@example.com",
+        "password1": PASSWORD,
+        "password2": PASSWORD,
+        "full_name": "Dana Diaz",
+    } | overrides
     return client.post("/accounts/signup/", data)
 
 

@@ -40,13 +40,15 @@ def browser():
     if not Path(CHROMIUM).exists():
         if os.environ.get("NEXEVO_SKIP_BROWSER_TESTS") == "1":
             pytest.skip(f"{CHROMIUM} is missing and NEXEVO_SKIP_BROWSER_TESTS=1")
-        pytest.fail(f"{CHROMIUM} is missing; install Debian's chromium package, or set "
-                    "NEXEVO_SKIP_BROWSER_TESTS=1 to skip the browser tests", pytrace=False)
+        pytest.fail(
+            f"{CHROMIUM} is missing; install Debian's chromium package, or set "
+            "NEXEVO_SKIP_BROWSER_TESTS=1 to skip the browser tests",
+            pytrace=False,
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 

@@ -28,13 +28,15 @@ def test_it_answers_404_for_an_unknown_endpoint(api, db):
 
 
 def test_it_answers_405_for_a_wrong_method(api_as, alice_key):
-    assert_envelope(api_as(alice_key[1]).delete("/v1/auth/me"), 405, "invalid_request_error",
-                    "method_not_allowed")
+    assert_envelope(
+        api_as(alice_key[1]).delete("/v1/auth/me"), 405, "invalid_request_error", "method_not_allowed"
+    )
 
 
 def test_it_answers_415_for_a_body_that_is_not_json(api_as, alice_key):
-    response = api_as(alice_key[1]).patch("/v1/auth/profile", "full_name=x",
-                                          content_type="application/x-www-form-urlencoded")
+    response = api_as(alice_key[1]).patch(
+        "/v1/auth/profile", "full_name=x", content_type="application/x-www-form-urlencoded"
+    )
     assert_envelope(response, 415, "invalid_request_error", "unsupported_media_type")
 
 
@@ -56,8 +58,7 @@ def test_it_answers_400_naming_the_field_for_invalid_input(api_as, alice_key):
 def test_it_answers_429_with_retry_after_when_throttled(api_as, alice_key):
     client = api_as(alice_key[1])
     body = {"current_password": "wrong", "new_password": "another good password 1"}
-    statuses = [client.post("/v1/auth/change-password", body, format="json").status_code
-                for _ in range(6)]
+    statuses = [client.post("/v1/auth/change-password", body, format="json").status_code for _ in range(6)]
     assert statuses[:5] == [400] * 5
     response = client.post("/v1/auth/change-password", body, format="json")
     assert_envelope(response, 429, "rate_limit_error", "rate_limited")

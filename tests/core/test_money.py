@@ -5,20 +5,24 @@ import pytest
 from core.money import MoneyError, format_usd, from_micros, parse_usd, quantize, to_micros
 
 
-@pytest.mark.parametrize(("given", "expected"), [
-    ("100", Decimal("100.00")),
-    ("0.01", Decimal("0.01")),
-    (" 20.5 ", Decimal("20.50")),
-    (20, Decimal("20.00")),
-    (Decimal("1.2"), Decimal("1.20")),
-])
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("100", Decimal("100.00")),
+        ("0.01", Decimal("0.01")),
+        (" 20.5 ", Decimal("20.50")),
+        (20, Decimal("20.00")),
+        (Decimal("1.2"), Decimal("1.20")),
+    ],
+)
 def test_it_parses_exact_amounts(given, expected):
     assert parse_usd(given) == expected
     assert str(parse_usd(given)) == str(expected)
 
 
-@pytest.mark.parametrize("given", ["abc", "-1", "0", "1.234", "NaN", "Infinity", "1e999", "", 1.5, True,
-                                   None, [], "1" * 40])
+@pytest.mark.parametrize(
+    "given", ["abc", "-1", "0", "1.234", "NaN", "Infinity", "1e999", "", 1.5, True, None, [], "1" * 40]
+)
 def test_it_refuses_what_is_not_an_amount(given):
     with pytest.raises(MoneyError):
         parse_usd(given)

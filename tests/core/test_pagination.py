@@ -36,8 +36,9 @@ def test_it_walks_every_row_once_in_order(twenty_five_keys):
 def test_it_is_stable_when_rows_are_inserted_between_pages(twenty_five_keys, alice):
     first = paginate(twenty_five_keys, ordering=("-created_at", "-id"), limit=10, cursor=None)
     new_key(alice, name="inserted meanwhile")
-    second = paginate(twenty_five_keys.all(), ordering=("-created_at", "-id"), limit=10,
-                      cursor=first.next_cursor)
+    second = paginate(
+        twenty_five_keys.all(), ordering=("-created_at", "-id"), limit=10, cursor=first.next_cursor
+    )
     assert not set(first.items) & set(second.items)
     assert "inserted meanwhile" not in [key.name for key in second.items]
 

@@ -73,9 +73,7 @@ class ScriptedServer(ThreadingHTTPServer):
             if self._responses:
                 return self._responses.popleft()
         # 418 is never retried, so a test that under-scripts fails at once instead of looping.
-        return CannedResponse(
-            418, {"error": {"type": "test", "code": "unscripted", "message": request.path}}
-        )
+        return CannedResponse(418, {"error": {"type": "test", "code": "unscripted", "message": request.path}})
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that timed out hangs up before the slow answer is written; that is expected here.
@@ -88,9 +86,7 @@ class ScriptedHandler(BaseHTTPRequestHandler):
 
     def handle_scripted(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        canned = self.server.record_and_answer(
-            RecordedRequest(self.command, self.path, self.headers, body)
-        )
+        canned = self.server.record_and_answer(RecordedRequest(self.command, self.path, self.headers, body))
         time.sleep(canned.delay_seconds)
         payload = canned.encoded_body()
         self.send_response(canned.status)
@@ -311,9 +307,7 @@ def test_it_leaves_unset_query_parameters_out(client, server):
         (418, nexevo.APIError),
     ],
 )
-def test_it_raises_the_exception_class_matching_the_status(
-    make_client, server, status, error_class
-):
+def test_it_raises_the_exception_class_matching_the_status(make_client, server, status, error_class):
     server.respond(status, error_body("some_type", "some_code", "Something went wrong."))
 
     with pytest.raises(nexevo.APIError) as raised:

@@ -25,6 +25,8 @@ class Command(BaseCommand):
             api_key, full_key = key_create(organization=organization, created_by=user, name=name)
         except ServiceError as error:
             raise CommandError(error.message) from None
-        self.stderr.write(f"Created {api_key.id} “{api_key.name}” in {organization.name} "
-                          f"({organization.id}). Store the key now; it is not shown again.")
+        self.stderr.write(
+            f"Created {api_key.id} “{api_key.name}” in {organization.name} "
+            f"({organization.id}). Store the key now; it is not shown again."
+        )
         self.stdout.write(full_key)

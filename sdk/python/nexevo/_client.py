@@ -43,15 +43,12 @@ class Nexevo:
         api_key = api_key or os.environ.get("NEXEVO_API_KEY")
         if not api_key:
             raise NexevoError(
-                "No API key: pass api_key= to Nexevo() "
-                "or set the NEXEVO_API_KEY environment variable."
+                "No API key: pass api_key= to Nexevo() or set the NEXEVO_API_KEY environment variable."
             )
         if max_retries < 0:
             raise ValueError("max_retries must be 0 or more")
 
-        self.base_url = _server_root(
-            base_url or os.environ.get("NEXEVO_BASE_URL") or DEFAULT_BASE_URL
-        )
+        self.base_url = _server_root(base_url or os.environ.get("NEXEVO_BASE_URL") or DEFAULT_BASE_URL)
         self.max_retries = max_retries
         # Injectable so tests can record back-off delays instead of waiting them out.
         self._sleep = _sleep
@@ -108,9 +105,7 @@ class Nexevo:
         attempt = 0
         while True:
             try:
-                response = self._http.request(
-                    method, path, json=json, params=query, headers=headers
-                )
+                response = self._http.request(method, path, json=json, params=query, headers=headers)
             except httpx.TransportError as exc:
                 if attempt >= retries_allowed:
                     raise _connection_error(exc) from exc

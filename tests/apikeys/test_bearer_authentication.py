@@ -1,0 +1,78 @@
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from apikeys import tokens
+from apikeys.models import ApiKey
+from apikeys.services import key_revoke
+
+INVALID = {
+    "error": {
+        "type": "authentication_error",
+        "code": "invalid_api_key",
+        "message": "Invalid API key.",
+        "param": None,
+    }
+}
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer",
+        "Bearer nx_short",
+        "Bearer " + "nx_" + "a" * 38,  # right shape, wrong checksum
+        "Bearer two words",
+        "Bearer nx_ünïcödé",
+    ],
+)
+def test_it_refuses_a_malformed_key_without_a_query(api, db, header, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        response = api.get("/v1/auth/me", HTTP_AUTHORIZATION=header)
+    assert response.status_code == 401
+    assert response.json() == INVALID
+
+
+def test_it_refuses_an_unknown_key_the_same_way(api_as, db):
+    response = api_as(tokens.generate()).get("/v1/auth/me")
+    assert response.status_code == 401
+    assert response.json() == INVALID
+
+
+def test_it_refuses_a_revoked_key_on_its_very_next_request(api_as, alice_key):
+    api_key, full_key = alice_key
+    client = api_as(full_key)
+    assert client.get("/v1/auth/me").status_code == 200
+    key_revoke(api_key=api_key)
+    response = client.get("/v1/auth/me")
+    assert response.status_code == 401
+    assert response.json() == INVALID
+
+
+def test_it_stores_only_a_hash(alice_key):
+    api_key, full_key = alice_key
+    stored = ApiKey.objects.filter(pk=api_key.pk).values().get()
+    assert full_key not in str(stored)
+    assert stored["key_hash"] == tokens.hash_key(full_key)
+
+
+def test_it_records_last_use_at_most_once_a_minute(api_as, alice_key):
+    api_key, full_key = alice_key
+    client = api_as(full_key)
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        client.get("/v1/auth/me")
+    api_key.refresh_from_db()
+    assert api_key.last_used_at == start
+
+    with time_machine.travel(start + timedelta(seconds=30), tick=False):
+        client.get("/v1/auth/me")
+    api_key.refresh_from_db()
+    assert api_key.last_used_at == start
+
+    with time_machine.travel(start + timedelta(seconds=61), tick=False):
+        client.get("/v1/auth/me")
+    api_key.refresh_from_db()
+    assert api_key.last_used_at == start + timedelta(seconds=61)
