@@ -1,0 +1,43 @@
+"""Django admin: every registered model's list (with search and filters) and change page open for
+verified staff, and none shows a key's secret or hash."""
+
+import pytest
+from django.test import Client
+
+from tests.accounts.helpers import enable_two_factor
+from tests.conftest import PASSWORD, new_key
+
+
+@pytest.fixture
+def staff_client(alice):
+    alice.is_staff = alice.is_superuser = True
+    alice.save()
+    _device, codes = enable_two_factor(alice)
+    client = Client()
+    client.post("/accounts/login/", {"login": alice.email, "password": PASSWORD})
+    client.post("/accounts/2fa/verify/", {"code": codes[0]})
+    return client
+
+
+def test_every_list_and_change_page_opens(staff_client, alice, bob):
+    api_key, full_key = new_key(bob, name="bob's key")
+    membership = bob.memberships.get()
+    pages = {
+        "/admin/accounts/user/?q=bob&is_active__exact=1": "bob@example.com",
+        f"/admin/accounts/user/{bob.pk}/change/": "bob@example.com",
+        "/admin/orgs/organization/?q=bob%40example.com&is_personal__exact=1": "Personal workspace",
+        f"/admin/orgs/organization/{membership.organization_id}/change/": "Personal workspace",
+        "/admin/orgs/membership/?q=bob&role__exact=owner": "bob@example.com",
+        "/admin/apikeys/apikey/?q=bob&revoked_at__isempty=1": "bob&#x27;s key",
+        f"/admin/apikeys/apikey/{api_key.pk}/change/": api_key.display,
+    }
+    for path, expected in pages.items():
+        response = staff_client.get(path)
+        assert response.status_code == 200, path
+        body = response.content.decode()
+        assert expected in body, path
+        assert full_key not in body and api_key.key_hash not in body, path
+
+
+def test_keys_cannot_be_added_in_admin(staff_client):
+    assert staff_client.get("/admin/apikeys/apikey/add/").status_code == 403
