@@ -8,6 +8,7 @@ from apikeys.models import ApiKey
 from orgs.selectors import memberships_of_user
 
 from . import services
+from .selectors import two_factor_status
 from .serializers import (
     ChangePasswordSerializer,
     MeSerializer,
@@ -58,11 +59,4 @@ class ChangePasswordView(APIView):
 class TwoFactorStatusView(APIView):
     @extend_schema(responses=TwoFactorStatusSerializer, summary="Whether two-factor is on")
     def get(self, request):
-        user = request.user
-        return Response(
-            {
-                "enabled": user.two_factor_enabled,
-                "methods": ["totp"] if user.two_factor_enabled else [],
-                "recovery_codes_remaining": services.recovery_codes_remaining(user=user),
-            }
-        )
+        return Response(two_factor_status(user=request.user))

@@ -52,3 +52,16 @@ class DeactivateForm(forms.Form):
     confirm = forms.BooleanField(
         label=_("I understand that my account will be closed and my personal data erased."),
     )
+
+
+class TwoFactorSetupForm(forms.Form):
+    """Turning two-factor on needs the password too, so a borrowed session cannot lock the owner out."""
+
+    password = forms.CharField(
+        label=_("Current password"), widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+    code = forms.CharField(
+        label=_("Code from the app"),
+        max_length=32,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )

@@ -1,10 +1,45 @@
+from datetime import timedelta
+
 from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.db.models import Count, Q
 from django.utils import timezone
+from django_otp.plugins.otp_static.models import StaticToken
 
 from apikeys.models import ApiKey
-from orgs.selectors import memberships_of_user
+from orgs.models import Membership, Organization, Role
+from orgs.selectors import memberships_of_user, personal_organization_of_user
 
-from .services import recovery_codes_remaining
+from .models import User
+
+
+def recovery_codes_remaining(*, user) -> int:
+    return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+
+
+def two_factor_status(*, user) -> dict:
+    """API.md's ``{"enabled", "methods", "recovery_codes_remaining"}``."""
+    return {
+        "enabled": user.two_factor_enabled,
+        "methods": ["totp"] if user.two_factor_enabled else [],
+        "recovery_codes_remaining": recovery_codes_remaining(user=user),
+    }
+
+
+def organizations_blocking_deactivation(*, user):
+    """Organizations the user solely owns that other active people still belong to."""
+    owned = Membership.objects.filter(user=user, role=Role.OWNER).values("organization_id")
+    return (
+        Organization.objects.filter(id__in=owned, is_personal=False)
+        .annotate(active_members=Count("memberships", filter=Q(memberships__user__is_active=True)))
+        .filter(active_members__gt=1)
+        .order_by("name")
+    )
+
+
+def accounts_due_for_erasure():
+    due_before = timezone.now() - timedelta(days=settings.NEXEVO_ERASURE_GRACE_DAYS)
+    return User.objects.filter(is_active=False, deactivated_at__lte=due_before, erased_at__isnull=True)
 
 
 def _iso(moment):
@@ -26,7 +61,7 @@ def _key_metadata(api_key: ApiKey) -> dict:
 def account_export(*, user) -> dict:
     """Everything the console holds about ``user``, for the GDPR export. Never a secret or hash."""
     memberships = list(memberships_of_user(user=user))
-    personal = next((m.organization for m in memberships if m.organization.is_personal), None)
+    personal = personal_organization_of_user(user=user)
     created_keys = ApiKey.objects.filter(created_by=user).order_by("created_at")
     personal_keys = ApiKey.objects.filter(organization=personal).order_by("created_at") if personal else []
     return {
@@ -43,11 +78,7 @@ def account_export(*, user) -> dict:
             {"email": address.email, "verified": address.verified, "primary": address.primary}
             for address in EmailAddress.objects.filter(user=user).order_by("email")
         ],
-        "two_factor": {
-            "enabled": user.two_factor_enabled,
-            "methods": ["totp"] if user.two_factor_enabled else [],
-            "recovery_codes_remaining": recovery_codes_remaining(user=user),
-        },
+        "two_factor": two_factor_status(user=user),
         "memberships": [
             {
                 "org_id": membership.organization_id,

@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from core.serializer_fields import StrictCharField
+
 from .forms import FULL_NAME_MAX_LENGTH
 
 
@@ -23,12 +25,12 @@ class MeSerializer(serializers.Serializer):
 
 
 class ProfileUpdateSerializer(serializers.Serializer):
-    full_name = serializers.CharField(max_length=FULL_NAME_MAX_LENGTH, allow_blank=True, trim_whitespace=True)
+    full_name = StrictCharField(max_length=FULL_NAME_MAX_LENGTH, allow_blank=True, trim_whitespace=True)
 
 
 class ChangePasswordSerializer(serializers.Serializer):
-    current_password = serializers.CharField(trim_whitespace=False, max_length=4096)
-    new_password = serializers.CharField(trim_whitespace=False, max_length=4096)
+    current_password = StrictCharField(trim_whitespace=False, max_length=4096)
+    new_password = StrictCharField(trim_whitespace=False, max_length=4096)
 
 
 class TwoFactorStatusSerializer(serializers.Serializer):

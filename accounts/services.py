@@ -1,4 +1,4 @@
-"""Account services: profile, password, two-factor, export, deactivation and erasure."""
+"""Account services: profile, password, two-factor, deactivation and erasure."""
 
 import io
 import re
@@ -10,7 +10,6 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_otp import devices_for_user
@@ -25,9 +24,19 @@ from orgs.models import Membership, Organization, Role
 
 from .forms import FULL_NAME_MAX_LENGTH
 from .models import User
+from .selectors import accounts_due_for_erasure, organizations_blocking_deactivation
 
 TOTP_DEVICE_NAME = "Authenticator app"
 RECOVERY_DEVICE_NAME = "Recovery codes"
+TOTP_DIGITS = 6  # django-otp's default, which every device here uses
+# Re-entering the password to confirm something (deactivation, ownership transfer): attempts per user
+# per window, so a borrowed session cannot be used to guess the password.
+PASSWORD_CONFIRM_ATTEMPTS = 5
+PASSWORD_CONFIRM_WINDOW_SECONDS = 300
+
+
+def _too_many_attempts(window_seconds: int) -> RateLimited:
+    return RateLimited(_("Too many attempts. Wait a few minutes and try again."), retry_after=window_seconds)
 
 
 # --- Profile and password -------------------------------------------------------------------------
@@ -65,11 +74,44 @@ def password_change(*, user: User, current_password: str, new_password: str) -> 
     return user
 
 
+def password_confirm(*, user: User, password: str, param: str = "password") -> None:
+    """Checks a re-entered password, counting attempts per user."""
+    if not attempt_allowed(
+        "password-confirm",
+        user.pk,
+        limit=PASSWORD_CONFIRM_ATTEMPTS,
+        window_seconds=PASSWORD_CONFIRM_WINDOW_SECONDS,
+    ):
+        raise _too_many_attempts(PASSWORD_CONFIRM_WINDOW_SECONDS)
+    if not user.check_password(password or ""):
+        raise ServiceError(_("The password is not correct."), code="invalid_password", param=param)
+
+
 # --- Two-factor -----------------------------------------------------------------------------------
+#
+# django-otp records a failed code on the device (its throttle) in the database. A failure must
+# therefore be raised only after the transaction that checked the code has committed, or the
+# rollback would erase the record of the failure.
 
 
 def _normalise_code(code: str) -> str:
     return re.sub(r"[\s-]", "", code or "").lower()
+
+
+def _count_attempt(user: User) -> None:
+    if not attempt_allowed(
+        "otp",
+        user.pk,
+        limit=settings.NEXEVO_OTP_ATTEMPTS_PER_WINDOW,
+        window_seconds=settings.NEXEVO_OTP_WINDOW_SECONDS,
+    ):
+        raise _too_many_attempts(settings.NEXEVO_OTP_WINDOW_SECONDS)
+
+
+def _invalid_code() -> ServiceError:
+    return ServiceError(
+        _("That code is not correct, or has been used already."), code="invalid_code", param="code"
+    )
 
 
 def two_factor_setup_begin(*, user: User) -> TOTPDevice:
@@ -90,24 +132,28 @@ def totp_qr_svg(device: TOTPDevice) -> str:
     return buffer.getvalue().decode()
 
 
-@transaction.atomic
-def two_factor_setup_confirm(*, user: User, code: str) -> list[str]:
-    """Confirms the authenticator with a code from it and returns ten fresh recovery codes."""
-    device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).first()
-    if device is None or user.two_factor_enabled:
-        raise ServiceError(_("Start the set-up again."), code="no_pending_device")
+def two_factor_setup_confirm(*, user: User, password: str, code: str) -> list[str]:
+    """Confirms the authenticator with the password and a code from it; returns ten recovery codes."""
+    password_confirm(user=user, password=password)
     _count_attempt(user)
-    if not device.verify_token(_normalise_code(code)):
+    with transaction.atomic():
+        device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).first()
+        if device is None or user.two_factor_enabled:
+            raise ServiceError(_("Start the set-up again."), code="no_pending_device")
+        confirmed = device.verify_token(_normalise_code(code))
+        if confirmed:
+            device.confirmed = True
+            device.save(update_fields=["confirmed"])
+            user.two_factor_enabled = True
+            user.save(update_fields=["two_factor_enabled"])
+            codes = _recovery_codes_replace(user)
+    if not confirmed:
         raise ServiceError(
             _("That code is not correct. Check your device's clock and try again."),
             code="invalid_code",
             param="code",
         )
-    device.confirmed = True
-    device.save(update_fields=["confirmed"])
-    user.two_factor_enabled = True
-    user.save(update_fields=["two_factor_enabled"])
-    return _recovery_codes_replace(user)
+    return codes
 
 
 def _recovery_codes_replace(user: User) -> list[str]:
@@ -118,78 +164,67 @@ def _recovery_codes_replace(user: User) -> list[str]:
     return codes
 
 
-def _count_attempt(user: User) -> None:
-    if not attempt_allowed(
-        "otp",
-        user.pk,
-        limit=settings.NEXEVO_OTP_ATTEMPTS_PER_WINDOW,
-        window_seconds=settings.NEXEVO_OTP_WINDOW_SECONDS,
-    ):
-        raise RateLimited(
-            _("Too many attempts. Wait a few minutes and try again."),
-            retry_after=settings.NEXEVO_OTP_WINDOW_SECONDS,
-        )
-
-
-@transaction.atomic
 def two_factor_check(*, user: User, code: str):
     """The confirmed device that accepts ``code`` (consuming it), or a ServiceError.
 
     TOTP codes are accepted once (django-otp remembers the last time step used) and recovery codes
     are deleted on use; the devices are locked for the check so that two concurrent requests cannot
-    both spend one code. Attempts are limited per user and throttled per device.
+    both spend one code. Attempts are limited per user and throttled per device. Must not be called
+    inside a transaction that its failure would roll back (see above).
     """
     _count_attempt(user)
     code = _normalise_code(code)
-    if code:
-        for device in devices_for_user(user, confirmed=True, for_verify=True):
-            # Offer each device only codes of its own shape, so that a recovery code does not count
-            # as a failed authenticator code (which would throttle the authenticator).
-            is_totp_shaped = code.isdigit() and len(code) == getattr(device, "digits", 0)
-            if isinstance(device, TOTPDevice) != is_totp_shaped:
-                continue
-            if device.verify_token(code):
-                attempts_reset("otp", user.pk)
-                return device
-    raise ServiceError(
-        _("That code is not correct, or has been used already."), code="invalid_code", param="code"
-    )
+    with transaction.atomic():
+        device = _device_accepting(user, code) if code else None
+    if device is None:
+        raise _invalid_code()
+    attempts_reset("otp", user.pk)
+    return device
+
+
+def _device_accepting(user: User, code: str):
+    # Offer each device only codes of its own shape (6 digits for the authenticator, 8 letters and
+    # digits for recovery codes), so a mistyped code of one kind does not throttle the other device.
+    looks_like_totp = code.isdigit() and len(code) == TOTP_DIGITS
+    for device in devices_for_user(user, confirmed=True, for_verify=True):
+        if isinstance(device, TOTPDevice) != looks_like_totp:
+            continue
+        if device.verify_token(code):
+            return device
+    return None
 
 
 def recovery_codes_regenerate(*, user: User, code: str) -> list[str]:
     if not user.two_factor_enabled:
         raise ServiceError(_("Two-factor authentication is off."), code="two_factor_disabled")
+    two_factor_check(user=user, code=code)
     with transaction.atomic():
-        two_factor_check(user=user, code=code)
         return _recovery_codes_replace(user)
 
 
-@transaction.atomic
 def two_factor_disable(*, user: User, code: str) -> None:
     if not user.two_factor_enabled:
         raise ServiceError(_("Two-factor authentication is already off."), code="two_factor_disabled")
     two_factor_check(user=user, code=code)
-    TOTPDevice.objects.filter(user=user).delete()
-    StaticDevice.objects.filter(user=user).delete()
-    user.two_factor_enabled = False
-    user.save(update_fields=["two_factor_enabled"])
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).delete()
+        StaticDevice.objects.filter(user=user).delete()
+        user.two_factor_enabled = False
+        user.save(update_fields=["two_factor_enabled"])
 
 
-def recovery_codes_remaining(*, user: User) -> int:
-    return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+# --- GDPR: deactivation, erasure ------------------------------------------------------------------
 
 
-# --- GDPR: export, deactivation, erasure ----------------------------------------------------------
-
-
-def organizations_blocking_deactivation(*, user: User):
-    """Organizations the user solely owns that other people still belong to."""
-    owned = Membership.objects.filter(user=user, role=Role.OWNER).values("organization_id")
-    return (
-        Organization.objects.filter(id__in=owned, is_personal=False)
-        .annotate(member_count=Count("memberships"))
-        .filter(member_count__gt=1)
-        .order_by("name")
+def _sole_owner_error(blocking) -> ServiceError:
+    names = ", ".join(organization.name for organization in blocking)
+    return ServiceError(
+        _(
+            "You are the only owner of %(names)s, which other people still belong to. Transfer "
+            "ownership to another member, or remove the other members, and try again."
+        )
+        % {"names": names},
+        code="sole_owner",
     )
 
 
@@ -199,22 +234,20 @@ def account_deactivate(*, user: User, password: str, code: str = "") -> None:
     Sign-in fails from now on, every session ends (the password hash changes, and inactive users
     are anonymous to Django's backend), and every key the user created stops working.
     """
-    if not user.check_password(password or ""):
-        raise ServiceError(_("The password is not correct."), code="invalid_password", param="password")
+    password_confirm(user=user, password=password)
     blocking = list(organizations_blocking_deactivation(user=user))
     if blocking:
-        names = ", ".join(organization.name for organization in blocking)
-        raise ServiceError(
-            _(
-                "You are the only owner of %(names)s, which other people still belong to. Transfer "
-                "ownership to another member, or remove the other members, and try again."
-            )
-            % {"names": names},
-            code="sole_owner",
-        )
+        raise _sole_owner_error(blocking)
     if user.two_factor_enabled:
         two_factor_check(user=user, code=code)
     with transaction.atomic():
+        # Lock the organizations the user owns, as accepting an invitation does, so that no one
+        # joins one of them between the check above and the deactivation.
+        owned = Membership.objects.filter(user=user, role=Role.OWNER).values("organization_id")
+        list(Organization.objects.select_for_update().filter(id__in=owned))
+        blocking = list(organizations_blocking_deactivation(user=user))
+        if blocking:
+            raise _sole_owner_error(blocking)
         user.is_active = False
         user.deactivated_at = timezone.now()
         user.set_unusable_password()
@@ -252,3 +285,10 @@ def account_erase(*, user_id: str) -> bool:
     user.erased_at = timezone.now()
     user.save()
     return True
+
+
+def accounts_erase_due() -> int:
+    """Erases every account whose grace period has passed; safe to run twice or concurrently."""
+    due = list(accounts_due_for_erasure().values_list("pk", flat=True))
+    # account_erase re-reads each account under a lock and skips one that is no longer due.
+    return sum(account_erase(user_id=user_id) for user_id in due)

@@ -16,8 +16,8 @@ from django_otp import login as otp_login
 from core.errors import ServiceError
 
 from . import services
-from .forms import CodeForm, DeactivateForm, ProfileForm
-from .selectors import account_export
+from .forms import CodeForm, DeactivateForm, ProfileForm, TwoFactorSetupForm
+from .selectors import account_export, organizations_blocking_deactivation, recovery_codes_remaining
 
 
 def _form_error(form, error: ServiceError) -> None:
@@ -45,7 +45,7 @@ def security(request):
         request,
         "accounts/security.html",
         {
-            "recovery_codes_remaining": services.recovery_codes_remaining(user=request.user),
+            "recovery_codes_remaining": recovery_codes_remaining(user=request.user),
             "code_form": CodeForm(),
         },
     )
@@ -58,10 +58,10 @@ def two_factor_setup(request):
         messages.info(request, _("Two-factor authentication is already on."))
         return redirect("security")
     device = services.two_factor_setup_begin(user=request.user)
-    form = CodeForm(request.POST or None)
+    form = TwoFactorSetupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            codes = services.two_factor_setup_confirm(user=request.user, code=form.cleaned_data["code"])
+            codes = services.two_factor_setup_confirm(user=request.user, **form.cleaned_data)
         except ServiceError as error:
             _form_error(form, error)
         else:
@@ -156,7 +156,7 @@ def _privacy_page(request, form, status=200):
         "accounts/privacy.html",
         {
             "form": form,
-            "blocking": list(services.organizations_blocking_deactivation(user=request.user)),
+            "blocking": list(organizations_blocking_deactivation(user=request.user)),
             "grace_days": settings.NEXEVO_ERASURE_GRACE_DAYS,
         },
         status=status,

@@ -1,6 +1,9 @@
 from django.contrib import admin
 
+from orgs.audit import client_ip
+
 from .models import ApiKey
+from .services import key_revoke
 
 
 @admin.register(ApiKey)
@@ -30,9 +33,27 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "last_used_at",
         "revoked_at",
     ]
-    readonly_fields = ["id", "display", "organization", "created_by", "created_at", "last_used_at"]
+    # A revoked key stays revoked: revoking goes through the action below, and nothing un-revokes.
+    readonly_fields = [
+        "id",
+        "display",
+        "organization",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    actions = ["revoke_selected"]
     date_hierarchy = "created_at"
 
     def has_add_permission(self, request):
         # A key is made where its secret can be shown once: the dashboard or createapikey.
         return False
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke_selected(self, request, queryset):
+        revoked = 0
+        for api_key in queryset.filter(revoked_at__isnull=True).select_related("organization"):
+            key_revoke(api_key=api_key, actor=request.user, ip=client_ip(request))
+            revoked += 1
+        self.message_user(request, f"Revoked {revoked} key(s).")

@@ -6,6 +6,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
 from core.errors import ServiceError
+from orgs.audit import client_ip
 from orgs.permissions import can_manage_key
 from orgs.selectors import active_membership
 
@@ -49,7 +50,7 @@ def key_revoke_confirm(request, key_id):
     if api_key is None or not can_manage_key(membership, api_key):
         raise Http404
     if request.method == "POST":
-        key_revoke(api_key=api_key)
+        key_revoke(api_key=api_key, actor=request.user, ip=client_ip(request))
         messages.success(
             request, _("Key “%(name)s” revoked. It stops working at once.") % {"name": api_key.name}
         )

@@ -9,7 +9,9 @@ import logging
 import math
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
@@ -46,6 +48,8 @@ def exception_handler(exc, context):
         )
     if isinstance(exc, MoneyError):
         return error_response(400, code=exc.code, message=exc.message)
+    if isinstance(exc, RequestDataTooBig):
+        return error_response(413, code="request_too_large", message="The request body is too large.")
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -119,6 +123,7 @@ def _first_validation_error(detail, path: str = "") -> tuple[str | None, str, st
     return (path or None), str(detail), code
 
 
+@csrf_exempt
 def not_found(request, *args, **kwargs):
     """Any /v1/ address that no endpoint claims."""
     body = error_body(
@@ -127,7 +132,9 @@ def not_found(request, *args, **kwargs):
     return JsonResponse(body, status=404)
 
 
-def server_error_body() -> dict:
-    return error_body(
-        500, code="internal_error", message="Something went wrong on our side. Please try again."
-    )
+def is_api_request(request) -> bool:
+    return request.path.startswith("/v1/")
+
+
+def api_error_json(status: int, *, code: str, message: str) -> JsonResponse:
+    return JsonResponse(error_body(status, code=code, message=message), status=status)

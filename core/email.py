@@ -26,7 +26,8 @@ def send_after_commit(message: EmailMessage) -> None:
     }
     from .tasks import send_email
 
-    transaction.on_commit(lambda: send_email.delay(payload))
+    # robust: a mail server that is down must not turn a committed sign-up into an error page.
+    transaction.on_commit(lambda: send_email.delay(payload), robust=True)
 
 
 def send_templated_after_commit(template_prefix: str, *, to: list[str], context: dict) -> None:

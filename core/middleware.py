@@ -3,6 +3,8 @@ from urllib.parse import urlencode
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from .authentication import second_factor_pending
+
 # Paths a user may reach between the password and the code: the code form itself, the ways in and
 # out, and what a page needs to render. The API answers for itself (core.authentication).
 _OPEN_PREFIXES = (
@@ -29,13 +31,7 @@ class SecondFactorRequiredMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        user = request.user
-        if (
-            user.is_authenticated
-            and user.two_factor_enabled
-            and not user.is_verified()
-            and not request.path.startswith(_OPEN_PREFIXES)
-        ):
+        if second_factor_pending(request.user) and not request.path.startswith(_OPEN_PREFIXES):
             query = urlencode({"next": request.get_full_path()})
             return redirect(f"{reverse('two_factor_verify')}?{query}")
         return self.get_response(request)

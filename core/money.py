@@ -15,7 +15,8 @@ Precision, decided once:
   decimals than allowed is refused.
 """
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+import re
+from decimal import ROUND_HALF_EVEN, Decimal
 
 ROUNDING = ROUND_HALF_EVEN
 CENTS = 2
@@ -24,6 +25,8 @@ MICROS_PER_USD = 1_000_000
 # No amount the console handles comes near a trillion dollars; refusing larger ones keeps every
 # amount inside the database columns and Decimal's default precision.
 MAX_INTEGER_DIGITS = 12
+# Plain ASCII decimals only: no exponents, no other scripts' digits, no "NaN" or "Infinity".
+_DECIMAL_TEXT = re.compile(r"[+-]?[0-9]{1,15}(\.[0-9]{1,15})?", re.ASCII)
 _EXPONENTS = {places: Decimal(1).scaleb(-places) for places in range(0, MICROS + 1)}
 
 
@@ -59,17 +62,16 @@ def parse_usd(
         amount = value
     elif isinstance(value, str):
         text = value.strip()
-        if not text or len(text) > 32:
+        if not _DECIMAL_TEXT.fullmatch(text):
             raise MoneyError('The amount must be a decimal number such as "20.00".')
-        try:
-            amount = Decimal(text)
-        except InvalidOperation:
-            raise MoneyError('The amount must be a decimal number such as "20.00".') from None
+        amount = Decimal(text)
     else:
         raise MoneyError('The amount must be a decimal number such as "20.00".')
 
     if not amount.is_finite():
         raise MoneyError("The amount must be a finite number.")
+    if amount == 0:
+        amount = abs(amount)  # "-0" is zero, not a negative amount
     if amount.adjusted() >= MAX_INTEGER_DIGITS:
         raise MoneyError("The amount is too large.", code="amount_too_large")
     if amount.as_tuple().exponent < -places:

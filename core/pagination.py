@@ -99,10 +99,10 @@ def _decode_cursor(cursor: str, model, names: list[str]) -> list:
         raise invalid
     parsed = []
     for name, value in zip(names, values, strict=True):
-        if not isinstance(value, str | int):
+        if isinstance(value, bool) or not isinstance(value, str | int):
             raise invalid
         try:
             parsed.append(model._meta.get_field(name).to_python(value))
-        except ValidationError:
+        except (ValidationError, TypeError, ValueError):
             raise invalid from None
     return parsed

@@ -13,3 +13,10 @@ def send_email(self, payload: dict) -> None:
         message.send()
     except OSError as error:  # SMTP down or refusing: try again later
         raise self.retry(exc=error) from error
+
+
+@shared_task(acks_late=True)
+def prune_idempotency_records() -> int:
+    from .idempotency import idempotency_records_prune
+
+    return idempotency_records_prune()

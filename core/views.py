@@ -2,8 +2,11 @@ from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.views import csrf as django_csrf
+from django.views import defaults as django_defaults
 
 from apikeys.selectors import keys_of_organization
+from core.api import api_error_json, is_api_request
 from orgs.selectors import active_membership
 
 
@@ -38,10 +41,41 @@ def healthz(request):
     )
 
 
-def server_error(request):
-    """A 500 without a traceback: JSON under /v1/, a plain page elsewhere."""
-    from core.api import server_error_body
+# Django's own error views, answering under /v1/ with the error envelope instead of an HTML page.
 
-    if request.path.startswith("/v1/"):
-        return JsonResponse(server_error_body(), status=500)
+
+def bad_request(request, exception):
+    if is_api_request(request):
+        return api_error_json(400, code="bad_request", message="The request could not be understood.")
+    return django_defaults.bad_request(request, exception)
+
+
+def permission_denied(request, exception):
+    if is_api_request(request):
+        return api_error_json(403, code="permission_denied", message="You may not do this.")
+    return django_defaults.permission_denied(request, exception)
+
+
+def page_not_found(request, exception):
+    if is_api_request(request):
+        return api_error_json(404, code="unknown_endpoint", message="No endpoint at this address.")
+    return django_defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """A 500 without a traceback: the envelope under /v1/, a plain page elsewhere."""
+    if is_api_request(request):
+        return api_error_json(
+            500, code="internal_error", message="Something went wrong on our side. Please try again."
+        )
     return render(request, "500.html", status=500)
+
+
+def csrf_failure(request, reason=""):
+    if is_api_request(request):
+        return api_error_json(
+            403,
+            code="csrf_failed",
+            message="A browser session must send the CSRF token; API clients should use a Bearer key.",
+        )
+    return django_csrf.csrf_failure(request, reason=reason)

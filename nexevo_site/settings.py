@@ -28,9 +28,9 @@ DEBUG = env_bool("DJANGO_DEBUG", default=NEXEVO_ENV == "development")
 
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
-    if PRODUCTION:
-        raise ImproperlyConfigured("SECRET_KEY must be set when NEXEVO_ENV=production.")
-    # Only ever used on a developer's machine or in tests.
+    if NEXEVO_ENV != "development":
+        raise ImproperlyConfigured(f"SECRET_KEY must be set when NEXEVO_ENV={NEXEVO_ENV}.")
+    # Only ever used on a developer's machine.
     SECRET_KEY = "django-insecure-local-development-key-not-for-production"  # noqa: S105
 
 ALLOWED_HOSTS = env_list(
@@ -83,6 +83,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "nexevo_site.urls"
+CSRF_FAILURE_VIEW = "core.views.csrf_failure"
 WSGI_APPLICATION = "nexevo_site.wsgi.application"
 ASGI_APPLICATION = "nexevo_site.asgi.application"
 
@@ -97,6 +98,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "core.context_processors.session_state",
                 "orgs.context_processors.organization_switcher",
             ],
         },
@@ -144,6 +146,10 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
+    "prune-idempotency-records": {
+        "task": "core.tasks.prune_idempotency_records",
+        "schedule": 60 * 60,
+    },
     "erase-deactivated-accounts": {
         "task": "accounts.tasks.erase_deactivated_accounts",
         "schedule": 60 * 60,
@@ -197,13 +203,22 @@ ACCOUNT_RATE_LIMITS = {
     "change_password": "5/m/user",
 }
 
+# Behind N reverse proxies, the client's address is the Nth entry from the right of X-Forwarded-For.
+# Rate limits, the audit trail and API throttling all read it through allauth's setting.
+ALLAUTH_TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
 # Two-factor (django-otp). Attempts are throttled per device by django-otp and per user by us.
 OTP_TOTP_ISSUER = "Nexevo"
 OTP_TOTP_THROTTLE_FACTOR = 1
 OTP_STATIC_THROTTLE_FACTOR = 1
+# Staff see that a device exists, never its secret, QR code or recovery codes.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 NEXEVO_OTP_ATTEMPTS_PER_WINDOW = env_int("NEXEVO_OTP_ATTEMPTS_PER_WINDOW", 5)
 NEXEVO_OTP_WINDOW_SECONDS = 300
 NEXEVO_RECOVERY_CODE_COUNT = 10
+
+# Days an invitation link stays valid.
+NEXEVO_INVITATION_DAYS = env_int("NEXEVO_INVITATION_DAYS", 7)
 
 # Days between a self-service deactivation and the erasure of the account's personal data.
 NEXEVO_ERASURE_GRACE_DAYS = env_int("NEXEVO_ERASURE_GRACE_DAYS", 30)
@@ -227,6 +242,7 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DATETIME_FORMAT": "iso-8601",
     "COERCE_DECIMAL_TO_STRING": True,
+    "NUM_PROXIES": ALLAUTH_TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Nexevo API",

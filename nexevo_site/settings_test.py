@@ -6,6 +6,7 @@ DATABASE_URL and REDIS_URL still apply, so the same suite runs on SQLite and on 
 import os
 
 os.environ.setdefault("NEXEVO_ENV", "test")
+os.environ.setdefault("SECRET_KEY", "test-suite-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz")
 
 from .settings import *  # noqa: E402, F403
 

@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 
 from accounts import views as account_views
 from core import views as core_views
+from orgs import views as org_views
 
 urlpatterns = [
     path("", core_views.home, name="home"),
@@ -20,8 +21,12 @@ urlpatterns = [
     path("settings/", include("accounts.urls")),
     path("keys/", include("apikeys.urls")),
     path("organizations/", include("orgs.urls")),
+    path("invitations/<str:token>/", org_views.invitation_accept, name="invitation_accept"),
     path("admin/", admin.site.urls),
     path("v1/", include("nexevo_site.api_urls")),
 ]
 
+handler400 = "core.views.bad_request"
+handler403 = "core.views.permission_denied"
+handler404 = "core.views.page_not_found"
 handler500 = "core.views.server_error"

@@ -1,10 +1,81 @@
-"""Who may do what in an organization: the one place both the pages and the API ask."""
+"""Who may do what in an organization: the one place both the pages and the API ask.
+
+| action                                              | owner | admin | developer |
+|-----------------------------------------------------|-------|-------|-----------|
+| see the organization, its members, usage, balance   | yes   | yes   | yes       |
+| invite, remove, change the role of developers       | yes   | yes   | no        |
+| invite, remove, change the role of admins           | yes   | no    | no        |
+| transfer ownership, delete, rename the organization | yes   | no    | no        |
+| top up, change plan; see the activity log           | yes   | yes   | no        |
+| create keys; use conversations and feedback         | yes   | yes   | yes       |
+| manage other members' keys                          | yes   | yes   | no        |
+
+Roles are read from the membership on every request, so a change takes effect at once for
+sessions and keys alike.
+"""
+
+from enum import StrEnum
+
+from django.utils.translation import gettext as _
+
+from core.errors import PermissionDenied
 
 from .models import Membership, Role
+
+
+class Action(StrEnum):
+    VIEW = "view"
+    MANAGE_DEVELOPERS = "manage_developers"
+    MANAGE_ADMINS = "manage_admins"
+    OWN = "own"
+    MANAGE_BILLING = "manage_billing"
+    VIEW_ACTIVITY = "view_activity"
+    USE = "use"
+    MANAGE_ALL_KEYS = "manage_all_keys"
+
+
+_ALLOWED_ROLES = {
+    Action.VIEW: {Role.OWNER, Role.ADMIN, Role.DEVELOPER},
+    Action.MANAGE_DEVELOPERS: {Role.OWNER, Role.ADMIN},
+    Action.MANAGE_ADMINS: {Role.OWNER},
+    Action.OWN: {Role.OWNER},
+    Action.MANAGE_BILLING: {Role.OWNER, Role.ADMIN},
+    Action.VIEW_ACTIVITY: {Role.OWNER, Role.ADMIN},
+    Action.USE: {Role.OWNER, Role.ADMIN, Role.DEVELOPER},
+    Action.MANAGE_ALL_KEYS: {Role.OWNER, Role.ADMIN},
+}
+
+_REFUSALS = {
+    Action.MANAGE_DEVELOPERS: "Only owners and admins can manage members.",
+    Action.MANAGE_ADMINS: "Only the owner can invite, remove or change the role of admins.",
+    Action.OWN: "Only the owner can do this.",
+    Action.MANAGE_BILLING: "Only owners and admins can manage billing.",
+    Action.VIEW_ACTIVITY: "Only owners and admins can see the activity log.",
+    Action.MANAGE_ALL_KEYS: "Developers can manage only their own keys.",
+}
+
+
+def can(membership: Membership | None, action: Action) -> bool:
+    return membership is not None and membership.role in _ALLOWED_ROLES[action]
+
+
+def require(membership: Membership, action: Action) -> None:
+    """Raises a 403 ``PermissionDenied`` unless the member's role allows ``action``."""
+    if not can(membership, action):
+        raise PermissionDenied(_(_REFUSALS.get(action, "Your role does not allow this.")))
+
+
+def action_for_managing(role: str) -> Action:
+    """Managing a member (invite, remove, change role) with ``role`` needs this action."""
+    if role == Role.DEVELOPER:
+        return Action.MANAGE_DEVELOPERS
+    if role == Role.ADMIN:
+        return Action.MANAGE_ADMINS
+    return Action.OWN
 
 
 def can_manage_key(membership: Membership | None, api_key) -> bool:
     """Owners and admins manage every key of their organization; developers their own."""
     if membership is None or membership.organization_id != api_key.organization_id:
         return False
-    return membership.role in (Role.OWNER, Role.ADMIN) or api_key.created_by_id == membership.user_id
+    return can(membership, Action.MANAGE_ALL_KEYS) or api_key.created_by_id == membership.user_id

@@ -1,8 +1,11 @@
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
-from .models import Membership, Organization
+from core.errors import NotFound
+
+from .models import AuditEvent, Invitation, InvitationStatus, Membership, Organization, Role
 
 ACTIVE_ORGANIZATION_SESSION_KEY = "active_organization_id"
+PENDING_INVITATION_SESSION_KEY = "pending_invitation_token"
 
 
 def memberships_of_user(*, user) -> QuerySet[Membership]:
@@ -17,13 +20,60 @@ def memberships_of_user(*, user) -> QuerySet[Membership]:
 def membership_get(*, user, organization_id: str) -> Membership | None:
     return (
         Membership.objects.filter(user=user, organization_id=organization_id)
-        .select_related("organization")
+        .select_related("organization", "user")
         .first()
     )
 
 
+def membership_or_404(*, user, organization_id: str) -> Membership:
+    """The user's membership in the organization; an outsider gets the same 404 as a wrong id."""
+    membership = membership_get(user=user, organization_id=organization_id)
+    if membership is None:
+        raise NotFound(code="organization_not_found")
+    return membership
+
+
 def personal_organization_of_user(*, user) -> Organization | None:
     return Organization.objects.filter(is_personal=True, memberships__user=user).first()
+
+
+def organizations_with_owner() -> QuerySet[Organization]:
+    owner = Membership.objects.filter(organization=OuterRef("pk"), role=Role.OWNER).values("user_id")
+    return Organization.objects.annotate(owner_user_id=Subquery(owner[:1]))
+
+
+def organizations_of_user(*, user) -> QuerySet[Organization]:
+    """The user's organizations, each with its owner's id and the user's own role."""
+    role = Membership.objects.filter(organization=OuterRef("pk"), user=user).values("role")
+    return organizations_with_owner().filter(memberships__user=user).annotate(role=Subquery(role[:1]))
+
+
+def members_of_organization(*, organization) -> QuerySet[Membership]:
+    return Membership.objects.filter(organization=organization).select_related("user")
+
+
+def member_of_organization(*, organization_id: str, user_id: str) -> Membership | None:
+    return (
+        Membership.objects.select_related("user", "organization")
+        .filter(organization_id=organization_id, user_id=user_id)
+        .first()
+    )
+
+
+def pending_invitations_of_organization(*, organization) -> QuerySet[Invitation]:
+    return (
+        Invitation.objects.filter(organization=organization, status=InvitationStatus.PENDING)
+        .select_related("invited_by")
+        .order_by("-created_at", "-id")
+    )
+
+
+def invitations_of_organization(*, organization) -> QuerySet[Invitation]:
+    return Invitation.objects.filter(organization=organization).select_related("invited_by")
+
+
+def audit_events_of_organization(*, organization) -> QuerySet[AuditEvent]:
+    return AuditEvent.objects.filter(organization=organization).select_related("actor")
 
 
 def active_membership(request) -> Membership | None:
@@ -43,7 +93,7 @@ def active_membership(request) -> Membership | None:
         if membership is None:
             membership = (
                 Membership.objects.filter(user=user, organization__is_personal=True)
-                .select_related("organization")
+                .select_related("organization", "user")
                 .first()
             )
     request._active_membership = membership

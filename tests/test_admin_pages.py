@@ -41,3 +41,38 @@ def test_every_list_and_change_page_opens(staff_client, alice, bob):
 
 def test_keys_cannot_be_added_in_admin(staff_client):
     assert staff_client.get("/admin/apikeys/apikey/add/").status_code == 403
+
+
+def test_two_factor_devices_show_no_secret_to_staff(staff_client, bob):
+    from django_otp.plugins.otp_static.models import StaticDevice
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    _device, codes = enable_two_factor(bob)
+    totp = TOTPDevice.objects.get(user=bob)
+    static = StaticDevice.objects.get(user=bob)
+    for path in [
+        f"/admin/otp_totp/totpdevice/{totp.pk}/change/",
+        f"/admin/otp_static/staticdevice/{static.pk}/change/",
+    ]:
+        body = staff_client.get(path).content.decode()
+        assert totp.key not in body, path
+        assert not any(code in body for code in codes), path
+    assert staff_client.get(f"/admin/otp_totp/totpdevice/{totp.pk}/config/").status_code == 403
+    assert staff_client.get(f"/admin/otp_totp/totpdevice/{totp.pk}/qrcode/").status_code == 403
+
+
+def test_a_revoked_key_cannot_be_brought_back_in_admin(staff_client, bob, api_as):
+    api_key, full_key = new_key(bob)
+    response = staff_client.post(
+        "/admin/apikeys/apikey/", {"action": "revoke_selected", "_selected_action": [api_key.pk]}
+    )
+    assert response.status_code == 302
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is not None
+    assert api_as(full_key).get("/v1/auth/me").status_code == 401
+    staff_client.post(
+        f"/admin/apikeys/apikey/{api_key.pk}/change/",
+        {"name": "renamed", "revoked_at_0": "", "revoked_at_1": ""},
+    )
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is not None

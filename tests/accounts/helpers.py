@@ -5,6 +5,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import services
+from tests.conftest import PASSWORD
 
 
 def totp_code(device: TOTPDevice, *, steps_ahead: int = 0) -> str:
@@ -17,7 +18,7 @@ def totp_code(device: TOTPDevice, *, steps_ahead: int = 0) -> str:
 def enable_two_factor(user) -> tuple[TOTPDevice, list[str]]:
     """Turns two-factor on for ``user`` as the set-up page would; returns the device and codes."""
     device = services.two_factor_setup_begin(user=user)
-    codes = services.two_factor_setup_confirm(user=user, code=totp_code(device))
+    codes = services.two_factor_setup_confirm(user=user, password=PASSWORD, code=totp_code(device))
     device.refresh_from_db()
     user.refresh_from_db()
     return device, codes

@@ -129,6 +129,21 @@ def test_every_auth_endpoint_needs_a_key(api, db):
 def test_a_key_acts_only_as_its_creator(api_as, alice, bob):
     _key, bobs_key = new_key(bob)
     assert api_as(bobs_key).get("/v1/auth/me").json()["user_id"] == bob.id
-    api_as(bobs_key).patch("/v1/auth/profile", {"full_name": "Mallory"}, format="json")
+    api_as(bobs_key).patch("/v1/auth/profile", {"full_name": "Bob B."}, format="json")
+    alice.refresh_from_db()
+    bob.refresh_from_db()
+    assert (alice.full_name, bob.full_name) == ("Alice Archer", "Bob B.")
+
+
+def test_a_key_stops_working_once_its_creator_is_no_longer_a_member(api_as, alice, alice_key):
+    from orgs.models import Membership
+
+    Membership.objects.filter(user=alice, organization=alice_key[0].organization).delete()
+    assert api_as(alice_key[1]).get("/v1/auth/me").status_code == 401
+
+
+def test_update_profile_refuses_a_name_that_is_not_a_string(api_as, alice, alice_key):
+    response = api_as(alice_key[1]).patch("/v1/auth/profile", {"full_name": 123}, format="json")
+    assert response.status_code == 400
     alice.refresh_from_db()
     assert alice.full_name == "Alice Archer"

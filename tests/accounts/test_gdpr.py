@@ -105,6 +105,8 @@ def test_deactivation_closes_everything_at_once(alice, api_as, django_capture_on
     assert not Client().login(email=alice.email, password=PASSWORD)
     assert [message.to for message in mail.outbox] == [[alice.email]]
     assert "deactivated" in mail.outbox[0].subject
+    assert f"({alice.email})" in mail.outbox[0].body
+    assert alice.email in mail.outbox[0].alternatives[0][0]
 
 
 def test_erasure_waits_for_the_grace_period_then_keeps_only_what_billing_needs(alice, settings):
@@ -134,3 +136,35 @@ def test_erasure_skips_an_account_staff_reactivated(alice, settings):
         assert erase_deactivated_accounts() == 0
     alice.refresh_from_db()
     assert alice.email == "alice@example.com"
+
+
+def test_deactivation_limits_password_guesses(alice):
+    client = signed_in(alice)
+    for _ in range(5):
+        deactivate(client, password="guess")
+    response = deactivate(client, password=PASSWORD)
+    assert "Too many attempts" in response.content.decode()
+    alice.refresh_from_db()
+    assert alice.is_active
+
+
+def test_deactivation_ignores_members_who_left_the_platform(alice, bob):
+    acme = Organization.objects.create(name="Acme Inc")
+    Membership.objects.create(organization=acme, user=alice, role="owner")
+    Membership.objects.create(organization=acme, user=bob, role="developer")
+    User.objects.filter(pk=bob.pk).update(is_active=False)
+    assert deactivate(signed_in(alice), password=PASSWORD).status_code == 200
+
+
+def test_runjobs_erases_due_accounts_without_a_worker(alice, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    deactivate(signed_in(alice), password=PASSWORD)
+    out = StringIO()
+    with time_machine.travel(timezone.now() + timedelta(days=settings.NEXEVO_ERASURE_GRACE_DAYS + 1)):
+        call_command("runjobs", "erase-deactivated-accounts", stdout=out)
+    assert "erase-deactivated-accounts: 1" in out.getvalue()
+    alice.refresh_from_db()
+    assert alice.erased_at is not None

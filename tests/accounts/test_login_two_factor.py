@@ -113,8 +113,10 @@ def test_it_regenerates_recovery_codes_with_a_current_code(client, alice):
 
     again = Client()
     log_in(again, alice)
-    assert again.post("/accounts/2fa/verify/", {"code": old_codes[1]}).status_code == 200
-    assert again.post("/accounts/2fa/verify/", {"code": new_codes[0]}).status_code == 302
+    with time_machine.travel(timezone.now(), tick=True) as traveller:
+        assert again.post("/accounts/2fa/verify/", {"code": old_codes[1]}).status_code == 200
+        traveller.shift(2)  # the recovery codes' device waits a second after a wrong one
+        assert again.post("/accounts/2fa/verify/", {"code": new_codes[0]}).status_code == 302
 
 
 def test_it_turns_two_factor_off_only_with_a_current_code(client, alice):
@@ -146,13 +148,16 @@ def test_it_sets_up_two_factor_from_the_page(client, alice):
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     device = TOTPDevice.objects.get(user=alice, confirmed=False)
-    assert client.post("/settings/security/two-factor/setup/", {"code": "000000"}).status_code == 200
+    setup = "/settings/security/two-factor/setup/"
+    wrong_password = client.post(setup, {"password": "not mine", "code": totp_code(device)})
+    assert "password is not correct" in wrong_password.content.decode()
+    assert client.post(setup, {"password": PASSWORD, "code": "000000"}).status_code == 200
     alice.refresh_from_db()
     assert not alice.two_factor_enabled
 
     with time_machine.travel(timezone.now(), tick=True) as traveller:
         traveller.shift(3)  # django-otp's one-second delay after the failure above
-        response = client.post("/settings/security/two-factor/setup/", {"code": totp_code(device)})
+        response = client.post(setup, {"password": PASSWORD, "code": totp_code(device)})
     assert response.status_code == 200
     assert len(response.context["codes"]) == 10
     alice.refresh_from_db()
@@ -182,3 +187,19 @@ def test_admin_is_closed_to_non_staff(client, bob):
     response = client.get("/admin/", follow=True)
     assert response.redirect_chain[-1][0] == "/dashboard/"
     assert "for Nexevo staff" in response.content.decode()
+
+
+def test_a_wrong_code_holds_the_device_back_and_the_wait_doubles(client, alice):
+    device, _codes = enable_two_factor(alice)
+    log_in(client, alice)
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        client.post("/accounts/2fa/verify/", {"code": "000001"})
+        device.refresh_from_db()
+        assert device.throttling_failure_count == 1
+        # The right code at once is refused: django-otp's per-device throttle (1 s, then 2 s, ...).
+        right = totp_code(device, steps_ahead=1)
+        assert client.post("/accounts/2fa/verify/", {"code": right}).status_code == 200
+        device.refresh_from_db()
+        assert device.throttling_failure_count == 1  # a throttled attempt is not counted again
+        traveller.shift(1.5)
+        assert client.post("/accounts/2fa/verify/", {"code": right}).status_code == 302

@@ -45,7 +45,7 @@ def test_it_refuses_a_revoked_key_on_its_very_next_request(api_as, alice_key):
     api_key, full_key = alice_key
     client = api_as(full_key)
     assert client.get("/v1/auth/me").status_code == 200
-    key_revoke(api_key=api_key)
+    key_revoke(api_key=api_key, actor=api_key.created_by)
     response = client.get("/v1/auth/me")
     assert response.status_code == 401
     assert response.json() == INVALID

@@ -58,6 +58,7 @@ def test_signup_verify_two_factor_logout_and_login_with_code(live_server, page):
     expect(page.locator(".qr svg")).to_have_count(1)
     secret = page.get_by_test_id("totp-secret").inner_text().strip()
     assert re.fullmatch(r"[A-Z2-7]+=*", secret), secret
+    page.fill("input[name=password]", PASSWORD)
     page.fill("input[name=code]", totp_code(secret))
     page.get_by_role("button", name="Turn on two-factor").click()
     expect(page.get_by_test_id("recovery-codes").locator("li")).to_have_count(10)

@@ -79,3 +79,46 @@ def test_it_answers_500_in_json_from_a_plain_view_under_v1(db):
     response = Client(raise_request_exception=False).get("/v1/test/explode-plain")
     assert_envelope(response, 500, "api_error", "internal_error")
     assert b"secret internal detail" not in response.content
+
+
+def test_it_answers_json_for_an_unknown_path_even_with_csrf_checks_on(db):
+    client = Client(enforce_csrf_checks=True)
+    assert_envelope(client.post("/v1/no/such/thing", {}), 404, "invalid_request_error", "unknown_endpoint")
+
+
+def test_it_answers_json_when_a_session_forgets_the_csrf_token(alice):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    response = client.patch("/v1/auth/profile", '{"full_name": "x"}', content_type="application/json")
+    assert_envelope(response, 403, "permission_error", "csrf_failed")
+    alice.refresh_from_db()
+    assert alice.full_name == "Alice Archer"
+
+
+def test_it_answers_json_for_a_bad_host_header(db):
+    response = Client().get("/v1/auth/me", HTTP_HOST="evil.example.com")
+    assert_envelope(response, 400, "invalid_request_error", "bad_request")
+
+
+def test_it_answers_413_for_a_body_over_the_limit(api_as, alice_key, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = '{"full_name": "' + "x" * 2000 + '"}'
+    response = api_as(alice_key[1]).patch("/v1/auth/profile", body, content_type="application/json")
+    assert_envelope(response, 413, "invalid_request_error", "request_too_large")
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b'{"full_name": "\xff\xfe"}', "application/json"),
+        (b'{"full_name": "x"}', "application/json; charset=rot13"),
+        (b"[" * 100_000, "application/json"),
+    ],
+)
+def test_it_answers_400_for_bodies_that_are_not_utf8_json(api_as, alice_key, body, content_type):
+    response = api_as(alice_key[1]).generic("PATCH", "/v1/auth/profile", body, content_type=content_type)
+    if "rot13" in content_type:
+        # The charset is ignored (API.md: bodies are UTF-8): this one is plain valid JSON.
+        assert response.status_code == 200
+    else:
+        assert_envelope(response, 400, "invalid_request_error", "parse_error")

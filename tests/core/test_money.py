@@ -59,3 +59,7 @@ def test_it_converts_micro_dollars_exactly():
     assert from_micros(1_000_001) == Decimal("1.000001")
     with pytest.raises(MoneyError):
         to_micros(Decimal("0.0000001"))
+
+
+def test_it_reads_negative_zero_as_zero():
+    assert str(parse_usd("-0", allow_zero=True)) == "0.00"

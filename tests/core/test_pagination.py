@@ -66,3 +66,14 @@ def test_it_refuses_a_limit_out_of_range(raw):
 def test_it_defaults_the_limit():
     assert parse_limit(None) == 20
     assert parse_limit("100") == 100
+
+
+@pytest.mark.parametrize("values", [[1, "key_x"], [True, "key_x"], [None, "key_x"], ["2026-13-45", "key_x"]])
+def test_it_refuses_a_forged_cursor_of_the_right_shape(twenty_five_keys, values):
+    import base64
+    import json
+
+    cursor = base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+    with pytest.raises(ServiceError) as error:
+        paginate(twenty_five_keys, ordering=("-created_at", "-id"), limit=10, cursor=cursor)
+    assert error.value.code == "invalid_cursor"

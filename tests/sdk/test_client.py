@@ -410,7 +410,7 @@ def test_it_retries_a_429_after_the_retry_after_it_was_given(client, server, sle
     assert sleeps == [0.0]
 
 
-def test_it_caps_a_long_retry_after(client, server, sleeps):
+def test_it_gives_up_at_once_when_retry_after_is_too_long(client, server, sleeps):
     server.respond(
         429,
         error_body("rate_limit_error", "rate_limited", "Slow down."),
@@ -418,9 +418,12 @@ def test_it_caps_a_long_retry_after(client, server, sleeps):
     )
     server.respond(200, ME)
 
-    client.auth.me()
+    with pytest.raises(nexevo.RateLimitError) as error:
+        client.auth.me()
 
-    assert sleeps == [60.0]
+    assert error.value.headers["Retry-After"] == "3600"
+    assert sleeps == []
+    assert len(server.requests) == 1
 
 
 def test_it_backs_off_exponentially_with_jitter_up_to_a_cap(make_client, server, sleeps):

@@ -13,6 +13,7 @@ import httpx
 from ._errors import APIConnectionError, APITimeoutError, NexevoError, error_from_response
 from ._version import __version__
 from .resources.auth import Auth
+from .resources.organizations import Organizations
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
@@ -63,6 +64,7 @@ class Nexevo:
         )
 
         self.auth = Auth(self)
+        self.organizations = Organizations(self)
 
     def close(self) -> None:
         """Close the underlying HTTP connections."""
@@ -116,6 +118,8 @@ class Nexevo:
                 delay = _retry_after_seconds(response.headers)
                 if delay is None:
                     delay = _backoff_delay(attempt)
+                elif delay > MAX_RETRY_AFTER_SECONDS:
+                    return _parse_response(response)
             self._sleep(delay)
             attempt += 1
 
@@ -138,14 +142,14 @@ def _backoff_delay(attempt: int) -> float:
 
 
 def _retry_after_seconds(headers: httpx.Headers) -> float | None:
-    """The server's Retry-After in seconds, capped; None when absent or not a number of seconds."""
+    """The server's Retry-After in seconds; None when absent or not a number of seconds."""
     try:
         seconds = float(headers.get("Retry-After", ""))
     except ValueError:
         return None
     if not 0 <= seconds < float("inf"):
         return None
-    return min(seconds, MAX_RETRY_AFTER_SECONDS)
+    return seconds
 
 
 def _connection_error(exc: httpx.TransportError) -> APIConnectionError:

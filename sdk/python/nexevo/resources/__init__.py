@@ -1,5 +1,6 @@
 """One module per API namespace; each class is attached to `Nexevo` as an attribute."""
 
 from .auth import Auth
+from .organizations import Organizations
 
-__all__ = ["Auth"]
+__all__ = ["Auth", "Organizations"]

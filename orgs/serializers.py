@@ -1,0 +1,59 @@
+from rest_framework import serializers
+
+from core.serializer_fields import StrictCharField
+
+
+class OrganizationSerializer(serializers.Serializer):
+    org_id = serializers.CharField(source="id")
+    name = serializers.CharField()
+    personal = serializers.BooleanField(source="is_personal")
+    created_at = serializers.DateTimeField()
+    owner_user_id = serializers.CharField(allow_null=True)
+
+
+class OrganizationListItemSerializer(OrganizationSerializer):
+    role = serializers.CharField(help_text="The caller's role in this organization.")
+
+
+class MembershipRoleSerializer(serializers.Serializer):
+    role = serializers.CharField()
+
+
+class OrganizationWithMembershipSerializer(serializers.Serializer):
+    organization = OrganizationSerializer()
+    membership = MembershipRoleSerializer()
+
+
+class OrganizationCreateSerializer(serializers.Serializer):
+    name = StrictCharField(max_length=100)
+
+
+class MemberSerializer(serializers.Serializer):
+    user_id = serializers.CharField()
+    email = serializers.EmailField(source="user.email")
+    full_name = serializers.CharField(source="user.full_name")
+    role = serializers.CharField()
+    joined_at = serializers.DateTimeField()
+
+
+class MemberUpdateSerializer(serializers.Serializer):
+    role = StrictCharField(max_length=16, help_text="admin or developer")
+
+
+class InvitationSerializer(serializers.Serializer):
+    invitation_id = serializers.CharField(source="id")
+    email = serializers.EmailField()
+    role = serializers.CharField()
+    status = serializers.CharField()
+    invited_by = serializers.CharField(source="invited_by_id")
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+
+
+class InvitationCreateSerializer(serializers.Serializer):
+    email = StrictCharField(max_length=254)
+    role = StrictCharField(max_length=16)
+
+
+class TransferOwnerSerializer(serializers.Serializer):
+    new_owner_user_id = StrictCharField(max_length=64)
