@@ -8,6 +8,7 @@ from core.idempotency import idempotent
 from . import services
 from .audit import client_ip
 from .models import Membership
+from .permissions import Action, require
 from .selectors import (
     invitations_of_organization,
     members_of_organization,
@@ -74,6 +75,7 @@ class InvitationListView(APIView):
     @extend_schema(responses=InvitationSerializer(many=True), summary="The organization's invitations")
     def get(self, request, org_id):
         membership = membership_or_404(user=request.user, organization_id=org_id)
+        require(membership, Action.MANAGE_DEVELOPERS)
         return paginated_response(
             request,
             invitations_of_organization(organization=membership.organization),

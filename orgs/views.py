@@ -351,7 +351,11 @@ def invitation_accept(request, token):
     except services.InvitationProblem as problem:
         return render(request, "orgs/invitation.html", {"problem": problem.message}, status=400)
     user = request.user if request.user.is_authenticated else None
-    if user and invitation.accepted_by_id == user.id:
+    if (
+        user
+        and invitation.accepted_by_id == user.id
+        and invitation.organization.memberships.filter(user=user).exists()
+    ):
         return render(request, "orgs/invitation.html", {"invitation": invitation, "joined": True})
     try:
         services.invitation_check(invitation, user=user)

@@ -30,6 +30,8 @@ def test_every_list_and_change_page_opens(staff_client, alice, bob):
         "/admin/orgs/membership/?q=bob&role__exact=owner": "bob@example.com",
         "/admin/apikeys/apikey/?q=bob&revoked_at__isempty=1": "bob&#x27;s key",
         f"/admin/apikeys/apikey/{api_key.pk}/change/": api_key.display,
+        "/admin/orgs/auditevent/?q=key.created&action__exact=key.created": "bob&#x27;s key",
+        "/admin/orgs/invitation/?status__exact=pending": "0 invitations",
     }
     for path, expected in pages.items():
         response = staff_client.get(path)
@@ -76,3 +78,13 @@ def test_a_revoked_key_cannot_be_brought_back_in_admin(staff_client, bob, api_as
     )
     api_key.refresh_from_db()
     assert api_key.revoked_at is not None
+
+
+def test_audit_events_are_read_only_in_admin(staff_client, bob):
+    from orgs.models import AuditEvent
+
+    api_key, _ = new_key(bob, name="bob's key")
+    event = AuditEvent.objects.get(action="key.created", target_id=api_key.pk)
+    assert staff_client.get(f"/admin/orgs/auditevent/{event.pk}/change/").status_code == 200
+    assert staff_client.post(f"/admin/orgs/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert AuditEvent.objects.filter(pk=event.pk).exists()

@@ -1,0 +1,172 @@
+"""Leaving, deleting, the audit trail, and query counts that do not grow with members."""
+
+import pytest
+from django.test import Client
+
+from apikeys.services import key_create
+from orgs.models import AuditEvent, Membership, Organization
+from orgs.services import member_leave, organization_create
+from tests.conftest import make_user
+from tests.orgs.helpers import acme_with
+
+
+def signed_in(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_a_member_leaves_and_their_keys_here_stop(alice, bob, api_as):
+    acme = acme_with(alice, developer=bob)
+    _key, full_key = key_create(organization=acme, created_by=bob, name="bob's")
+    client = signed_in(bob)
+    assert "lose access" in client.get(f"/organizations/{acme.id}/leave/").content.decode()
+    assert client.post(f"/organizations/{acme.id}/leave/").status_code == 302
+    assert not Membership.objects.filter(organization=acme, user=bob).exists()
+    assert api_as(full_key).get("/v1/auth/me").status_code == 401
+    assert client.get(f"/organizations/{acme.id}/members/").status_code == 404
+
+
+def test_the_owner_cannot_leave(alice, bob):
+    acme = acme_with(alice, developer=bob)
+    client = signed_in(alice)
+    assert "cannot leave" in client.get(f"/organizations/{acme.id}/leave/").content.decode()
+    response = client.post(f"/organizations/{acme.id}/leave/", follow=True)
+    assert "Transfer ownership" in response.content.decode()
+    assert Membership.objects.get(organization=acme, user=alice).role == "owner"
+
+
+def test_delete_is_refused_with_the_reason_while_members_remain(alice, bob):
+    acme = acme_with(alice, developer=bob)
+    client = signed_in(alice)
+    page = client.get(f"/organizations/{acme.id}/delete/").content.decode()
+    assert "1 other member(s)" in page
+    client.post(f"/organizations/{acme.id}/delete/", {"confirm_name": "Acme Inc"})
+    acme.refresh_from_db()
+    assert acme.deleted_at is None
+
+
+def test_delete_needs_the_name_typed_then_ends_everything_but_the_record(alice, api_as):
+    acme = acme_with(alice)
+    _key, full_key = key_create(organization=acme, created_by=alice, name="k")
+    client = signed_in(alice)
+    client.post(f"/organizations/{acme.id}/delete/", {"confirm_name": "Acme"})
+    acme.refresh_from_db()
+    assert acme.deleted_at is None
+    assert client.post(f"/organizations/{acme.id}/delete/", {"confirm_name": "Acme Inc"}).status_code == 302
+    acme.refresh_from_db()
+    assert acme.deleted_at is not None
+    assert not acme.memberships.exists()
+    assert api_as(full_key).get("/v1/auth/me").status_code == 401
+    assert AuditEvent.objects.filter(organization=acme, action="organization.deleted").exists()
+    assert client.get(f"/organizations/{acme.id}/members/").status_code == 404
+
+
+def test_every_security_event_is_recorded_with_actor_and_ip(alice, bob, api_as):
+    acme = acme_with(alice, developer=bob)
+    membership = acme.memberships.get(user=alice)
+    client = signed_in(alice)
+    client.post(
+        f"/organizations/{acme.id}/invitations/",
+        {"email": "d@example.com", "role": "developer"},
+        REMOTE_ADDR="203.0.113.9",
+    )
+    client.post(f"/organizations/{acme.id}/members/{bob.id}/role/", {"role": "admin"})
+    api_key, _ = key_create(organization=acme, created_by=alice, name="k", ip="203.0.113.9")
+    client.post(f"/keys/{api_key.id}/revoke/")
+    client.post(
+        f"/organizations/{acme.id}/transfer/", {"new_owner": bob.id, "password": "correct horse battery 42"}
+    )
+    actions = list(
+        AuditEvent.objects.filter(organization=acme)
+        .order_by("created_at", "id")
+        .values_list("action", flat=True)
+    )
+    assert actions == [
+        "organization.created",
+        "member.invited",
+        "member.role_changed",
+        "key.created",
+        "key.revoked",
+        "ownership.transferred",
+    ]
+    invited = AuditEvent.objects.get(organization=acme, action="member.invited")
+    assert (invited.actor, invited.ip_address, invited.target_label) == (
+        alice,
+        "203.0.113.9",
+        "d@example.com",
+    )
+    assert membership.user == alice
+
+    page = signed_in(bob).get(f"/organizations/{acme.id}/activity/").content.decode()
+    assert "ownership.transferred" in page and "member.invited" in page
+
+
+def test_audit_events_are_append_only(alice):
+    event = AuditEvent.objects.get(organization=acme_with(alice), action="organization.created")
+    event.action = "something.else"
+    with pytest.raises(ValueError):
+        event.save()
+    with pytest.raises(ValueError):
+        event.delete()
+
+
+def test_a_personal_workspace_refuses_members_and_says_what_to_do(alice):
+    personal = alice.memberships.get().organization
+    response = signed_in(alice).post(
+        f"/organizations/{personal.id}/invitations/",
+        {"email": "d@example.com", "role": "developer"},
+        follow=True,
+    )
+    assert "Create an organization" in response.content.decode()
+    assert not personal.invitations.exists()
+
+
+def test_the_last_owner_cannot_leave_through_the_service(alice):
+    acme = acme_with(alice)
+    from core.errors import ServiceError
+
+    with pytest.raises(ServiceError) as error:
+        member_leave(membership=acme.memberships.get())
+    assert error.value.code == "owner_cannot_leave"
+
+
+def test_creating_an_organization_from_the_page_makes_it_active(alice):
+    client = signed_in(alice)
+    response = client.post("/organizations/", {"name": "  Acme   Inc "})
+    acme = Organization.objects.get(name="Acme Inc")
+    assert response["Location"] == f"/organizations/{acme.id}/members/"
+    assert '<h1 data-testid="dashboard-heading">Acme Inc</h1>' in client.get("/dashboard/").content.decode()
+
+
+@pytest.mark.parametrize(
+    "path", ["/organizations/{org}/members/", "/v1/organizations/{org}/members?limit=100"]
+)
+def test_member_lists_run_the_same_queries_for_3_and_300_members(
+    alice, path, django_assert_num_queries, api_as
+):
+    acme = organization_create(user=alice, name="Acme Inc").organization
+    _key, full_key = key_create(organization=acme, created_by=alice, name="k")
+    client = api_as(full_key) if path.startswith("/v1/") else signed_in(alice)
+    url = path.format(org=acme.id)
+
+    def add_members(count, start):
+        for index in range(start, start + count):
+            Membership.objects.create(
+                organization=acme, user=make_user(f"m{index}@example.com"), role="developer"
+            )
+
+    add_members(2, 0)
+    client.get(url)  # warm: last_used_at, session
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(url).status_code == 200
+    add_members(297, 2)
+    with django_assert_num_queries(len(few.captured_queries)):
+        response = client.get(url)
+    if path.startswith("/v1/"):
+        assert len(response.json()["data"]) == 100 and response.json()["has_more"]
+    else:
+        assert response.content.decode().count("data-user-id=") == 300
