@@ -1,7 +1,7 @@
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
-from .services import InvalidApiKey, key_authenticate
+from .services import ExpiredApiKey, InvalidApiKey, key_authenticate
 
 INVALID_KEY_MESSAGE = "Invalid API key."
 
@@ -18,6 +18,10 @@ class ApiKeyAuthentication(BaseAuthentication):
         try:
             raw_key = header[1].decode("ascii")
             api_key = key_authenticate(raw_key)
+        except ExpiredApiKey:
+            raise AuthenticationFailed(
+                "This API key has expired. Create a new one.", code="key_expired"
+            ) from None
         except (UnicodeDecodeError, InvalidApiKey):
             raise AuthenticationFailed(INVALID_KEY_MESSAGE, code="invalid_api_key") from None
         return api_key.created_by, api_key

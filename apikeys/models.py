@@ -1,8 +1,21 @@
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.fields import PublicIdField
+
+
+class RoutingPolicy(models.TextChoices):
+    ANY = "any", _("Any region")
+    CN_ONLY = "cn-only", _("China only")
+    OVERSEAS_ONLY = "overseas-only", _("Outside China only")
+
+
+def default_alert_thresholds() -> list[int]:
+    return [80, 100]
 
 
 class ApiKey(models.Model):
@@ -20,6 +33,29 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+
+    monthly_spend_cap_usd = models.DecimalField(
+        _("monthly spend cap (USD)"), max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    # Month-to-date spend, kept by the billing service as usage is recorded. ``spend_month`` is the
+    # first day (UTC) of the month the amount belongs to; an older month reads as zero.
+    spend_month = models.DateField(_("spend month"), null=True, blank=True, editable=False)
+    spend_month_to_date_usd = models.DecimalField(
+        _("month-to-date spend (USD)"), max_digits=18, decimal_places=6, default=0, editable=False
+    )
+    alert_thresholds_pct = models.JSONField(
+        _("alert thresholds (% of cap)"), default=default_alert_thresholds
+    )
+    alert_webhook_url = models.URLField(_("alert webhook"), max_length=2000, blank=True)
+    # Signs the alert deliveries (Standard Webhooks). The previous secret keeps signing alongside the
+    # new one for a day after a rotation, so receivers can switch over without missing a delivery.
+    webhook_secret = models.CharField(max_length=64, blank=True, editable=False)
+    previous_webhook_secret = models.CharField(max_length=64, blank=True, editable=False)
+    webhook_secret_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    routing_policy = models.CharField(
+        _("routing policy"), max_length=16, choices=RoutingPolicy.choices, default=RoutingPolicy.ANY
+    )
 
     class Meta:
         verbose_name = _("API key")
@@ -33,6 +69,24 @@ class ApiKey(models.Model):
     def display(self) -> str:
         return f"{self.prefix}…{self.last_four}"
 
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
     @property
-    def is_active(self) -> bool:
-        return self.revoked_at is None
+    def status(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.is_expired():
+            return "expired"
+        return "active"
+
+    def cap_used_percent(self) -> int | None:
+        """How much of the monthly cap is spent, 0 to 100, for the dashboard's bar."""
+        if not self.monthly_spend_cap_usd:
+            return None
+        return min(100, int(self.month_to_date_spend() * 100 / self.monthly_spend_cap_usd))
+
+    def month_to_date_spend(self, now=None) -> Decimal:
+        """This calendar month's (UTC) spend; zero when the counter still holds an older month."""
+        month = (now or timezone.now()).date().replace(day=1)
+        return self.spend_month_to_date_usd if self.spend_month == month else Decimal(0)

@@ -1,5 +1,8 @@
 from django.db.models import QuerySet
 
+from core.errors import NotFound
+from orgs.permissions import Action, can
+
 from .models import ApiKey
 
 
@@ -12,5 +15,17 @@ def keys_of_organization(*, organization) -> QuerySet[ApiKey]:
     )
 
 
-def key_get_for_organization(*, organization, key_id: str) -> ApiKey | None:
-    return ApiKey.objects.filter(organization=organization, id=key_id).select_related("created_by").first()
+def keys_visible_to(membership) -> QuerySet[ApiKey]:
+    """Owners and admins see every key of the organization; developers their own."""
+    keys = ApiKey.objects.filter(organization_id=membership.organization_id).select_related("created_by")
+    if not can(membership, Action.MANAGE_ALL_KEYS):
+        keys = keys.filter(created_by_id=membership.user_id)
+    return keys
+
+
+def key_get_visible(membership, key_id: str) -> ApiKey:
+    """A key the member may see and manage; any other (or none) is a 404, as if it did not exist."""
+    api_key = keys_visible_to(membership).select_related("organization").filter(id=key_id).first()
+    if api_key is None:
+        raise NotFound(code="key_not_found")
+    return api_key

@@ -1,4 +1,7 @@
+import base64
+import secrets
 from datetime import timedelta
+from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import OuterRef, Q, Subquery
@@ -6,19 +9,28 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import ServiceError
+from core.money import CENTS, MoneyError, format_usd, parse_usd
+from core.netsafety import UnsafeUrl, check_webhook_url
 from orgs.audit import audit_record
 from orgs.models import Membership
 
-from . import tokens
-from .models import ApiKey
+from . import auth_cache, tokens
+from .models import ApiKey, RoutingPolicy
 
 NAME_MAX_LENGTH = 100
+MAX_SPEND_CAP = Decimal("1000000.00")
+MAX_ALERT_THRESHOLDS = 5
+WEBHOOK_SECRET_BYTES = 24
 # last_used_at is a hint for people, not an audit record: one write a minute per key at most.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class InvalidApiKey(Exception):
     """Malformed, unknown or revoked: the caller is told nothing more specific."""
+
+
+class ExpiredApiKey(InvalidApiKey):
+    """A real key past its ``expires_at``: the caller is told so, to know to replace it."""
 
 
 def _clean_name(name) -> str:
@@ -34,10 +46,88 @@ def _clean_name(name) -> str:
     return name
 
 
+def _clean_cap(value) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return parse_usd(value, places=CENTS, maximum=MAX_SPEND_CAP)
+    except MoneyError as error:
+        raise ServiceError(
+            _(
+                "monthly_spend_cap_usd must be a positive amount with at most 2 decimals, "
+                'like "100.00". %(why)s'
+            )
+            % {"why": error.message},
+            code="invalid_spend_cap",
+            param="monthly_spend_cap_usd",
+        ) from None
+
+
+def _clean_webhook_url(url) -> str:
+    if url is None or url == "":
+        return ""
+    try:
+        return check_webhook_url(url).url
+    except UnsafeUrl as error:
+        raise ServiceError(error.message, code=error.code, param="alert_webhook_url") from None
+
+
+def _clean_routing_policy(policy) -> str:
+    if policy not in RoutingPolicy.values:
+        raise ServiceError(
+            _("routing_policy must be one of: %(choices)s.") % {"choices": ", ".join(RoutingPolicy.values)},
+            code="invalid_routing_policy",
+            param="routing_policy",
+        )
+    return policy
+
+
+def _clean_thresholds(thresholds) -> list[int]:
+    valid = (
+        isinstance(thresholds, list)
+        and 1 <= len(thresholds) <= MAX_ALERT_THRESHOLDS
+        and all(isinstance(t, int) and not isinstance(t, bool) and 1 <= t <= 100 for t in thresholds)
+    )
+    if not valid:
+        raise ServiceError(
+            _("alert_thresholds_pct must be a list of 1 to %(max)d whole percentages from 1 to 100.")
+            % {"max": MAX_ALERT_THRESHOLDS},
+            code="invalid_alert_thresholds",
+            param="alert_thresholds_pct",
+        )
+    return sorted(set(thresholds))
+
+
+def _clean_expiry(expires_at):
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ServiceError(_("expires_at must be in the future."), code="invalid_expiry", param="expires_at")
+    return expires_at
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(WEBHOOK_SECRET_BYTES)).decode()
+
+
 @transaction.atomic
-def key_create(*, organization, created_by, name: str, ip: str | None = None) -> tuple[ApiKey, str]:
+def key_create(
+    *,
+    organization,
+    created_by,
+    name: str,
+    monthly_spend_cap_usd=None,
+    alert_webhook_url=None,
+    routing_policy: str = RoutingPolicy.ANY,
+    alert_thresholds_pct=None,
+    expires_at=None,
+    ip: str | None = None,
+) -> tuple[ApiKey, str]:
     """Creates a key and returns it with the full secret, which is never available again."""
     name = _clean_name(name)
+    cap = _clean_cap(monthly_spend_cap_usd)
+    webhook_url = _clean_webhook_url(alert_webhook_url)
+    routing_policy = _clean_routing_policy(routing_policy)
+    thresholds = _clean_thresholds(alert_thresholds_pct) if alert_thresholds_pct is not None else [80, 100]
+    expires_at = _clean_expiry(expires_at)
     full_key = tokens.generate()
     prefix, last_four = tokens.display_parts(full_key)
     api_key = ApiKey.objects.create(
@@ -47,15 +137,178 @@ def key_create(*, organization, created_by, name: str, ip: str | None = None) ->
         key_hash=tokens.hash_key(full_key),
         prefix=prefix,
         last_four=last_four,
+        monthly_spend_cap_usd=cap,
+        alert_webhook_url=webhook_url,
+        webhook_secret=new_webhook_secret() if webhook_url else "",
+        routing_policy=routing_policy,
+        alert_thresholds_pct=thresholds,
+        expires_at=expires_at,
     )
     audit_record(organization=organization, actor=created_by, action="key.created", target=api_key, ip=ip)
     return api_key, full_key
 
 
+def _locked(api_key: ApiKey) -> ApiKey:
+    return ApiKey.objects.select_for_update().select_related("organization", "created_by").get(pk=api_key.pk)
+
+
+def _changed(api_key: ApiKey, *, actor, action: str, ip, metadata: dict) -> None:
+    audit_record(
+        organization=api_key.organization,
+        actor=actor,
+        action=action,
+        target=api_key,
+        ip=ip,
+        metadata=metadata,
+    )
+
+
+@transaction.atomic
+def key_rename(*, api_key: ApiKey, name: str, actor, ip: str | None = None) -> ApiKey:
+    api_key = _locked(api_key)
+    old, api_key.name = api_key.name, _clean_name(name)
+    api_key.save(update_fields=["name"])
+    _changed(api_key, actor=actor, action="key.renamed", ip=ip, metadata={"from": old, "to": api_key.name})
+    return api_key
+
+
+@transaction.atomic
+def key_update_spend_cap(*, api_key: ApiKey, cap=None, clear: bool = False, actor, ip=None) -> ApiKey:
+    """Sets the monthly cap (a positive amount, 2 decimals at most) or, with ``clear``, removes it."""
+    if clear == (cap is not None):
+        raise ServiceError(
+            _("Send either monthly_spend_cap_usd or clear=true, not both and not neither."),
+            code="invalid_spend_cap_request",
+            param="monthly_spend_cap_usd",
+        )
+    new_cap = None if clear else _clean_cap(cap)
+    api_key = _locked(api_key)
+    old = api_key.monthly_spend_cap_usd
+    api_key.monthly_spend_cap_usd = new_cap
+    api_key.save(update_fields=["monthly_spend_cap_usd"])
+    _changed(
+        api_key,
+        actor=actor,
+        action="key.spend_cap_changed",
+        ip=ip,
+        metadata={"from": _money_or_none(old), "to": _money_or_none(new_cap)},
+    )
+    return api_key
+
+
+def _money_or_none(amount) -> str | None:
+    return format_usd(amount) if amount is not None else None
+
+
+@transaction.atomic
+def key_update_alert_webhook(*, api_key: ApiKey, url, actor, ip=None) -> ApiKey:
+    """Sets (HTTPS, public hosts only) or, with ``url=None``, clears the alert webhook.
+
+    Setting the first webhook creates the signing secret; changing the address keeps it.
+    """
+    new_url = _clean_webhook_url(url)
+    api_key = _locked(api_key)
+    old = api_key.alert_webhook_url
+    api_key.alert_webhook_url = new_url
+    if new_url and not api_key.webhook_secret:
+        api_key.webhook_secret = new_webhook_secret()
+    api_key.save(update_fields=["alert_webhook_url", "webhook_secret"])
+    _changed(api_key, actor=actor, action="key.webhook_changed", ip=ip, metadata={"from": old, "to": new_url})
+    return api_key
+
+
+@transaction.atomic
+def key_rotate_webhook_secret(*, api_key: ApiKey, actor, ip=None) -> ApiKey:
+    api_key = _locked(api_key)
+    if not api_key.alert_webhook_url:
+        raise ServiceError(_("Set a webhook first."), code="no_webhook")
+    api_key.previous_webhook_secret = api_key.webhook_secret
+    api_key.webhook_secret = new_webhook_secret()
+    api_key.webhook_secret_rotated_at = timezone.now()
+    api_key.save(update_fields=["previous_webhook_secret", "webhook_secret", "webhook_secret_rotated_at"])
+    _changed(api_key, actor=actor, action="key.webhook_secret_rotated", ip=ip, metadata={})
+    return api_key
+
+
+@transaction.atomic
+def key_update_routing_policy(*, api_key: ApiKey, routing_policy, actor, ip=None) -> ApiKey:
+    policy = _clean_routing_policy(routing_policy)
+    api_key = _locked(api_key)
+    old, api_key.routing_policy = api_key.routing_policy, policy
+    api_key.save(update_fields=["routing_policy"])
+    _changed(
+        api_key, actor=actor, action="key.routing_policy_changed", ip=ip, metadata={"from": old, "to": policy}
+    )
+    return api_key
+
+
+@transaction.atomic
+def key_update_alert_thresholds(*, api_key: ApiKey, thresholds, actor, ip=None) -> ApiKey:
+    new = _clean_thresholds(thresholds)
+    api_key = _locked(api_key)
+    old, api_key.alert_thresholds_pct = api_key.alert_thresholds_pct, new
+    api_key.save(update_fields=["alert_thresholds_pct"])
+    _changed(
+        api_key, actor=actor, action="key.alert_thresholds_changed", ip=ip, metadata={"from": old, "to": new}
+    )
+    return api_key
+
+
+@transaction.atomic
+def key_update_expiry(*, api_key: ApiKey, expires_at, actor, ip=None) -> ApiKey:
+    new = _clean_expiry(expires_at)
+    api_key = _locked(api_key)
+    old, api_key.expires_at = api_key.expires_at, new
+    api_key.save(update_fields=["expires_at"])
+    _changed(
+        api_key,
+        actor=actor,
+        action="key.expiry_changed",
+        ip=ip,
+        metadata={"from": old.isoformat() if old else None, "to": new.isoformat() if new else None},
+    )
+    return api_key
+
+
+UNCHANGED = object()
+
+
+@transaction.atomic
+def key_update(
+    *,
+    api_key: ApiKey,
+    actor,
+    ip=None,
+    name=UNCHANGED,
+    monthly_spend_cap_usd=UNCHANGED,
+    alert_webhook_url=UNCHANGED,
+    routing_policy=UNCHANGED,
+    alert_thresholds_pct=UNCHANGED,
+    expires_at=UNCHANGED,
+) -> ApiKey:
+    """Applies the settings that are given and differ, each as its own audited change, all or none."""
+    context = {"actor": actor, "ip": ip}
+    if name is not UNCHANGED and name != api_key.name:
+        api_key = key_rename(api_key=api_key, name=name, **context)
+    if monthly_spend_cap_usd is not UNCHANGED:
+        new_cap = _clean_cap(monthly_spend_cap_usd)
+        if new_cap != api_key.monthly_spend_cap_usd:
+            api_key = key_update_spend_cap(api_key=api_key, cap=new_cap, clear=new_cap is None, **context)
+    if alert_webhook_url is not UNCHANGED and (alert_webhook_url or "") != api_key.alert_webhook_url:
+        api_key = key_update_alert_webhook(api_key=api_key, url=alert_webhook_url, **context)
+    if routing_policy is not UNCHANGED and routing_policy != api_key.routing_policy:
+        api_key = key_update_routing_policy(api_key=api_key, routing_policy=routing_policy, **context)
+    if alert_thresholds_pct is not UNCHANGED and alert_thresholds_pct != api_key.alert_thresholds_pct:
+        api_key = key_update_alert_thresholds(api_key=api_key, thresholds=alert_thresholds_pct, **context)
+    if expires_at is not UNCHANGED and expires_at != api_key.expires_at:
+        api_key = key_update_expiry(api_key=api_key, expires_at=expires_at, **context)
+    return api_key
+
+
 @transaction.atomic
 def key_revoke(*, api_key: ApiKey, actor, ip: str | None = None) -> ApiKey:
     """Revokes the key; revoking a revoked key changes nothing."""
-    revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    revoked = _revoke_all(ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True))
     api_key.refresh_from_db(fields=["revoked_at"])
     if revoked:
         audit_record(
@@ -68,38 +321,47 @@ def keys_revoke_created_by(*, user, organization=None) -> int:
     keys = ApiKey.objects.filter(created_by=user, revoked_at__isnull=True)
     if organization is not None:
         keys = keys.filter(organization=organization)
-    return keys.update(revoked_at=timezone.now())
+    return _revoke_all(keys)
+
+
+def _revoke_all(keys) -> int:
+    hashes = list(keys.values_list("key_hash", flat=True))
+    revoked = keys.update(revoked_at=timezone.now())
+    auth_cache.forget(hashes)
+    transaction.on_commit(lambda: auth_cache.forget(hashes))
+    return revoked
 
 
 def keys_revoke_of_organization(*, organization) -> int:
-    return ApiKey.objects.filter(organization=organization, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
+    return _revoke_all(ApiKey.objects.filter(organization=organization, revoked_at__isnull=True))
 
 
 def key_authenticate(raw_key: str) -> ApiKey:
-    """The key behind a Bearer token: one SHA-256 and one indexed query.
+    """The key behind a Bearer token: one SHA-256, then the cache or one indexed query.
 
     The query joins the creator and the organization and reads the creator's current role there
     (``member_role``), so a key stops working the moment its creator leaves, and a role change
-    applies to the very next request.
+    applies to the very next request (every such change forgets the cached entry).
     """
     if not tokens.is_well_formed(raw_key):
         raise InvalidApiKey
-    role = Membership.objects.filter(organization=OuterRef("organization"), user=OuterRef("created_by"))
-    api_key = (
-        ApiKey.objects.select_related("created_by", "organization")
-        .annotate(member_role=Subquery(role.values("role")[:1]))
-        .filter(key_hash=tokens.hash_key(raw_key))
-        .first()
-    )
-    if (
-        api_key is None
-        or api_key.revoked_at is not None
-        or not api_key.created_by.is_active
-        or api_key.member_role is None
-    ):
+    key_hash = tokens.hash_key(raw_key)
+    api_key = auth_cache.cached(key_hash)
+    if api_key is None:
+        role = Membership.objects.filter(organization=OuterRef("organization"), user=OuterRef("created_by"))
+        api_key = (
+            ApiKey.objects.select_related("created_by", "organization")
+            .annotate(member_role=Subquery(role.values("role")[:1]))
+            .filter(key_hash=key_hash)
+            .first()
+        )
+        if api_key is None:
+            raise InvalidApiKey
+        auth_cache.remember(api_key)
+    if api_key.revoked_at is not None or not api_key.created_by.is_active or api_key.member_role is None:
         raise InvalidApiKey
+    if api_key.is_expired():
+        raise ExpiredApiKey
     _touch_last_used(api_key)
     return api_key
 
@@ -112,3 +374,4 @@ def _touch_last_used(api_key: ApiKey) -> None:
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
     ).update(last_used_at=now)
     api_key.last_used_at = now
+    auth_cache.remember(api_key)

@@ -4,15 +4,26 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 
-from core.errors import ServiceError
+from core.errors import NotFound, ServiceError
 from orgs.audit import client_ip
-from orgs.permissions import can_manage_key
 from orgs.selectors import active_membership
 
-from .forms import KeyCreateForm
-from .selectors import key_get_for_organization, keys_of_organization
-from .services import key_create, key_revoke
+from . import services
+from .forms import KeyCreateForm, KeySettingsForm
+from .selectors import key_get_visible, keys_visible_to
+
+
+def _form_error(form, error: ServiceError) -> None:
+    form.add_error(error.param if error.param in form.fields else None, error.message)
+
+
+def _visible_key_or_404(request, key_id):
+    try:
+        return key_get_visible(active_membership(request), key_id)
+    except NotFound:
+        raise Http404 from None
 
 
 @never_cache
@@ -20,37 +31,79 @@ from .services import key_create, key_revoke
 def key_list(request):
     membership = active_membership(request)
     form = KeyCreateForm(request.POST or None)
-    full_key = None
+    created = None
     if request.method == "POST" and form.is_valid():
         try:
-            api_key, full_key = key_create(
-                organization=membership.organization, created_by=request.user, name=form.cleaned_data["name"]
+            created = services.key_create(
+                organization=membership.organization,
+                created_by=request.user,
+                name=form.cleaned_data["name"],
+                ip=client_ip(request),
+                **form.service_arguments(),
             )
         except ServiceError as error:
-            form.add_error("name", error.message)
+            _form_error(form, error)
         else:
             form = KeyCreateForm()
-    keys = list(keys_of_organization(organization=membership.organization))
+    keys = list(keys_visible_to(membership).order_by("-created_at", "-id"))
     return render(
         request,
         "apikeys/key_list.html",
         {
             "form": form,
             "keys": keys,
-            "full_key": full_key,
-            "manageable": {key.id for key in keys if can_manage_key(membership, key)},
+            "new_key": created[0] if created else None,
+            "full_key": created[1] if created else None,
         },
     )
 
 
+@never_cache
+@login_required
+def key_detail(request, key_id):
+    api_key = _visible_key_or_404(request, key_id)
+    form = KeySettingsForm(request.POST or None, initial=KeySettingsForm.initial_for(api_key))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.key_update(
+                api_key=api_key,
+                actor=request.user,
+                ip=client_ip(request),
+                name=form.cleaned_data["name"],
+                **form.service_arguments(),
+            )
+        except ServiceError as error:
+            _form_error(form, error)
+        else:
+            messages.success(request, _("Saved."))
+            return redirect("key_detail", key_id=api_key.id)
+    return render(request, "apikeys/key_detail.html", {"key": api_key, "form": form})
+
+
+@never_cache
+@require_POST
+@login_required
+def key_webhook_secret(request, key_id):
+    """Shows (and with ``rotate``, first replaces) the webhook signing secret, on a page never cached."""
+    api_key = _visible_key_or_404(request, key_id)
+    if request.POST.get("action") == "rotate":
+        try:
+            api_key = services.key_rotate_webhook_secret(
+                api_key=api_key, actor=request.user, ip=client_ip(request)
+            )
+        except ServiceError as error:
+            messages.error(request, error.message)
+            return redirect("key_detail", key_id=api_key.id)
+        messages.success(request, _("New signing secret made. The old one keeps signing for a day."))
+    form = KeySettingsForm(initial=KeySettingsForm.initial_for(api_key))
+    return render(request, "apikeys/key_detail.html", {"key": api_key, "form": form, "show_secret": True})
+
+
 @login_required
 def key_revoke_confirm(request, key_id):
-    membership = active_membership(request)
-    api_key = key_get_for_organization(organization=membership.organization, key_id=key_id)
-    if api_key is None or not can_manage_key(membership, api_key):
-        raise Http404
+    api_key = _visible_key_or_404(request, key_id)
     if request.method == "POST":
-        key_revoke(api_key=api_key, actor=request.user, ip=client_ip(request))
+        services.key_revoke(api_key=api_key, actor=request.user, ip=client_ip(request))
         messages.success(
             request, _("Key “%(name)s” revoked. It stops working at once.") % {"name": api_key.name}
         )

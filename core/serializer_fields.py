@@ -10,3 +10,14 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class PassThroughField(serializers.Field):
+    """Hands the parsed JSON value to the service unchanged (a ``Decimal`` stays a ``Decimal``);
+    the service validates it and names what was wrong."""
+
+    def to_internal_value(self, data):
+        return data
+
+    def to_representation(self, value):
+        return value

@@ -4,6 +4,10 @@ from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views import csrf as django_csrf
 from django.views import defaults as django_defaults
+from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from apikeys.selectors import keys_of_organization
 from core.api import api_error_json, is_api_request
@@ -79,3 +83,14 @@ def csrf_failure(request, reason=""):
             message="A browser session must send the CSRF token; API clients should use a Bearer key.",
         )
     return django_csrf.csrf_failure(request, reason=reason)
+
+
+class PingView(APIView):
+    """``GET /v1/ping``: answers without credentials, so a client can tell the API is reachable."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(summary="Is the API reachable?", responses={200: {"type": "object"}})
+    def get(self, request):
+        return Response({"ok": True})

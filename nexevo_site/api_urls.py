@@ -8,10 +8,13 @@ from drf_spectacular.views import (
 )
 
 from core.api import not_found
+from core.views import PingView
 
 urlpatterns = [
+    path("ping", PingView.as_view(), name="api_ping"),
     path("auth/", include("accounts.api_urls")),
     path("", include("orgs.api_urls")),
+    path("", include("apikeys.api_urls")),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi_schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="openapi_schema"), name="api_docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="openapi_schema"), name="api_redoc"),

@@ -217,6 +217,9 @@ NEXEVO_OTP_ATTEMPTS_PER_WINDOW = env_int("NEXEVO_OTP_ATTEMPTS_PER_WINDOW", 5)
 NEXEVO_OTP_WINDOW_SECONDS = 300
 NEXEVO_RECOVERY_CODE_COUNT = 10
 
+# Seconds an authenticated API key may be served from the cache (every change forgets it at once).
+NEXEVO_KEY_CACHE_SECONDS = env_int("NEXEVO_KEY_CACHE_SECONDS", 30)
+
 # Days an invitation link stays valid.
 NEXEVO_INVITATION_DAYS = env_int("NEXEVO_INVITATION_DAYS", 7)
 

@@ -98,3 +98,19 @@ def active_membership(request) -> Membership | None:
             )
     request._active_membership = membership
     return membership
+
+
+def acting_membership(request) -> Membership:
+    """The organization and role an API resource endpoint acts with.
+
+    A Bearer key acts in its own organization with its creator's current role (read in the same
+    query that authenticated it); the dashboard's session acts in the organization picked in the
+    switcher.
+    """
+    member_role = getattr(request.auth, "member_role", None)
+    if member_role is not None:
+        return Membership(organization=request.auth.organization, user=request.user, role=member_role)
+    membership = active_membership(request)
+    if membership is None:
+        raise NotFound(code="organization_not_found")
+    return membership

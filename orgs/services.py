@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.services import password_confirm
+from apikeys.auth_cache import forget_keys_created_by
 from apikeys.services import keys_revoke_created_by, keys_revoke_of_organization
 from core.email import send_templated_after_commit
 from core.errors import NotFound, PermissionDenied, ServiceError
@@ -230,6 +231,11 @@ def ownership_transfer(
     # The old owner steps down first: the database allows one owner per organization.
     Membership.objects.filter(pk=membership.pk).update(role=Role.ADMIN)
     Membership.objects.filter(pk=new_owner.pk).update(role=Role.OWNER)
+    for user_id in (membership.user_id, new_owner.user_id):
+        forget_keys_created_by(user_id, membership.organization_id)
+        transaction.on_commit(
+            lambda user_id=user_id: forget_keys_created_by(user_id, membership.organization_id)
+        )
     membership.role = Role.ADMIN
     audit_record(
         organization=membership.organization,

@@ -69,3 +69,32 @@ def api_as():
         return client
 
     return build
+
+
+@pytest.fixture
+def dns(monkeypatch):
+    """A stub resolver at the network edge: ``dns["host"] = ["10.0.0.5"]`` answers for that host,
+    ``dns["host"] = None`` makes it unresolvable; any other name is looked up for real."""
+    import socket
+
+    answers: dict[str, list[str] | None] = {}
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host not in answers:
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        if answers[host] is None:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [
+            (
+                socket.AF_INET6 if ":" in address else socket.AF_INET,
+                socket.SOCK_STREAM,
+                6,
+                "",
+                (address, port),
+            )
+            for address in answers[host]
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return answers

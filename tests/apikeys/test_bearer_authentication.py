@@ -76,3 +76,33 @@ def test_it_records_last_use_at_most_once_a_minute(api_as, alice_key):
         client.get("/v1/auth/me")
     api_key.refresh_from_db()
     assert api_key.last_used_at == start + timedelta(seconds=61)
+
+
+def test_authentication_is_one_query_then_served_from_the_cache(alice_key, django_assert_num_queries):
+    from django.core.cache import cache
+
+    from apikeys.services import key_authenticate
+
+    api_key, full_key = alice_key
+    key_authenticate(full_key)  # records last_used_at for this minute
+    cache.clear()
+    with django_assert_num_queries(1):
+        assert key_authenticate(full_key).pk == api_key.pk
+    with django_assert_num_queries(0):
+        assert key_authenticate(full_key).member_role == "owner"
+
+
+def test_changes_made_outside_the_services_reach_cached_keys_too(api_as, alice, alice_key):
+    from orgs.models import Membership
+
+    api_key, full_key = alice_key
+    client = api_as(full_key)
+    assert client.get("/v1/auth/me").status_code == 200  # cached now
+    alice.is_active = False
+    alice.save()  # as Django admin would
+    assert client.get("/v1/auth/me").status_code == 401
+    alice.is_active = True
+    alice.save()
+    assert client.get("/v1/auth/me").status_code == 200
+    Membership.objects.get(user=alice).delete()
+    assert client.get("/v1/auth/me").status_code == 401

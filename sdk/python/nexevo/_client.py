@@ -13,6 +13,7 @@ import httpx
 from ._errors import APIConnectionError, APITimeoutError, NexevoError, error_from_response
 from ._version import __version__
 from .resources.auth import Auth
+from .resources.keys import Keys
 from .resources.organizations import Organizations
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
@@ -64,6 +65,7 @@ class Nexevo:
         )
 
         self.auth = Auth(self)
+        self.keys = Keys(self)
         self.organizations = Organizations(self)
 
     def close(self) -> None:

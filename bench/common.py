@@ -1,0 +1,155 @@
+"""What the benchmarks share: a throwaway server of the console, and a load generator.
+
+A benchmark here compares two things measured in the same run on the same server (a baseline and
+the thing under test) and reports their ratio, so the figures say something on any machine.
+"""
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_environment() -> dict:
+    """The console's settings for a benchmark: production-like (no debug), a throwaway SQLite file
+    unless DATABASE_URL points elsewhere, and no API throttle in the way of the load."""
+    environment = dict(os.environ)
+    environment.setdefault(
+        "DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='nexevo-bench-')}/bench.sqlite3"
+    )
+    environment.update(
+        {
+            "NEXEVO_ENV": "development",
+            "DJANGO_DEBUG": "0",
+            "LOG_LEVEL": "WARNING",
+            "NEXEVO_API_RATE": "100000000/minute",
+            "DJANGO_SETTINGS_MODULE": "nexevo_site.settings",
+        }
+    )
+    return environment
+
+
+def prepare_database(environment: dict) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=environment,
+        check=True,
+    )
+
+
+def django_setup(environment: dict) -> None:
+    os.environ.update(environment)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+class Server:
+    """uvicorn serving the console's ASGI application on loopback, as bin/run does."""
+
+    def __init__(self, environment: dict):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "nexevo_site.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=ROOT,
+            env=environment,
+        )
+
+    def __enter__(self):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{self.url}/v1/ping", timeout=1)
+                return self
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise RuntimeError("the server did not start")
+
+    def __exit__(self, *exc):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+@dataclass
+class Result:
+    name: str
+    concurrency: int
+    latencies: list[float]
+    seconds: float
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.latencies) * 1000
+
+    @property
+    def p99_ms(self) -> float:
+        return statistics.quantiles(self.latencies, n=100)[98] * 1000
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies) / self.seconds
+
+
+async def _load(url: str, headers: dict, *, requests: int, concurrency: int) -> tuple[list[float], float]:
+    latencies: list[float] = []
+    remaining = iter(range(requests))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=30) as client:
+
+        async def worker():
+            for _ in remaining:
+                started = time.perf_counter()
+                response = await client.get(url)
+                latencies.append(time.perf_counter() - started)
+                if response.status_code != 200:
+                    raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:200]}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return latencies, time.perf_counter() - started
+
+
+def measure(name: str, url: str, headers: dict, *, requests: int, concurrency: int) -> Result:
+    asyncio.run(_load(url, headers, requests=max(50, requests // 10), concurrency=concurrency))  # warm up
+    latencies, seconds = asyncio.run(_load(url, headers, requests=requests, concurrency=concurrency))
+    return Result(name, concurrency, latencies, seconds)
+
+
+def print_table(results: list[Result]) -> None:
+    print(f"{'what':<34}{'conc':>5}{'median ms':>11}{'p99 ms':>9}{'req/s':>9}")
+    for result in results:
+        print(
+            f"{result.name:<34}{result.concurrency:>5}{result.median_ms:>11.2f}{result.p99_ms:>9.2f}"
+            f"{result.throughput:>9.0f}"
+        )
