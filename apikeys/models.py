@@ -5,7 +5,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.fields import PublicIdField
+from core.fields import MicroDollarField, PublicIdField
 
 
 class RoutingPolicy(models.TextChoices):
@@ -41,9 +41,7 @@ class ApiKey(models.Model):
     # Month-to-date spend, kept by the billing service as usage is recorded. ``spend_month`` is the
     # first day (UTC) of the month the amount belongs to; an older month reads as zero.
     spend_month = models.DateField(_("spend month"), null=True, blank=True, editable=False)
-    spend_month_to_date_usd = models.DecimalField(
-        _("month-to-date spend (USD)"), max_digits=18, decimal_places=6, default=0, editable=False
-    )
+    spend_month_to_date_usd = MicroDollarField(_("month-to-date spend (USD)"), default=0, editable=False)
     alert_thresholds_pct = models.JSONField(
         _("alert thresholds (% of cap)"), default=default_alert_thresholds
     )

@@ -1,8 +1,10 @@
+from decimal import Decimal
 from functools import partial
 
 from django.db import models
 
 from .ids import RANDOM_PART_LENGTH, new_id
+from .money import from_micros, to_micros
 
 
 class PublicIdField(models.CharField):
@@ -21,3 +23,39 @@ class PublicIdField(models.CharField):
         kwargs["prefix"] = self.prefix
         kwargs.pop("default", None)
         return name, path, args, kwargs
+
+
+class MicroDollarField(models.BigIntegerField):
+    """US dollars, exact to the micro-dollar: ``Decimal`` in Python, an integer number of
+    micro-dollars in the database.
+
+    Integers keep sums exact on every database (SQLite would otherwise store decimals as floating
+    point), and ``SUM``, ``F() + n`` and comparisons all work on them directly. An amount with more
+    than 6 decimals cannot be stored (core.money.to_micros refuses it).
+    """
+
+    def from_db_value(self, value, expression, connection):
+        return None if value is None else from_micros(int(value))
+
+    def to_python(self, value):
+        if value is None or isinstance(value, Decimal):
+            return value
+        return Decimal(str(value))
+
+    def get_prep_value(self, value):
+        if value is None:
+            return None
+        if isinstance(value, float):
+            raise TypeError("Money is never a float.")
+        return to_micros(Decimal(value))
+
+    def formfield(self, **kwargs):
+        from django import forms
+
+        return forms.DecimalField(
+            max_digits=18, decimal_places=6, **{**kwargs, "form_class": forms.DecimalField}
+        )
+
+    def value_to_string(self, obj):
+        value = self.value_from_object(obj)
+        return "" if value is None else f"{value:f}"

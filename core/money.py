@@ -97,6 +97,14 @@ def format_usd(amount: Decimal, places: int = CENTS) -> str:
     return f"{quantize(amount, places):f}"
 
 
+def format_usd_exact(amount: Decimal) -> str:
+    """An exact amount with 2 to 6 decimals: ``"20.00"``, ``"0.000150"``, ``"-0.0042"``."""
+    text = f"{quantize(amount, MICROS):f}"
+    whole, _, fraction = text.partition(".")
+    fraction = fraction.rstrip("0").ljust(CENTS, "0")
+    return f"{whole}.{fraction}"
+
+
 def to_micros(amount: Decimal) -> int:
     """Converts an amount with at most 6 decimals to integer micro-dollars, exactly."""
     micros = amount * MICROS_PER_USD

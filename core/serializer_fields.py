@@ -1,3 +1,5 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 
@@ -12,6 +14,7 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+@extend_schema_field(OpenApiTypes.ANY)
 class PassThroughField(serializers.Field):
     """Hands the parsed JSON value to the service unchanged (a ``Decimal`` stays a ``Decimal``);
     the service validates it and names what was wrong."""

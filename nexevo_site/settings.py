@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "accounts",
     "orgs",
     "apikeys",
+    "billing",
 ]
 
 MIDDLEWARE = [
@@ -146,6 +147,8 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
+    "usage-rollup": {"task": "billing.tasks.roll_up_usage", "schedule": 60},
+    "plan-renewal": {"task": "billing.tasks.renew_plans", "schedule": 60 * 60},
     "prune-idempotency-records": {
         "task": "core.tasks.prune_idempotency_records",
         "schedule": 60 * 60,
@@ -225,6 +228,13 @@ NEXEVO_INVITATION_DAYS = env_int("NEXEVO_INVITATION_DAYS", 7)
 
 # Days between a self-service deactivation and the erasure of the account's personal data.
 NEXEVO_ERASURE_GRACE_DAYS = env_int("NEXEVO_ERASURE_GRACE_DAYS", 30)
+
+# --- Stripe ---------------------------------------------------------------------------------------
+# Without a secret key the top-up page says that Stripe is not configured; staff can still credit an
+# organization in admin. STRIPE_API_BASE points the client at a Stripe-compatible server.
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")
+STRIPE_API_BASE = env_str("STRIPE_API_BASE", "")
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

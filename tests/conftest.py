@@ -98,3 +98,31 @@ def dns(monkeypatch):
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     return answers
+
+
+@pytest.fixture(autouse=True)
+def _ledger_adds_up(request):
+    """After every test that used the database, every balance equals its ledger (verifyledger)."""
+    database = next((name for name in ("transactional_db", "db") if name in request.fixturenames), None)
+    if database is None:
+        yield
+        return
+    request.getfixturevalue(database)  # so that this check runs before the database is torn down
+    yield
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    call_command("verifyledger", stdout=StringIO())
+
+
+@pytest.fixture
+def stripe(settings):
+    """Stripe configured against the fake Stripe server on loopback."""
+    from tests.fakes.stripe_server import FakeStripe
+
+    with FakeStripe() as fake:
+        settings.STRIPE_SECRET_KEY = "sk_test_nexevo"
+        settings.STRIPE_WEBHOOK_SECRET = "whsec_test_nexevo"
+        settings.STRIPE_API_BASE = fake.url
+        yield fake

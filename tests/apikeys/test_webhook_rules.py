@@ -19,12 +19,25 @@ REFUSED = [
     ("https://0177.0.0.1/alert", "nonstandard_ip"),
     ("https://0x7f.0.0.1/alert", "nonstandard_ip"),
     ("https://127.1/alert", "nonstandard_ip"),
+    ("https://127.0.0.1./alert", "loopback_address"),
     ("https://user@example.com/alert", "userinfo_not_allowed"),
     ("https://user:pass@example.com/alert", "userinfo_not_allowed"),
     ("https://internal.example.com/alert", "private_address"),  # resolves to 10.1.2.3, below
     ("https://sneaky.example.com/alert", "loopback_address"),  # one of its answers is loopback
     ("https://example.com/" + "a" * 2000, "url_too_long"),
-    ("not a url", "https_required"),
+    ("not a url", "invalid_url"),
+    ("hooks.example.com/alert", "https_required"),
+    ("https://[2002:7f00:1::]/alert", "loopback_address"),  # 6to4 wrapping 127.0.0.1
+    ("https://[2002:a9fe:a9fe::]/alert", "link_local_address"),  # 6to4 wrapping 169.254.169.254
+    ("https://[64:ff9b::a00:1]/alert", "private_address"),  # NAT64 wrapping 10.0.0.1
+    ("https://[fec0::1]/alert", "private_address"),
+    ("https://192.0.0.8/alert", "reserved_address"),
+    ("https://192.88.99.1/alert", "reserved_address"),
+    ("https://[3fff::1]/alert", "reserved_address"),
+    ("https://%31%32%37.0.0.1/alert", "invalid_url"),
+    ("https://1.1.1.1\n.evil.example/alert", "invalid_url"),
+    ("https://hooks example.com/alert", "invalid_url"),
+    ("https://hooks.example.com:0/alert", "invalid_url"),
     ("https:///no-host", "invalid_url"),
 ]
 

@@ -13,6 +13,7 @@ import httpx
 from ._errors import APIConnectionError, APITimeoutError, NexevoError, error_from_response
 from ._version import __version__
 from .resources.auth import Auth
+from .resources.billing import Billing
 from .resources.keys import Keys
 from .resources.organizations import Organizations
 
@@ -66,6 +67,7 @@ class Nexevo:
 
         self.auth = Auth(self)
         self.keys = Keys(self)
+        self.billing = Billing(self)
         self.organizations = Organizations(self)
 
     def close(self) -> None:

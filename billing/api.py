@@ -1,0 +1,170 @@
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.api_views import paginated_response
+from core.errors import ServiceError
+from core.money import format_usd, format_usd_exact
+from orgs.audit import client_ip
+from orgs.selectors import acting_membership
+
+from . import selectors, services
+from .serializers import (
+    BalanceSerializer,
+    CheckoutSerializer,
+    CheckoutSessionSerializer,
+    PlanChangeSerializer,
+    PlanSerializer,
+    TransactionSerializer,
+    UpgradeHintSerializer,
+    UsageSerializer,
+    WebhookReceivedSerializer,
+)
+
+MAX_USAGE_DAYS = 366
+
+
+def _valid(serializer_class, request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _days(request, default: int = 7) -> int:
+    raw = request.query_params.get("days", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_USAGE_DAYS:
+        raise ServiceError(
+            f"days must be a whole number from 1 to {MAX_USAGE_DAYS}.", code="invalid_days", param="days"
+        )
+    return int(raw)
+
+
+def _totals(values: dict) -> dict:
+    return {
+        "requests": values["requests"],
+        "prompt_tokens": values["prompt_tokens"],
+        "completion_tokens": values["completion_tokens"],
+        "cost_usd": format_usd_exact(values["cost_usd"]),
+    }
+
+
+class BalanceView(APIView):
+    @extend_schema(responses=BalanceSerializer, summary="The organization's balance")
+    def get(self, request):
+        membership = acting_membership(request)
+        account = selectors.account_with_plan(membership.organization)
+        return Response(
+            {
+                "org_id": membership.organization_id,
+                "balance_usd": format_usd(account.balance_usd),
+                "currency": "USD",
+            }
+        )
+
+
+class UsageView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("days", int, description="1 to 366, default 7")],
+        responses=UsageSerializer,
+        summary="Usage per day (UTC) with a breakdown by tier",
+    )
+    def get(self, request):
+        usage = selectors.usage_by_day(acting_membership(request).organization, days=_days(request))
+        days = [
+            {
+                "date": day["date"].isoformat(),
+                **_totals(day),
+                "by_tier": {tier: _totals(values) for tier, values in day["by_tier"].items()},
+            }
+            for day in usage["days"]
+        ]
+        totals = {
+            **_totals(usage["totals"]),
+            "by_tier": {tier: _totals(values) for tier, values in usage["totals"]["by_tier"].items()},
+        }
+        return Response({"days": days, "totals": totals})
+
+
+class PlanView(APIView):
+    @extend_schema(responses=PlanSerializer, summary="The organization's plan with its fee and rates")
+    def get(self, request):
+        account = selectors.account_with_plan(acting_membership(request).organization)
+        return Response(PlanSerializer(account.plan).data)
+
+    @extend_schema(
+        request=PlanChangeSerializer,
+        responses=PlanSerializer,
+        summary="Change plan; the new fee for the rest of the month is charged from the balance",
+    )
+    def post(self, request):
+        data = _valid(PlanChangeSerializer, request)
+        account = services.plan_change(
+            membership=acting_membership(request), plan_id=data["plan_id"], ip=client_ip(request)
+        )
+        return Response(PlanSerializer(account.plan).data)
+
+
+class UpgradeHintView(APIView):
+    @extend_schema(
+        responses=UpgradeHintSerializer, summary="A cheaper plan for the last 30 days of usage, or null"
+    )
+    def get(self, request):
+        hint = selectors.upgrade_hint(acting_membership(request).organization)
+        if hint is not None:
+            hint = {
+                **hint,
+                "savings_pct": f"{hint['savings_pct']:f}",
+                "estimated_monthly_savings_usd": format_usd(hint["estimated_monthly_savings_usd"]),
+            }
+        return Response({"hint": hint})
+
+
+class CheckoutView(APIView):
+    @extend_schema(
+        request=CheckoutSerializer,
+        responses=CheckoutSessionSerializer,
+        summary="A Stripe Checkout Session to top up the balance",
+    )
+    def post(self, request):
+        data = _valid(CheckoutSerializer, request)
+        top_up = services.checkout_create(
+            membership=acting_membership(request), ip=client_ip(request), **data
+        )
+        return Response(
+            {
+                "checkout_url": top_up.checkout_url,
+                "session_id": top_up.session_id,
+                "amount_usd": format_usd(top_up.amount_usd),
+            }
+        )
+
+
+class TransactionListView(APIView):
+    @extend_schema(responses=TransactionSerializer(many=True), summary="The ledger, newest first")
+    def get(self, request):
+        return paginated_response(
+            request,
+            selectors.ledger_of(acting_membership(request).organization),
+            ordering=("-created_at", "-id"),
+            serializer_class=TransactionSerializer,
+        )
+
+
+class StripeWebhookView(APIView):
+    """Stripe calls this; only events carrying Stripe's signature are read."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+
+    @extend_schema(
+        request=None,
+        responses=WebhookReceivedSerializer,
+        summary="Stripe's webhook (Stripe-signed events only)",
+    )
+    def post(self, request):
+        result = services.stripe_event_handle(
+            payload=request.body, signature=request.headers.get("Stripe-Signature")
+        )
+        return Response({"received": True, "result": result})

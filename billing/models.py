@@ -1,0 +1,221 @@
+"""Billing data: prices as data, an append-only ledger with a cached balance, usage and its daily roll-up,
+Stripe top-ups. Money is ``Decimal`` in Python (core.money); amounts that are summed are stored as
+integer micro-dollars (core.fields.MicroDollarField), prices and fees as decimals."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from core.fields import MicroDollarField, PublicIdField
+
+RATE = {"max_digits": 12, "decimal_places": 6}
+PERCENT = {"max_digits": 6, "decimal_places": 2}
+
+
+class Tier(models.TextChoices):
+    FAST = "fast", _("Fast")
+    BALANCED = "balanced", _("Balanced")
+    PASSTHROUGH = "passthrough", _("Passthrough")
+    BYOK = "byok", _("Bring your own key")
+
+
+class Plan(models.Model):
+    """A price list: a monthly fee, flat per-token rates for the two tiers, and the markups."""
+
+    id = models.SlugField(primary_key=True, max_length=32)
+    name = models.CharField(_("name"), max_length=64)
+    monthly_fee_usd = models.DecimalField(_("monthly fee (USD)"), max_digits=12, decimal_places=2)
+    fast_input_per_million_usd = models.DecimalField(_("fast input per 1M tokens"), **RATE)
+    fast_output_per_million_usd = models.DecimalField(_("fast output per 1M tokens"), **RATE)
+    balanced_input_per_million_usd = models.DecimalField(_("balanced input per 1M tokens"), **RATE)
+    balanced_output_per_million_usd = models.DecimalField(_("balanced output per 1M tokens"), **RATE)
+    passthrough_markup_pct = models.DecimalField(_("passthrough markup (%)"), **PERCENT)
+    byok_fee_pct = models.DecimalField(_("BYOK fee (% of list price)"), **PERCENT)
+    is_default = models.BooleanField(_("default plan"), default=False)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="one_default_plan"
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class ModelPrice(models.Model):
+    """The provider's list price of a real model id, what passthrough and BYOK are priced from."""
+
+    model = models.CharField(_("model id"), max_length=128, unique=True, help_text="openai/gpt-4o-mini")
+    provider = models.CharField(_("provider"), max_length=64)
+    region = models.CharField(_("region"), max_length=16, choices=[("cn", "cn"), ("overseas", "overseas")])
+    input_per_million_usd = models.DecimalField(_("input per 1M tokens"), **RATE)
+    output_per_million_usd = models.DecimalField(_("output per 1M tokens"), **RATE)
+
+    class Meta:
+        ordering = ["model"]
+
+    def __str__(self):
+        return self.model
+
+
+class BillingAccount(models.Model):
+    """An organization's plan and cached balance. The balance always equals the sum of its ledger
+    (``manage.py verifyledger`` proves it); both change in one transaction."""
+
+    organization = models.OneToOneField("orgs.Organization", on_delete=models.PROTECT, related_name="billing")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="accounts")
+    balance_usd = MicroDollarField(_("balance (USD)"), default=0)
+    # The month (its first day, UTC) whose plan fee has been charged.
+    plan_paid_month = models.DateField(null=True, blank=True)
+    low_balance_threshold_usd = models.DecimalField(
+        _("low-balance alert under (USD)"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    low_balance_alerted = models.BooleanField(
+        default=False, help_text=_("Alert sent for the current crossing.")
+    )
+
+    def __str__(self):
+        return f"{self.organization} ({self.plan_id})"
+
+
+class EntryKind(models.TextChoices):
+    TOP_UP = "top_up", _("Top-up")
+    USAGE = "usage", _("Usage")
+    PLAN_FEE = "plan_fee", _("Plan fee")
+    REFUND = "refund", _("Refund")
+    ADJUSTMENT = "adjustment", _("Adjustment")
+
+
+class LedgerEntry(models.Model):
+    """One signed movement of an organization's money. Written once, never changed or deleted.
+
+    ``reference`` names what caused it (a ``gen_`` id, a Stripe session or refund id, a plan month);
+    it is unique per kind, which is what makes a retried or repeated event count once.
+    """
+
+    id = PublicIdField(prefix="txn")
+    organization = models.ForeignKey("orgs.Organization", on_delete=models.PROTECT, related_name="ledger")
+    kind = models.CharField(_("kind"), max_length=16, choices=EntryKind.choices)
+    amount_usd = MicroDollarField(_("amount (USD)"))
+    reference = models.CharField(_("reference"), max_length=128)
+    description = models.CharField(_("description"), max_length=255, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("time"), auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "ledger entries"
+        constraints = [models.UniqueConstraint(fields=["kind", "reference"], name="one_entry_per_reference")]
+        indexes = [models.Index(fields=["organization", "-created_at", "-id"], name="ledger_org_time")]
+
+    def __str__(self):
+        return f"{self.kind} {self.amount_usd}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValueError("Ledger entries are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Ledger entries are append-only.")
+
+
+class UsageRecord(models.Model):
+    """One generation, priced: what the metered endpoint served, to whom, and what it cost."""
+
+    id = PublicIdField(prefix="gen")
+    organization = models.ForeignKey("orgs.Organization", on_delete=models.PROTECT, related_name="usage")
+    api_key = models.ForeignKey("apikeys.ApiKey", on_delete=models.PROTECT, related_name="usage")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_model = models.CharField(max_length=128)
+    model = models.CharField(max_length=128, help_text="The model that served the request.")
+    tier = models.CharField(max_length=16, choices=Tier.choices)
+    prompt_tokens = models.PositiveIntegerField()
+    completion_tokens = models.PositiveIntegerField()
+    cost_usd = MicroDollarField()
+    created_at = models.DateTimeField(db_index=True)
+    day = models.DateField(help_text="created_at's date in UTC, what the roll-up groups by")
+    # Set, in the roll-up's transaction, once the record has been added to DailyUsage.
+    # NULL (not "") means "not rolled up": the partial index below covers exactly those rows.
+    rollup_batch = models.CharField(max_length=32, null=True, blank=True, editable=False)  # noqa: DJ001
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["created_at"], condition=Q(rollup_batch__isnull=True), name="usage_not_rolled"
+            ),
+            models.Index(fields=["rollup_batch"], name="usage_rollup_batch"),
+            models.Index(fields=["organization", "-created_at"], name="usage_org_time"),
+        ]
+
+    def __str__(self):
+        return self.id
+
+
+class DailyUsage(models.Model):
+    """Usage summed per organization, key, day (UTC), tier and model by the roll-up task."""
+
+    organization = models.ForeignKey("orgs.Organization", on_delete=models.PROTECT, related_name="+")
+    api_key = models.ForeignKey("apikeys.ApiKey", on_delete=models.PROTECT, related_name="+")
+    day = models.DateField()
+    tier = models.CharField(max_length=16, choices=Tier.choices)
+    model = models.CharField(max_length=128)
+    requests = models.PositiveBigIntegerField(default=0)
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+    cost_usd = MicroDollarField(default=0)
+
+    class Meta:
+        verbose_name_plural = "daily usage"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "api_key", "day", "tier", "model"], name="one_row_per_day"
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "day"], name="daily_usage_org_day")]
+
+    def __str__(self):
+        return f"{self.day} {self.tier} {self.model}"
+
+
+class TopUpStatus(models.TextChoices):
+    OPEN = "open", _("Waiting for payment")
+    PAID = "paid", _("Paid")
+
+
+class TopUp(models.Model):
+    """A Stripe Checkout Session for adding money, one per (organization, idempotency key)."""
+
+    organization = models.ForeignKey("orgs.Organization", on_delete=models.PROTECT, related_name="top_ups")
+    idempotency_key = models.CharField(max_length=255)
+    amount_usd = models.DecimalField(max_digits=12, decimal_places=2)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    session_id = models.CharField(max_length=255, blank=True, db_index=True)
+    checkout_url = models.URLField(max_length=2000, blank=True)
+    status = models.CharField(max_length=16, choices=TopUpStatus.choices, default=TopUpStatus.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "idempotency_key"], name="one_top_up_per_key")
+        ]
+
+    def __str__(self):
+        return f"{self.amount_usd} for {self.organization}"
+
+
+class StripeEvent(models.Model):
+    """Every Stripe event id handled, so a redelivered event does nothing the second time."""
+
+    id = models.CharField(primary_key=True, max_length=255)
+    type = models.CharField(max_length=128)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.type} {self.id}"

@@ -1,0 +1,63 @@
+"""What a generation costs: the tier its model puts it in, priced under the organization's plan.
+
+| tier        | model                              | price                                        |
+|-------------|------------------------------------|----------------------------------------------|
+| fast        | ``nexevo/fast``                    | the plan's flat fast rates                   |
+| balanced    | ``nexevo/balanced``                | the plan's flat balanced rates               |
+| passthrough | a real model id, our provider key  | the model's list price + the plan's markup   |
+| byok        | a real model id, the org's own key | the plan's fee, a share of the list price    |
+
+Rates are per million tokens. The exact product is rounded once, to micro-dollars (core.money).
+"""
+
+from decimal import Decimal
+
+from core.money import MICROS, quantize
+
+from .models import ModelPrice, Plan, Tier
+
+FAST_MODEL = "nexevo/fast"
+BALANCED_MODEL = "nexevo/balanced"
+MILLION = Decimal(1_000_000)
+HUNDRED = Decimal(100)
+
+
+class UnknownModel(LookupError):
+    """A real model id with no list price: it cannot be priced, so it cannot be served."""
+
+
+def tier_for(model: str, *, byok: bool = False) -> str:
+    if model == FAST_MODEL:
+        return Tier.FAST
+    if model == BALANCED_MODEL:
+        return Tier.BALANCED
+    return Tier.BYOK if byok else Tier.PASSTHROUGH
+
+
+def cost(
+    *,
+    plan: Plan,
+    tier: str,
+    model: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    list_prices: dict[str, ModelPrice] | None = None,
+) -> Decimal:
+    """The cost in dollars, rounded to 6 decimals. ``list_prices`` saves a query per call when
+    pricing many generations (the upgrade hint); without it the model's price is read."""
+    prompt, completion = Decimal(prompt_tokens), Decimal(completion_tokens)
+    if tier == Tier.FAST:
+        exact = prompt * plan.fast_input_per_million_usd + completion * plan.fast_output_per_million_usd
+        return quantize(exact / MILLION, MICROS)
+    if tier == Tier.BALANCED:
+        exact = (
+            prompt * plan.balanced_input_per_million_usd + completion * plan.balanced_output_per_million_usd
+        )
+        return quantize(exact / MILLION, MICROS)
+    price = (list_prices or {}).get(model) or ModelPrice.objects.filter(model=model).first()
+    if price is None:
+        raise UnknownModel(model)
+    list_cost = (prompt * price.input_per_million_usd + completion * price.output_per_million_usd) / MILLION
+    if tier == Tier.PASSTHROUGH:
+        return quantize(list_cost * (HUNDRED + plan.passthrough_markup_pct) / HUNDRED, MICROS)
+    return quantize(list_cost * plan.byok_fee_pct / HUNDRED, MICROS)

@@ -1,0 +1,510 @@
+"""Billing services: the ledger, recording usage, plans, top-ups, adjustments."""
+
+import calendar
+import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Value, When
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apikeys.models import ApiKey
+from core.email import send_templated_after_commit
+from core.errors import ServiceError
+from core.fields import MicroDollarField
+from core.ids import new_id
+from core.money import CENTS, MoneyError, format_usd, format_usd_exact, parse_usd, quantize
+from orgs.audit import audit_record
+from orgs.models import Membership, Role
+from orgs.permissions import Action, require
+
+from . import pricing, stripe_gateway
+from .models import BillingAccount, EntryKind, LedgerEntry, Plan, TopUp, TopUpStatus, UsageRecord
+
+TOP_UP_MINIMUM = Decimal("5.00")
+TOP_UP_MAXIMUM = Decimal("10000.00")
+
+
+class InsufficientBalance(ServiceError):
+    status = 402
+
+    def __init__(self, message: str):
+        super().__init__(message, code="insufficient_balance")
+
+
+def month_start(moment: datetime.datetime) -> datetime.date:
+    return moment.astimezone(datetime.UTC).date().replace(day=1)
+
+
+# --- Accounts and the ledger ----------------------------------------------------------------------
+
+
+def account_for(organization) -> BillingAccount:
+    """The organization's billing account, created on the default plan when first needed."""
+    account = BillingAccount.objects.filter(organization=organization).first()
+    if account is not None:
+        return account
+    try:
+        with transaction.atomic():
+            return BillingAccount.objects.create(
+                organization=organization, plan=Plan.objects.get(is_default=True)
+            )
+    except IntegrityError:  # created meanwhile by another request
+        return BillingAccount.objects.get(organization=organization)
+
+
+def _locked_account(organization) -> BillingAccount:
+    account_for(organization)
+    return (
+        BillingAccount.objects.select_for_update()
+        .select_related("plan", "organization")
+        .get(organization=organization)
+    )
+
+
+def ledger_post(
+    *, organization, kind: str, amount: Decimal, reference: str, description: str = "", created_by=None
+) -> LedgerEntry | None:
+    """Appends an entry and moves the cached balance with it, in one transaction.
+
+    Returns None, changing nothing, if an entry of this kind with this reference exists: that is
+    how a repeated event counts once.
+    """
+    with transaction.atomic():
+        account = _locked_account(organization)
+        try:
+            with transaction.atomic():
+                entry = LedgerEntry.objects.create(
+                    organization=organization,
+                    kind=kind,
+                    amount_usd=amount,
+                    reference=reference,
+                    description=description[:255],
+                    created_by=created_by,
+                )
+        except IntegrityError:
+            return None
+        before = account.balance_usd
+        account.balance_usd = before + amount
+        account.save(update_fields=["balance_usd"])
+        _watch_low_balance(account, before)
+        return entry
+
+
+def _watch_low_balance(account: BillingAccount, before: Decimal) -> None:
+    """E-mails owners and admins once when the balance falls under their threshold; re-arms on the
+    way back up."""
+    threshold = account.low_balance_threshold_usd
+    if threshold is None:
+        return
+    if account.balance_usd < threshold and not account.low_balance_alerted:
+        account.low_balance_alerted = True
+        account.save(update_fields=["low_balance_alerted"])
+        recipients = list(
+            Membership.objects.filter(
+                organization=account.organization, role__in=[Role.OWNER, Role.ADMIN], user__is_active=True
+            ).values_list("user__email", flat=True)
+        )
+        send_templated_after_commit(
+            "billing/email/low_balance",
+            to=recipients,
+            context={
+                "organization": account.organization,
+                "balance": format_usd_exact(account.balance_usd),
+                "threshold": format_usd(threshold),
+                "site_url": settings.SITE_URL,
+            },
+        )
+    elif account.balance_usd >= threshold and account.low_balance_alerted:
+        account.low_balance_alerted = False
+        account.save(update_fields=["low_balance_alerted"])
+
+
+def low_balance_threshold_set(*, membership: Membership, amount, ip=None) -> BillingAccount:
+    require(membership, Action.MANAGE_BILLING)
+    threshold = (
+        None
+        if amount in (None, "")
+        else _parse_amount(amount, param="low_balance_threshold_usd", allow_zero=True)
+    )
+    with transaction.atomic():
+        account = _locked_account(membership.organization)
+        account.low_balance_threshold_usd = threshold
+        account.low_balance_alerted = threshold is not None and account.balance_usd < threshold
+        account.save(update_fields=["low_balance_threshold_usd", "low_balance_alerted"])
+        audit_record(
+            organization=membership.organization,
+            actor=membership.user,
+            action="billing.low_balance_alert_set",
+            target=membership.organization,
+            ip=ip,
+            metadata={"threshold": format_usd(threshold) if threshold is not None else None},
+        )
+    return account
+
+
+def _parse_amount(value, *, param: str, minimum=None, maximum=None, allow_zero=False) -> Decimal:
+    try:
+        return parse_usd(value, places=CENTS, minimum=minimum, maximum=maximum, allow_zero=allow_zero)
+    except MoneyError as error:
+        raise ServiceError(error.message, code=error.code, param=param) from None
+
+
+# --- Usage ----------------------------------------------------------------------------------------
+
+
+def usage_record(
+    *,
+    api_key: ApiKey,
+    requested_model: str,
+    model: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    byok: bool = False,
+    generation_id: str | None = None,
+) -> UsageRecord:
+    """Prices one generation under the organization's plan and records it: the usage record, the
+    ledger debit and the key's month-to-date spend, exactly and in one transaction.
+
+    Raises ``pricing.UnknownModel`` for a real model id that has no list price.
+    """
+    organization = api_key.organization
+    now = timezone.now()
+    tier = pricing.tier_for(requested_model, byok=byok)
+    with transaction.atomic():
+        account = _locked_account(organization)
+        cost = pricing.cost(
+            plan=account.plan,
+            tier=tier,
+            model=model,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+        )
+        record = UsageRecord.objects.create(
+            id=generation_id or new_id("gen"),
+            organization=organization,
+            api_key=api_key,
+            user_id=api_key.created_by_id,
+            requested_model=requested_model,
+            model=model,
+            tier=tier,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost_usd=cost,
+            created_at=now,
+            day=now.astimezone(datetime.UTC).date(),
+        )
+        LedgerEntry.objects.create(
+            organization=organization,
+            kind=EntryKind.USAGE,
+            amount_usd=-cost,
+            reference=record.id,
+            description=f"{model} ({tier})",
+        )
+        before = account.balance_usd
+        account.balance_usd = before - cost
+        account.save(update_fields=["balance_usd"])
+        _watch_low_balance(account, before)
+        key_spend_add(api_key=api_key, amount=cost, now=now)
+    return record
+
+
+def key_spend_add(*, api_key: ApiKey, amount: Decimal, now: datetime.datetime) -> None:
+    """Adds to the key's month-to-date spend in one UPDATE, restarting it when a new month began."""
+    month = month_start(now)
+    ApiKey.objects.filter(pk=api_key.pk).update(
+        spend_month_to_date_usd=Case(
+            When(
+                spend_month=month,
+                then=F("spend_month_to_date_usd") + Value(amount, output_field=MicroDollarField()),
+            ),
+            default=Value(amount, output_field=MicroDollarField()),
+            output_field=MicroDollarField(),
+        ),
+        spend_month=month,
+    )
+
+
+# --- Plans ----------------------------------------------------------------------------------------
+
+
+def _prorated_fee(plan: Plan, now: datetime.datetime) -> Decimal:
+    """The plan's fee for the rest of this month, today included, in cents."""
+    today = now.astimezone(datetime.UTC).date()
+    days_in_month = calendar.monthrange(today.year, today.month)[1]
+    remaining = days_in_month - today.day + 1
+    return quantize(plan.monthly_fee_usd * remaining / days_in_month, CENTS)
+
+
+def plan_change(*, membership: Membership, plan_id: str, ip=None) -> BillingAccount:
+    """Moves the organization to another plan, charging the new plan's fee for the rest of the month."""
+    require(membership, Action.MANAGE_BILLING)
+    plan = Plan.objects.filter(id=plan_id).first() if isinstance(plan_id, str) else None
+    if plan is None:
+        raise ServiceError(_("No such plan."), code="invalid_plan", param="plan_id")
+    now = timezone.now()
+    with transaction.atomic():
+        account = _locked_account(membership.organization)
+        if account.plan_id == plan.id:
+            raise ServiceError(_("This is your plan already."), code="plan_unchanged", param="plan_id")
+        fee = _prorated_fee(plan, now)
+        if fee and account.balance_usd < fee:
+            raise InsufficientBalance(
+                _(
+                    "Changing to %(plan)s costs %(fee)s for the rest of this month; "
+                    "the balance is %(balance)s. Top up first."
+                )
+                % {"plan": plan.name, "fee": format_usd(fee), "balance": format_usd(account.balance_usd)}
+            )
+        old_plan = account.plan
+        if fee:
+            ledger_post(
+                organization=membership.organization,
+                kind=EntryKind.PLAN_FEE,
+                amount=-fee,
+                reference=f"plan-change:{new_id('chg')}",
+                description=f"{plan.name} for the rest of {now:%B %Y}",
+                created_by=membership.user,
+            )
+        account.refresh_from_db(fields=["balance_usd", "low_balance_alerted"])
+        account.plan = plan
+        account.plan_paid_month = month_start(now)
+        account.save(update_fields=["plan", "plan_paid_month"])
+        audit_record(
+            organization=membership.organization,
+            actor=membership.user,
+            action="billing.plan_changed",
+            target=membership.organization,
+            ip=ip,
+            metadata={"from": old_plan.id, "to": plan.id, "charged": format_usd(fee)},
+        )
+    return account
+
+
+def plans_renew(*, now: datetime.datetime | None = None) -> int:
+    """Charges this month's fee to every account on a paid plan that has not paid it yet.
+
+    An account whose balance does not cover the fee moves to the default plan, and its owners and
+    admins are told. Safe to run twice or concurrently: the ledger takes one fee per month.
+    """
+    now = now or timezone.now()
+    month = month_start(now)
+    due = BillingAccount.objects.filter(plan__monthly_fee_usd__gt=0).exclude(plan_paid_month=month)
+    renewed = 0
+    for account_id in list(due.values_list("pk", flat=True)):
+        with transaction.atomic():
+            account = (
+                BillingAccount.objects.select_for_update()
+                .select_related("plan", "organization")
+                .get(pk=account_id)
+            )
+            if account.plan_paid_month == month or not account.plan.monthly_fee_usd:
+                continue
+            fee = account.plan.monthly_fee_usd
+            if account.balance_usd >= fee:
+                ledger_post(
+                    organization=account.organization,
+                    kind=EntryKind.PLAN_FEE,
+                    amount=-fee,
+                    reference=f"plan:{account.organization_id}:{month:%Y-%m}",
+                    description=f"{account.plan.name}, {month:%B %Y}",
+                )
+                BillingAccount.objects.filter(pk=account.pk).update(plan_paid_month=month)
+                renewed += 1
+            else:
+                default = Plan.objects.get(is_default=True)
+                audit_record(
+                    organization=account.organization,
+                    actor=None,
+                    action="billing.plan_lapsed",
+                    target=account.organization,
+                    metadata={"from": account.plan_id, "to": default.id, "fee": format_usd(fee)},
+                )
+                BillingAccount.objects.filter(pk=account.pk).update(plan=default, plan_paid_month=month)
+                _send_to_managers(
+                    account.organization,
+                    "billing/email/plan_lapsed",
+                    {"plan": account.plan, "default": default, "fee": format_usd(fee)},
+                )
+    return renewed
+
+
+def _send_to_managers(organization, template: str, context: dict) -> None:
+    recipients = list(
+        Membership.objects.filter(
+            organization=organization, role__in=[Role.OWNER, Role.ADMIN], user__is_active=True
+        ).values_list("user__email", flat=True)
+    )
+    send_templated_after_commit(
+        template,
+        to=recipients,
+        context={"organization": organization, "site_url": settings.SITE_URL, **context},
+    )
+
+
+# --- Top-ups and adjustments ----------------------------------------------------------------------
+
+
+def checkout_create(*, membership: Membership, amount_usd, idempotency_key, ip=None) -> TopUp:
+    """A Stripe Checkout Session for ``amount_usd``; the same idempotency key and amount answer
+    with the same session, the same key with another amount is a 409."""
+    require(membership, Action.MANAGE_BILLING)
+    if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key.strip()) <= 255:
+        raise ServiceError(
+            _("idempotency_key is required (1 to 255 characters)."),
+            code="invalid_idempotency_key",
+            param="idempotency_key",
+        )
+    amount = _parse_amount(amount_usd, param="amount_usd", minimum=TOP_UP_MINIMUM, maximum=TOP_UP_MAXIMUM)
+    if not stripe_gateway.configured():
+        raise ServiceError(
+            _("Top-ups are not available: Stripe is not configured on this console."),
+            code="stripe_not_configured",
+            status=503,
+        )
+    try:
+        with transaction.atomic():
+            top_up, created = TopUp.objects.get_or_create(
+                organization=membership.organization,
+                idempotency_key=idempotency_key,
+                defaults={"amount_usd": amount, "created_by": membership.user},
+            )
+    except IntegrityError:
+        top_up, created = (
+            TopUp.objects.get(organization=membership.organization, idempotency_key=idempotency_key),
+            False,
+        )
+    if top_up.amount_usd != amount:
+        raise ServiceError(
+            _("This idempotency_key was used for a top-up of %(amount)s. Use a new key for another amount.")
+            % {"amount": format_usd(top_up.amount_usd)},
+            code="idempotency_key_reused",
+            param="idempotency_key",
+            status=409,
+        )
+    if not top_up.session_id:
+        # Stripe answers a repeated idempotency key with the session it made the first time, so a
+        # retry after a lost answer does not open a second session.
+        session = stripe_gateway.checkout_session_create(top_up)
+        TopUp.objects.filter(pk=top_up.pk).update(session_id=session["id"], checkout_url=session["url"])
+        top_up.refresh_from_db()
+    if created:
+        audit_record(
+            organization=membership.organization,
+            actor=membership.user,
+            action="billing.top_up_started",
+            target=membership.organization,
+            ip=ip,
+            metadata={"amount": format_usd(amount), "session_id": top_up.session_id},
+        )
+    return top_up
+
+
+def stripe_event_handle(*, payload: bytes, signature: str | None) -> str:
+    """Verifies a Stripe webhook and applies it once; returns what was done, for the log."""
+    event = stripe_gateway.verified_event(payload, signature)
+    from .models import StripeEvent
+
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                StripeEvent.objects.create(id=event["id"], type=event["type"])
+        except IntegrityError:
+            return "duplicate"
+        handler = _STRIPE_HANDLERS.get(event["type"])
+        return handler(event["data"]["object"]) if handler else "ignored"
+
+
+def _credit_checkout(session: dict, *, require_paid: bool) -> str:
+    if require_paid and session.get("payment_status") != "paid":
+        return "not paid yet"
+    top_up = TopUp.objects.select_related("organization").filter(session_id=session["id"]).first()
+    if top_up is None:
+        return "unknown session"
+    amount = Decimal(session["amount_total"]) / 100  # Stripe's own figure, in cents; never metadata
+    entry = ledger_post(
+        organization=top_up.organization,
+        kind=EntryKind.TOP_UP,
+        amount=amount,
+        reference=session["id"],
+        description=_("Top-up"),
+        created_by=top_up.created_by,
+    )
+    TopUp.objects.filter(pk=top_up.pk).update(status=TopUpStatus.PAID)
+    if entry:
+        audit_record(
+            organization=top_up.organization,
+            actor=None,
+            action="billing.top_up_paid",
+            target=top_up.organization,
+            metadata={"amount": format_usd(amount), "session_id": session["id"]},
+        )
+    return "credited" if entry else "already credited"
+
+
+def _record_refunds(charge: dict) -> str:
+    top_up = (
+        TopUp.objects.select_related("organization")
+        .filter(pk=(charge.get("metadata") or {}).get("top_up_id") or None)
+        .first()
+    )
+    if top_up is None:
+        return "unknown charge"
+    recorded = 0
+    for refund in (charge.get("refunds") or {}).get("data", []):
+        if refund.get("status") in ("failed", "canceled"):
+            continue
+        amount = Decimal(refund["amount"]) / 100
+        if ledger_post(
+            organization=top_up.organization,
+            kind=EntryKind.REFUND,
+            amount=-amount,
+            reference=refund["id"],
+            description=_("Refund of a top-up"),
+        ):
+            recorded += 1
+            audit_record(
+                organization=top_up.organization,
+                actor=None,
+                action="billing.refunded",
+                target=top_up.organization,
+                metadata={"amount": format_usd(amount), "refund_id": refund["id"]},
+            )
+    return f"{recorded} refund(s) recorded"
+
+
+_STRIPE_HANDLERS = {
+    "checkout.session.completed": lambda session: _credit_checkout(session, require_paid=True),
+    "checkout.session.async_payment_succeeded": lambda session: _credit_checkout(session, require_paid=False),
+    "charge.refunded": _record_refunds,
+}
+
+
+def adjustment_create(*, organization, amount, reason: str, staff_user, ip=None) -> LedgerEntry:
+    """A staff correction, positive or negative, with the reason, in the ledger and the audit trail."""
+    if not reason or not reason.strip():
+        raise ServiceError(_("Give a reason."), code="reason_required", param="reason")
+    try:
+        value = parse_usd(amount, places=CENTS, allow_negative=True)
+    except MoneyError as error:
+        raise ServiceError(error.message, code=error.code, param="amount") from None
+    with transaction.atomic():
+        entry = ledger_post(
+            organization=organization,
+            kind=EntryKind.ADJUSTMENT,
+            amount=value,
+            reference=new_id("adj"),
+            description=reason.strip(),
+            created_by=staff_user,
+        )
+        audit_record(
+            organization=organization,
+            actor=staff_user,
+            action="billing.adjusted",
+            target=organization,
+            ip=ip,
+            metadata={"amount": format_usd(value), "reason": reason.strip()},
+        )
+    return entry
