@@ -20,7 +20,7 @@ from apikeys.services import keys_revoke_created_by
 from core.email import send_templated_after_commit
 from core.errors import RateLimited, ServiceError
 from core.ratelimit import attempt_allowed, attempts_reset
-from orgs.models import Membership, Organization, Role
+from orgs.models import AuditEvent, Invitation, Membership, Organization, Role
 
 from .forms import FULL_NAME_MAX_LENGTH
 from .models import User
@@ -276,6 +276,13 @@ def account_erase(*, user_id: str) -> bool:
     EmailAddress.objects.filter(user=user).delete()
     TOTPDevice.objects.filter(user=user).delete()
     StaticDevice.objects.filter(user=user).delete()
+    erased_label = f"erased user {user.pk}"
+    AuditEvent.objects.filter(target_type="user", target_id=user.pk).erase_personal_data(
+        target_label=erased_label
+    )
+    Invitation.objects.filter(email__iexact=user.email).update(
+        email=f"erased-{user.pk.lower()}@erased.invalid"
+    )
     user.email = f"erased-{user.pk.lower()}@erased.invalid"
     user.full_name = ""
     user.email_verified = False

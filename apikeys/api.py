@@ -49,7 +49,7 @@ class KeyListView(APIView):
         responses={201: ApiKeyCreatedSerializer},
         summary="Create a key; the only response with the full key",
     )
-    @idempotent
+    @idempotent(secret_fields=("full_key", "webhook_secret"))
     def post(self, request):
         membership = acting_membership(request)
         data = _valid(ApiKeyCreateSerializer, request)

@@ -1,34 +1,88 @@
 """A short-lived cache of authenticated keys, so the hot path usually skips the database.
 
 An entry holds the key with its creator, organization and the creator's role there, for at most
-``NEXEVO_KEY_CACHE_SECONDS``. Anything that changes one of those (revoking, editing the key, a role
-change, a removal, a deactivation) forgets the affected entries at once, so a revoked key is refused
-on its very next request. With Redis configured the cache is shared by every process; without it,
-the console runs as one process and the local-memory cache is just as exact.
+``NEXEVO_KEY_CACHE_SECONDS`` (0 turns the cache off; production without Redis, where processes would
+not share it, defaults to 0). Secrets are not cached: the password hash and the webhook secrets are
+left out and load from the database if something reads them.
+
+Anything that changes what an entry carries (revoking, editing the key, a role change, a removal,
+a deactivation) *forgets* it: the entry is replaced by a tombstone for the cache's lifetime, and
+entries are only ever added where nothing is (``cache.add``). So a request that read the database
+just before a revocation cannot put the old state back afterwards. A cache that fails (Redis down)
+is treated as empty.
 """
+
+import copy
+import logging
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
 
 _PREFIX = "apikey:"
+_TOMBSTONE = "forgotten"
+_SECRET_FIELDS = {"created_by": ("password",), None: ("webhook_secret", "previous_webhook_secret")}
 
 
 def _cache_key(key_hash: str) -> str:
     return _PREFIX + key_hash
 
 
+def _enabled() -> bool:
+    return settings.NEXEVO_KEY_CACHE_SECONDS > 0
+
+
 def cached(key_hash: str):
-    return cache.get(_cache_key(key_hash))
+    if not _enabled():
+        return None
+    try:
+        entry = cache.get(_cache_key(key_hash))
+    except Exception:  # noqa: BLE001 - an unavailable cache is an empty one
+        logger.warning("The key cache is unavailable; reading the database.", exc_info=True)
+        return None
+    if entry is None or entry == _TOMBSTONE:
+        return None
+    return entry
 
 
 def remember(api_key) -> None:
-    cache.set(_cache_key(api_key.key_hash), api_key, timeout=settings.NEXEVO_KEY_CACHE_SECONDS)
+    """Caches the key unless an entry (or a tombstone) is there already."""
+    if not _enabled():
+        return
+    entry = _without_secrets(api_key)
+    try:
+        cache.add(_cache_key(api_key.key_hash), entry, timeout=settings.NEXEVO_KEY_CACHE_SECONDS)
+    except Exception:  # noqa: BLE001
+        logger.warning("The key cache is unavailable.", exc_info=True)
+
+
+def _without_secrets(api_key):
+    """A copy to cache: the secret fields are deferred, so reading one loads it from the database."""
+    entry = copy.copy(api_key)
+    entry.created_by = copy.copy(api_key.created_by)
+    for field in _SECRET_FIELDS[None]:
+        entry.__dict__.pop(field, None)
+    for field in _SECRET_FIELDS["created_by"]:
+        entry.created_by.__dict__.pop(field, None)
+    return entry
 
 
 def forget(key_hashes) -> None:
-    key_hashes = list(key_hashes)
-    if key_hashes:
-        cache.delete_many([_cache_key(key_hash) for key_hash in key_hashes])
+    """Replaces the entries with tombstones, now and once the current transaction has committed."""
+    keys = [_cache_key(key_hash) for key_hash in key_hashes]
+    if not keys or not _enabled():
+        return
+
+    def write_tombstones():
+        try:
+            cache.set_many(dict.fromkeys(keys, _TOMBSTONE), timeout=settings.NEXEVO_KEY_CACHE_SECONDS)
+        except Exception:  # noqa: BLE001
+            logger.warning("The key cache is unavailable; entries expire on their own.", exc_info=True)
+
+    write_tombstones()
+    transaction.on_commit(write_tombstones)
 
 
 def forget_keys_created_by(user_id, organization_id=None) -> None:
@@ -44,3 +98,11 @@ def forget_keys_of_organization(organization_id) -> None:
     from .models import ApiKey
 
     forget(ApiKey.objects.filter(organization_id=organization_id).values_list("key_hash", flat=True))
+
+
+def first_use_this_minute(key_id: str) -> bool:
+    """True once a minute per key (across processes with Redis), when ``last_used_at`` is due."""
+    try:
+        return cache.add(f"apikey-used:{key_id}", 1, timeout=60)
+    except Exception:  # noqa: BLE001
+        return True

@@ -2,7 +2,6 @@
 (services, Django admin, a shell). Bulk ``update()`` calls forget explicitly (apikeys.services)."""
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -12,31 +11,25 @@ from . import auth_cache
 from .models import ApiKey
 
 
-def _after_commit(function, *args) -> None:
-    # Forget now and again after the commit, so no request can re-cache the old state in between.
-    function(*args)
-    transaction.on_commit(lambda: function(*args))
-
-
 @receiver(post_save, sender=ApiKey, dispatch_uid="forget_cached_key")
 @receiver(post_delete, sender=ApiKey, dispatch_uid="forget_deleted_key")
 def forget_key(sender, instance, **kwargs):
-    _after_commit(auth_cache.forget, [instance.key_hash])
+    auth_cache.forget([instance.key_hash])
 
 
 @receiver(post_save, sender=Membership, dispatch_uid="forget_keys_on_role_change")
 @receiver(post_delete, sender=Membership, dispatch_uid="forget_keys_on_removal")
 def forget_members_keys(sender, instance, **kwargs):
-    _after_commit(auth_cache.forget_keys_created_by, instance.user_id, instance.organization_id)
+    auth_cache.forget_keys_created_by(instance.user_id, instance.organization_id)
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="forget_keys_on_user_change")
 def forget_users_keys(sender, instance, created, **kwargs):
     if not created:
-        _after_commit(auth_cache.forget_keys_created_by, instance.pk)
+        auth_cache.forget_keys_created_by(instance.pk)
 
 
 @receiver(post_save, sender=Organization, dispatch_uid="forget_keys_on_organization_change")
 def forget_organizations_keys(sender, instance, created, **kwargs):
     if not created:
-        _after_commit(auth_cache.forget_keys_of_organization, instance.pk)
+        auth_cache.forget_keys_of_organization(instance.pk)

@@ -149,7 +149,18 @@ def key_create(
 
 
 def _locked(api_key: ApiKey) -> ApiKey:
-    return ApiKey.objects.select_for_update().select_related("organization", "created_by").get(pk=api_key.pk)
+    """The key, locked for a change; a revoked or expired key stays as it is."""
+    api_key = (
+        ApiKey.objects.select_for_update().select_related("organization", "created_by").get(pk=api_key.pk)
+    )
+    if api_key.status != "active":
+        raise ServiceError(
+            _("This key is %(status)s and cannot be changed. Create a new key instead.")
+            % {"status": api_key.status},
+            code="key_not_active",
+            status=409,
+        )
+    return api_key
 
 
 def _changed(api_key: ApiKey, *, actor, action: str, ip, metadata: dict) -> None:
@@ -286,7 +297,22 @@ def key_update(
     alert_thresholds_pct=UNCHANGED,
     expires_at=UNCHANGED,
 ) -> ApiKey:
-    """Applies the settings that are given and differ, each as its own audited change, all or none."""
+    """Applies the settings that are given and differ, each as its own audited change, all or none.
+
+    Every value is checked (the webhook address resolved) before anything is locked or written.
+    """
+    if name is not UNCHANGED:
+        _clean_name(name)
+    if monthly_spend_cap_usd is not UNCHANGED:
+        _clean_cap(monthly_spend_cap_usd)
+    if alert_webhook_url is not UNCHANGED:
+        _clean_webhook_url(alert_webhook_url)
+    if routing_policy is not UNCHANGED:
+        _clean_routing_policy(routing_policy)
+    if alert_thresholds_pct is not UNCHANGED:
+        _clean_thresholds(alert_thresholds_pct)
+    if expires_at is not UNCHANGED:
+        _clean_expiry(expires_at)
     context = {"actor": actor, "ip": ip}
     if name is not UNCHANGED and name != api_key.name:
         api_key = key_rename(api_key=api_key, name=name, **context)
@@ -328,7 +354,6 @@ def _revoke_all(keys) -> int:
     hashes = list(keys.values_list("key_hash", flat=True))
     revoked = keys.update(revoked_at=timezone.now())
     auth_cache.forget(hashes)
-    transaction.on_commit(lambda: auth_cache.forget(hashes))
     return revoked
 
 
@@ -367,11 +392,9 @@ def key_authenticate(raw_key: str) -> ApiKey:
 
 
 def _touch_last_used(api_key: ApiKey) -> None:
-    now = timezone.now()
-    if api_key.last_used_at and now - api_key.last_used_at < LAST_USED_RESOLUTION:
+    if not auth_cache.first_use_this_minute(api_key.pk):
         return
+    now = timezone.now()
     ApiKey.objects.filter(pk=api_key.pk).filter(
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
     ).update(last_used_at=now)
-    api_key.last_used_at = now
-    auth_cache.remember(api_key)

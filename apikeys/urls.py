@@ -4,7 +4,7 @@ from . import views
 
 urlpatterns = [
     path("", views.key_list, name="key_list"),
-    path("<str:key_id>/", views.key_detail, name="key_detail"),
-    path("<str:key_id>/webhook-secret/", views.key_webhook_secret, name="key_webhook_secret"),
-    path("<str:key_id>/revoke/", views.key_revoke_confirm, name="key_revoke"),
+    path("<id:key_id>/", views.key_detail, name="key_detail"),
+    path("<id:key_id>/webhook-secret/", views.key_webhook_secret, name="key_webhook_secret"),
+    path("<id:key_id>/revoke/", views.key_revoke_confirm, name="key_revoke"),
 ]

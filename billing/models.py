@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from core.fields import MicroDollarField, PublicIdField
+from core.models import AppendOnlyQuerySet
 
 RATE = {"max_digits": 12, "decimal_places": 6}
 PERCENT = {"max_digits": 6, "decimal_places": 2}
@@ -108,6 +109,8 @@ class LedgerEntry(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(_("time"), auto_now_add=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "ledger entries"

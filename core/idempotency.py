@@ -23,8 +23,14 @@ MAX_KEY_LENGTH = 255
 RETENTION = timedelta(hours=24)
 
 
-def idempotent(view_method):
-    """Decorates an APIView's ``post`` so that a retried request is answered, not repeated."""
+def idempotent(view_method=None, *, secret_fields: tuple[str, ...] = ()):
+    """Decorates an APIView's ``post`` so that a retried request is answered, not repeated.
+
+    ``secret_fields`` are top-level response fields never stored: a replay answers them with null
+    (a full API key is shown once, even to a retry).
+    """
+    if view_method is None:
+        return functools.partial(idempotent, secret_fields=secret_fields)
 
     @functools.wraps(view_method)
     def wrapper(view, request, *args, **kwargs):
@@ -38,7 +44,7 @@ def idempotent(view_method):
                 param=HEADER,
                 message=f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters.",
             )
-        scope, endpoint = str(request.user.pk), request.path
+        scope, endpoint = _scope(request), request.path
         fingerprint = _fingerprint(request)
         earlier = _replay(scope, key, endpoint, fingerprint)
         if earlier is not None:
@@ -50,13 +56,15 @@ def idempotent(view_method):
             with transaction.atomic():
                 response = view_method(view, request, *args, **kwargs)
                 if 200 <= response.status_code < 300:
+                    hidden = {field: None for field in secret_fields if field in response.data}
+                    stored = {**response.data, **hidden}
                     IdempotencyRecord.objects.create(
                         scope=scope,
                         key=key,
                         endpoint=endpoint,
                         request_fingerprint=fingerprint,
                         response_status=response.status_code,
-                        response_body=response.data,
+                        response_body=stored,
                     )
                 return response
         except IntegrityError:
@@ -66,6 +74,17 @@ def idempotent(view_method):
             return earlier
 
     return wrapper
+
+
+def _scope(request) -> str:
+    """Whose retry it is: the calling key (each key acts in one organization), or the session's
+    user in the organization picked in the switcher."""
+    key_id = getattr(request.auth, "pk", None)
+    if key_id:
+        return str(key_id)
+    from orgs.selectors import ACTIVE_ORGANIZATION_SESSION_KEY
+
+    return f"{request.user.pk}:{request.session.get(ACTIVE_ORGANIZATION_SESSION_KEY, '')}"
 
 
 def _fingerprint(request) -> str:

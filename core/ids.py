@@ -31,3 +31,16 @@ def encode_base62(number: int, *, width: int) -> str:
     if len(encoded) > width:
         raise ValueError(f"{number} does not fit in {width} base62 characters")
     return encoded.rjust(width, "0")
+
+
+class PublicIdConverter:
+    """``<id:name>`` in URL patterns: letters, digits and underscores, as every public id is. Anything
+    else (a NUL byte, a slash) never reaches a view or the database."""
+
+    regex = "[A-Za-z0-9_]{1,64}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value

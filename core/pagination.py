@@ -101,6 +101,8 @@ def _decode_cursor(cursor: str, model, names: list[str]) -> list:
     for name, value in zip(names, values, strict=True):
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise invalid
+        if isinstance(value, str) and "\x00" in value:
+            raise invalid
         try:
             parsed.append(model._meta.get_field(name).to_python(value))
         except (ValidationError, TypeError, ValueError):

@@ -221,7 +221,8 @@ NEXEVO_OTP_WINDOW_SECONDS = 300
 NEXEVO_RECOVERY_CODE_COUNT = 10
 
 # Seconds an authenticated API key may be served from the cache (every change forgets it at once).
-NEXEVO_KEY_CACHE_SECONDS = env_int("NEXEVO_KEY_CACHE_SECONDS", 30)
+# Off by default in production without Redis: several processes would not share a local cache.
+NEXEVO_KEY_CACHE_SECONDS = env_int("NEXEVO_KEY_CACHE_SECONDS", 30 if REDIS_URL or not PRODUCTION else 0)
 
 # Days an invitation link stays valid.
 NEXEVO_INVITATION_DAYS = env_int("NEXEVO_INVITATION_DAYS", 7)

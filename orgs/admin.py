@@ -1,13 +1,21 @@
 from django.contrib import admin
 
-from .models import AuditEvent, Invitation, Membership, Organization
+from .audit import client_ip
+from .models import AuditEvent, Invitation, Membership, Organization, Role
+from .services import membership_end_by_staff
 
 
 class MembershipInline(admin.TabularInline):
+    """Members at a glance; adding and removing them happens on the membership pages."""
+
     model = Membership
     extra = 0
-    autocomplete_fields = ["user"]
-    readonly_fields = ["joined_at"]
+    fields = ["user", "role", "joined_at"]
+    readonly_fields = ["user", "role", "joined_at"]
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Organization)
@@ -22,12 +30,37 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
+    """Roles can be changed here; removing a membership goes through the same service as the
+    members page (the member's keys there are revoked, the removal is audited)."""
+
     list_display = ["user", "organization", "role", "joined_at"]
     list_filter = ["role", "organization__is_personal"]
     search_fields = ["user__email", "organization__name", "organization__id", "user__id"]
     list_select_related = ["user", "organization"]
     autocomplete_fields = ["user", "organization"]
     readonly_fields = ["joined_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Moving a membership to another person or organization is not a thing: remove and invite.
+        # The owner's role changes only by a transfer, which keeps exactly one owner.
+        if obj is None:
+            return ["joined_at"]
+        return ["user", "organization", "joined_at"] + (["role"] if obj.role == Role.OWNER else [])
+
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        if db_field.name == "role":
+            kwargs["choices"] = [(Role.ADMIN, Role.ADMIN.label), (Role.DEVELOPER, Role.DEVELOPER.label)]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and (obj is None or obj.role != Role.OWNER)
+
+    def delete_model(self, request, obj):
+        membership_end_by_staff(member=obj, staff_user=request.user, ip=client_ip(request))
+
+    def delete_queryset(self, request, queryset):
+        for member in queryset.select_related("user", "organization").exclude(role=Role.OWNER):
+            membership_end_by_staff(member=member, staff_user=request.user, ip=client_ip(request))
 
 
 @admin.register(Invitation)

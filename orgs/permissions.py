@@ -16,7 +16,7 @@ sessions and keys alike.
 
 from enum import StrEnum
 
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import PermissionDenied
 
@@ -46,12 +46,12 @@ _ALLOWED_ROLES = {
 }
 
 _REFUSALS = {
-    Action.MANAGE_DEVELOPERS: "Only owners and admins can manage members.",
-    Action.MANAGE_ADMINS: "Only the owner can invite, remove or change the role of admins.",
-    Action.OWN: "Only the owner can do this.",
-    Action.MANAGE_BILLING: "Only owners and admins can manage billing.",
-    Action.VIEW_ACTIVITY: "Only owners and admins can see the activity log.",
-    Action.MANAGE_ALL_KEYS: "Developers can manage only their own keys.",
+    Action.MANAGE_DEVELOPERS: _("Only owners and admins can manage members."),
+    Action.MANAGE_ADMINS: _("Only the owner can invite, remove or change the role of admins."),
+    Action.OWN: _("Only the owner can do this."),
+    Action.MANAGE_BILLING: _("Only owners and admins can manage billing."),
+    Action.VIEW_ACTIVITY: _("Only owners and admins can see the activity log."),
+    Action.MANAGE_ALL_KEYS: _("Developers can manage only their own keys."),
 }
 
 
@@ -62,7 +62,7 @@ def can(membership: Membership | None, action: Action) -> bool:
 def require(membership: Membership, action: Action) -> None:
     """Raises a 403 ``PermissionDenied`` unless the member's role allows ``action``."""
     if not can(membership, action):
-        raise PermissionDenied(_(_REFUSALS.get(action, "Your role does not allow this.")))
+        raise PermissionDenied(str(_REFUSALS.get(action, _("Your role does not allow this."))))
 
 
 def action_for_managing(role: str) -> Action:

@@ -15,7 +15,8 @@ from accounts.services import password_confirm
 from apikeys.auth_cache import forget_keys_created_by
 from apikeys.services import keys_revoke_created_by, keys_revoke_of_organization
 from core.email import send_templated_after_commit
-from core.errors import NotFound, PermissionDenied, ServiceError
+from core.errors import NotFound, PermissionDenied, RateLimited, ServiceError
+from core.ratelimit import attempt_allowed
 
 from .audit import audit_record
 from .models import Invitation, InvitationStatus, Membership, Organization, Role
@@ -95,8 +96,9 @@ def organization_deletion_blockers(*, organization: Organization) -> list[str]:
 @transaction.atomic
 def organization_delete(*, membership: Membership, ip: str | None = None) -> None:
     """Ends every membership, pending invitation and key; the row stays for its audit trail."""
+    membership = _lock_organization(membership)
     require(membership, Action.OWN)
-    organization = Organization.objects.select_for_update().get(pk=membership.organization_id)
+    organization = membership.organization
     blockers = organization_deletion_blockers(organization=organization)
     if blockers:
         raise ServiceError(" ".join(blockers), code="organization_not_empty", status=409)
@@ -115,6 +117,19 @@ def organization_delete(*, membership: Membership, ip: str | None = None) -> Non
 
 
 # --- Members --------------------------------------------------------------------------------------
+
+
+def _lock_organization(membership: Membership) -> Membership:
+    """Locks the organization and re-reads the actor's membership under the lock.
+
+    Changes to who belongs and who owns go one at a time per organization, each deciding on roles
+    as they are now (another request may have changed them a moment ago).
+    """
+    Organization.objects.select_for_update().filter(pk=membership.organization_id).first()
+    current = member_of_organization(organization_id=membership.organization_id, user_id=membership.user_id)
+    if current is None:
+        raise NotFound(code="organization_not_found")
+    return current
 
 
 def _member_get(*, organization, user_id: str) -> Membership:
@@ -142,6 +157,7 @@ def _check_role(role) -> str:
 def member_update_role(*, membership: Membership, user_id: str, role: str, ip: str | None = None):
     """Changes a member's role. The actor must be allowed to manage both the old and the new role."""
     role = _check_role(role)
+    membership = _lock_organization(membership)
     member = _member_get(organization=membership.organization, user_id=user_id)
     if member.role == Role.OWNER:
         raise PermissionDenied(
@@ -166,6 +182,7 @@ def member_update_role(*, membership: Membership, user_id: str, role: str, ip: s
 @transaction.atomic
 def member_remove(*, membership: Membership, user_id: str, ip: str | None = None) -> None:
     """Removes a member at once; the keys they created in this organization are revoked."""
+    membership = _lock_organization(membership)
     member = _member_get(organization=membership.organization, user_id=user_id)
     if member.role == Role.OWNER:
         raise PermissionDenied(
@@ -179,6 +196,7 @@ def member_remove(*, membership: Membership, user_id: str, ip: str | None = None
 
 @transaction.atomic
 def member_leave(*, membership: Membership, ip: str | None = None) -> None:
+    membership = _lock_organization(membership)
     if membership.role == Role.OWNER:
         raise ServiceError(
             _(
@@ -188,6 +206,16 @@ def member_leave(*, membership: Membership, ip: str | None = None) -> None:
             code="owner_cannot_leave",
         )
     _membership_end(membership, actor=membership.user, action="member.left", ip=ip)
+
+
+@transaction.atomic
+def membership_end_by_staff(*, member: Membership, staff_user, ip: str | None = None) -> None:
+    """Staff removing someone in Django admin: as a removal, never the owner's membership."""
+    if member.role == Role.OWNER:
+        raise ServiceError(
+            _("The owner's membership ends only by transferring ownership."), code="owner_cannot_be_removed"
+        )
+    _membership_end(member, actor=staff_user, action="member.removed_by_staff", ip=ip)
 
 
 def _membership_end(member: Membership, *, actor, action: str, ip: str | None) -> None:
@@ -211,9 +239,10 @@ def ownership_transfer(
 
     ``password``, when given (the browser asks for it), must be the current owner's.
     """
-    require(membership, Action.OWN)
     if password is not None:
         password_confirm(user=membership.user, password=password)
+    membership = _lock_organization(membership)
+    require(membership, Action.OWN)
     if new_owner_user_id == membership.user_id:
         raise ServiceError(_("You are the owner already."), code="already_owner", param="new_owner_user_id")
     new_owner = (
@@ -379,7 +408,21 @@ def invitation_revoke(*, membership: Membership, invitation_id: str, ip: str | N
     return invitation
 
 
+INVITATIONS_PER_HOUR_PER_ORGANIZATION = 50
+
+
+def _count_invitation(organization) -> None:
+    """Invitations carry a name the sender chose to someone else's inbox: limit how many go out."""
+    if not attempt_allowed(
+        "invitations", organization.id, limit=INVITATIONS_PER_HOUR_PER_ORGANIZATION, window_seconds=3600
+    ):
+        raise RateLimited(
+            _("Too many invitations from this organization; try again in an hour."), retry_after=3600
+        )
+
+
 def _invitation_send(invitation: Invitation) -> None:
+    _count_invitation(invitation.organization)
     send_templated_after_commit(
         "orgs/email/invitation",
         to=[invitation.email],

@@ -85,7 +85,7 @@ def test_authentication_is_one_query_then_served_from_the_cache(alice_key, djang
 
     api_key, full_key = alice_key
     key_authenticate(full_key)  # records last_used_at for this minute
-    cache.clear()
+    cache.delete(f"apikey:{api_key.key_hash}")
     with django_assert_num_queries(1):
         assert key_authenticate(full_key).pk == api_key.pk
     with django_assert_num_queries(0):
@@ -106,3 +106,41 @@ def test_changes_made_outside_the_services_reach_cached_keys_too(api_as, alice, 
     assert client.get("/v1/auth/me").status_code == 200
     Membership.objects.get(user=alice).delete()
     assert client.get("/v1/auth/me").status_code == 401
+
+
+def test_a_request_that_read_the_key_before_its_revocation_cannot_cache_it_afterwards(alice_key):
+    from django.db.models import OuterRef, Subquery
+
+    from apikeys import auth_cache
+    from apikeys.services import InvalidApiKey, key_authenticate
+    from orgs.models import Membership
+
+    api_key, full_key = alice_key
+    role = Membership.objects.filter(organization=OuterRef("organization"), user=OuterRef("created_by"))
+    as_read_by_a_slow_request = (
+        ApiKey.objects.select_related("created_by", "organization")
+        .annotate(member_role=Subquery(role.values("role")[:1]))
+        .get(pk=api_key.pk)
+    )
+    key_revoke(api_key=api_key, actor=api_key.created_by)
+    auth_cache.remember(as_read_by_a_slow_request)  # ...which finishes after the revocation
+    with pytest.raises(InvalidApiKey):
+        key_authenticate(full_key)
+
+
+def test_the_cache_holds_no_secret(alice_key, dns):
+    from django.core.cache import cache
+
+    from apikeys.services import key_authenticate, key_update_alert_webhook
+
+    dns["hooks.example.com"] = ["93.184.216.34"]
+    api_key, full_key = alice_key
+    key_update_alert_webhook(api_key=api_key, url="https://hooks.example.com/a", actor=api_key.created_by)
+    cache.clear()
+    key_authenticate(full_key)
+    entry = cache.get(f"apikey:{api_key.key_hash}")
+    assert "password" not in entry.created_by.__dict__ and "webhook_secret" not in entry.__dict__
+    # Reading one loads it from the database, so code that needs it still works.
+    from_cache = key_authenticate(full_key)
+    assert from_cache.created_by.check_password("correct horse battery 42")
+    assert from_cache.webhook_secret.startswith("whsec_")

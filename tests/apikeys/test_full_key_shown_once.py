@@ -16,7 +16,8 @@ def test_the_full_key_leaves_no_trace(alice, alice_key, api_as, caplog):
     _device, codes = enable_two_factor(alice)
     api = api_as(alice_key[1])
 
-    created = api.post("/v1/keys", {"name": "secret-keeper"}, format="json")
+    # As the Python client sends it: with an Idempotency-Key, whose stored answer must not keep the key.
+    created = api.post("/v1/keys", {"name": "secret-keeper"}, format="json", HTTP_IDEMPOTENCY_KEY="create-1")
     full_key = created.json()["full_key"]
     key_id = created.json()["key"]["key_id"]
     assert full_key in created.content.decode()
@@ -25,6 +26,8 @@ def test_the_full_key_leaves_no_trace(alice, alice_key, api_as, caplog):
     browser.post("/accounts/login/", {"login": alice.email, "password": PASSWORD})
     browser.post("/accounts/2fa/verify/", {"code": codes[0]})
     with_new_key = api_as(full_key)
+    replay = api.post("/v1/keys", {"name": "secret-keeper"}, format="json", HTTP_IDEMPOTENCY_KEY="create-1")
+    assert replay.json()["key"]["key_id"] == key_id and replay.json()["full_key"] is None
     responses = [
         api.get("/v1/keys"),
         api.get(f"/v1/keys/{key_id}"),

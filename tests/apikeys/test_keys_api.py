@@ -10,6 +10,7 @@ from django.utils import timezone
 from apikeys.models import ApiKey
 from apikeys.services import key_create
 from orgs.models import AuditEvent
+from tests.conftest import new_key
 from tests.orgs.helpers import acme_with
 
 KEY_FIELDS = {
@@ -254,8 +255,6 @@ def test_a_developer_gets_404_for_another_members_key(api_as, acme, method, path
 
 @pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS)
 def test_an_outsider_gets_404_for_every_key_endpoint(api_as, acme, charlie, method, path, body):
-    from tests.conftest import new_key
-
     _organization, keys = acme
     target = keys["alice"][0]
     before = ApiKey.objects.filter(pk=target.pk).values().get()
@@ -335,5 +334,46 @@ def test_create_with_an_idempotency_key_creates_one_key(api_as, alice_key):
     client = api_as(alice_key[1])
     first = client.post("/v1/keys", {"name": "ci"}, format="json", HTTP_IDEMPOTENCY_KEY="create-ci-1")
     again = client.post("/v1/keys", {"name": "ci"}, format="json", HTTP_IDEMPOTENCY_KEY="create-ci-1")
-    assert first.json() == again.json()
+    assert again.json()["key"] == first.json()["key"]
+    assert again.json()["full_key"] is None  # shown once, even to a retry
     assert ApiKey.objects.filter(name="ci").count() == 1
+
+
+def test_the_same_idempotency_key_in_another_organization_is_a_new_request(api_as, alice, alice_key):
+    acme = acme_with(alice)
+    _key, acme_full_key = key_create(organization=acme, created_by=alice, name="acme")
+    personal = api_as(alice_key[1]).post("/v1/keys", {"name": "ci"}, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    in_acme = api_as(acme_full_key).post("/v1/keys", {"name": "ci"}, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    assert in_acme.json()["full_key"] and in_acme.json()["key"]["key_id"] != personal.json()["key"]["key_id"]
+    assert ApiKey.objects.get(pk=in_acme.json()["key"]["key_id"]).organization == acme
+
+
+@pytest.mark.parametrize("body", [{"name": "back"}, {"expires_at": None}])
+def test_an_expired_key_stays_expired(api_as, alice_key, body):
+    api_key, full_key = alice_key
+    other = api_as(new_key(api_key.created_by)[1])
+    ApiKey.objects.filter(pk=api_key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    response = other.patch(f"/v1/keys/{api_key.id}", body, format="json")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "key_not_active"
+    assert api_as(full_key).get("/v1/auth/me").json()["error"]["code"] == "key_expired"
+
+
+def test_a_revoked_key_cannot_be_edited(api_as, alice_key):
+    api_key, full_key = alice_key
+    other = api_as(new_key(api_key.created_by)[1])
+    other.post(f"/v1/keys/{api_key.id}/revoke")
+    for path, body in [
+        ("", {"name": "x"}),
+        ("/spend-cap", {"monthly_spend_cap_usd": "5"}),
+        ("/routing-policy", {"routing_policy": "cn-only"}),
+    ]:
+        method = other.patch if not path else other.post
+        assert method(f"/v1/keys/{api_key.id}{path}", body, format="json").status_code == 409
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/keys/%00", "/v1/keys/key_x%00", "/v1/organizations/org_x%00/members", "/v1/keys/a%2Fb"]
+)
+def test_ids_with_odd_characters_are_a_json_404(api_as, alice_key, path):
+    response = api_as(alice_key[1]).get(path)
+    assert response.status_code == 404 and response.json()["error"]["type"] == "invalid_request_error"

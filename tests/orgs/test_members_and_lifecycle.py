@@ -170,3 +170,63 @@ def test_member_lists_run_the_same_queries_for_3_and_300_members(
         assert len(response.json()["data"]) == 100 and response.json()["has_more"]
     else:
         assert response.content.decode().count("data-user-id=") == 300
+
+
+def test_bulk_changes_to_the_audit_trail_are_refused(alice):
+    acme_with(alice)
+    with pytest.raises(ValueError):
+        AuditEvent.objects.update(action="tampered")
+    with pytest.raises(ValueError):
+        AuditEvent.objects.all().delete()
+    assert AuditEvent.objects.filter(action="organization.created").exists()
+
+
+def test_erasure_removes_the_address_from_the_audit_trail(alice, bob, settings):
+    import datetime
+
+    import time_machine
+    from django.utils import timezone
+
+    from accounts.services import account_deactivate, accounts_erase_due
+    from tests.conftest import PASSWORD
+
+    acme = acme_with(alice, developer=bob)
+    member_leave(membership=acme.memberships.get(user=bob))
+    account_deactivate(user=bob, password=PASSWORD)
+    with time_machine.travel(timezone.now() + datetime.timedelta(days=settings.NEXEVO_ERASURE_GRACE_DAYS + 1)):
+        assert accounts_erase_due() == 1
+    labels = list(AuditEvent.objects.filter(organization=acme).values_list("target_label", flat=True))
+    assert not any("bob@example.com" in label for label in labels)
+
+
+def test_removing_a_membership_in_admin_revokes_the_keys_like_the_members_page(alice, bob, api_as):
+    from tests.accounts.helpers import enable_two_factor
+
+    acme = acme_with(alice, developer=bob)
+    _key, full_key = key_create(organization=acme, created_by=bob, name="bob's")
+    alice.is_staff = alice.is_superuser = True
+    alice.save()
+    _device, codes = enable_two_factor(alice)
+    staff = Client()
+    staff.post("/accounts/login/", {"login": alice.email, "password": "correct horse battery 42"})
+    staff.post("/accounts/2fa/verify/", {"code": codes[0]})
+    bobs = Membership.objects.get(organization=acme, user=bob)
+    assert staff.post(f"/admin/orgs/membership/{bobs.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert not Membership.objects.filter(pk=bobs.pk).exists()
+    assert api_as(full_key).get("/v1/auth/me").status_code == 401
+    assert AuditEvent.objects.filter(organization=acme, action="member.removed_by_staff").exists()
+    owners = Membership.objects.get(organization=acme, role="owner")
+    assert staff.get(f"/admin/orgs/membership/{owners.pk}/delete/").status_code == 403
+
+
+def test_invitations_are_limited_per_organization(alice, settings):
+    from core.errors import RateLimited
+    from orgs.services import INVITATIONS_PER_HOUR_PER_ORGANIZATION, invitation_create
+
+    acme = acme_with(alice)
+    membership = acme.memberships.get()
+    for index in range(INVITATIONS_PER_HOUR_PER_ORGANIZATION):
+        invitation_create(membership=membership, email=f"d{index}@example.com", role="developer")
+    with pytest.raises(RateLimited):
+        invitation_create(membership=membership, email="one-too-many@example.com", role="developer")
+    assert not acme.invitations.filter(email="one-too-many@example.com").exists()

@@ -227,3 +227,17 @@ def test_key_from_one_organization_manages_another_only_through_membership(alice
     response = api_as(charlies_key).get(f"/v1/organizations/{acme.id}/members")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "organization_not_found"
+
+
+def test_the_plain_text_invitation_is_not_html_escaped(alice, django_capture_on_commit_callbacks):
+    from orgs.services import invitation_create, organization_create
+
+    alice.full_name = "Zoë O'Brien"
+    alice.save()
+    membership = organization_create(user=alice, name="R&D <Lab>")
+    with django_capture_on_commit_callbacks(execute=True):
+        invitation_create(membership=membership, email="dev@example.com", role="developer")
+    message = mail.outbox[0]
+    assert "Zoë O'Brien" in message.subject and "R&D <Lab>" in message.subject
+    assert "R&D <Lab>" in message.body and "&amp;" not in message.body
+    assert "R&amp;D &lt;Lab&gt;" in message.alternatives[0][0]  # the HTML part stays escaped

@@ -1,6 +1,13 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+
+def _id(value: str) -> str:
+    """An id as one URL path segment, whatever it contains."""
+    return quote(str(value), safe="")
+
 
 if TYPE_CHECKING:
     from .._client import Nexevo
@@ -39,7 +46,7 @@ class Keys:
         return self._client._request("GET", "/v1/keys", params={"limit": limit, "cursor": cursor})
 
     def get(self, key_id: str) -> dict[str, Any]:
-        return self._client._request("GET", f"/v1/keys/{key_id}")
+        return self._client._request("GET", f"/v1/keys/{_id(key_id)}")
 
     def update(
         self,
@@ -52,11 +59,11 @@ class Keys:
         """Rename, or change the alert thresholds or expiry; only the arguments given change."""
         given = {"name": name, "alert_thresholds_pct": alert_thresholds_pct, "expires_at": expires_at}
         body = {field: value for field, value in given.items() if value is not _UNSET}
-        return self._client._request("PATCH", f"/v1/keys/{key_id}", json=body)
+        return self._client._request("PATCH", f"/v1/keys/{_id(key_id)}", json=body)
 
     def revoke(self, key_id: str) -> dict[str, Any]:
         """Revoke a key; it stops working at once."""
-        return self._client._request("POST", f"/v1/keys/{key_id}/revoke")
+        return self._client._request("POST", f"/v1/keys/{_id(key_id)}/revoke")
 
     def update_spend_cap(
         self, key_id: str, monthly_spend_cap_usd: str | None = None, clear: bool = False
@@ -65,17 +72,17 @@ class Keys:
         body: dict[str, Any] = {"clear": clear}
         if monthly_spend_cap_usd is not None:
             body["monthly_spend_cap_usd"] = monthly_spend_cap_usd
-        return self._client._request("POST", f"/v1/keys/{key_id}/spend-cap", json=body)
+        return self._client._request("POST", f"/v1/keys/{_id(key_id)}/spend-cap", json=body)
 
     def update_alert_webhook(self, key_id: str, url: str | None = None) -> dict[str, Any]:
         """Set the HTTPS alert webhook (`None` clears it); the answer includes `webhook_secret`."""
-        return self._client._request("POST", f"/v1/keys/{key_id}/alert-webhook", json={"url": url})
+        return self._client._request("POST", f"/v1/keys/{_id(key_id)}/alert-webhook", json={"url": url})
 
     def rotate_webhook_secret(self, key_id: str) -> dict[str, Any]:
-        return self._client._request("POST", f"/v1/keys/{key_id}/webhook-secret/rotate")
+        return self._client._request("POST", f"/v1/keys/{_id(key_id)}/webhook-secret/rotate")
 
     def update_routing_policy(self, key_id: str, routing_policy: str) -> dict[str, Any]:
         """`"cn-only"`, `"overseas-only"` or `"any"`."""
         return self._client._request(
-            "POST", f"/v1/keys/{key_id}/routing-policy", json={"routing_policy": routing_policy}
+            "POST", f"/v1/keys/{_id(key_id)}/routing-policy", json={"routing_policy": routing_policy}
         )
