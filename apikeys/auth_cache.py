@@ -18,6 +18,7 @@ import logging
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
@@ -100,9 +101,16 @@ def forget_keys_of_organization(organization_id) -> None:
     forget(ApiKey.objects.filter(organization_id=organization_id).values_list("key_hash", flat=True))
 
 
-def first_use_this_minute(key_id: str) -> bool:
-    """True once a minute per key (across processes with Redis), when ``last_used_at`` is due."""
+def last_use_recorded_recently(key_id: str, *, within_seconds: int = 60) -> bool:
+    """Whether ``last_used_at`` was written less than a minute ago (across processes with Redis);
+    if not, notes that it is being written now."""
+    now = timezone.now().timestamp()
+    cache_key = f"apikey-used:{key_id}"
     try:
-        return cache.add(f"apikey-used:{key_id}", 1, timeout=60)
+        last = cache.get(cache_key)
+        if last is not None and now - last < within_seconds:
+            return True
+        cache.set(cache_key, now, timeout=within_seconds * 2)
     except Exception:  # noqa: BLE001
-        return True
+        pass
+    return False

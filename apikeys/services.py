@@ -392,7 +392,7 @@ def key_authenticate(raw_key: str) -> ApiKey:
 
 
 def _touch_last_used(api_key: ApiKey) -> None:
-    if not auth_cache.first_use_this_minute(api_key.pk):
+    if auth_cache.last_use_recorded_recently(api_key.pk):
         return
     now = timezone.now()
     ApiKey.objects.filter(pk=api_key.pk).filter(

@@ -26,7 +26,9 @@ def run_together(functions):
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=run, args=(index, function)) for index, function in enumerate(functions)]
+    threads = [
+        threading.Thread(target=run, args=(index, function)) for index, function in enumerate(functions)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -41,10 +43,12 @@ def test_two_transfers_at_once_leave_exactly_one_owner_and_no_crash(transactiona
     Membership.objects.create(organization=acme, user=second, role="developer")
     owner_membership = Membership.objects.get(organization=acme, user=owner)
 
-    results = run_together([
-        lambda: ownership_transfer(membership=owner_membership, new_owner_user_id=first.id),
-        lambda: ownership_transfer(membership=owner_membership, new_owner_user_id=second.id),
-    ])
+    results = run_together(
+        [
+            lambda: ownership_transfer(membership=owner_membership, new_owner_user_id=first.id),
+            lambda: ownership_transfer(membership=owner_membership, new_owner_user_id=second.id),
+        ]
+    )
     outcomes = sorted(kind for kind, _ in results)
     assert outcomes == ["error", "ok"], results
     error = next(value for kind, value in results if kind == "error")

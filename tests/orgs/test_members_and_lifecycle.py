@@ -193,7 +193,9 @@ def test_erasure_removes_the_address_from_the_audit_trail(alice, bob, settings):
     acme = acme_with(alice, developer=bob)
     member_leave(membership=acme.memberships.get(user=bob))
     account_deactivate(user=bob, password=PASSWORD)
-    with time_machine.travel(timezone.now() + datetime.timedelta(days=settings.NEXEVO_ERASURE_GRACE_DAYS + 1)):
+    with time_machine.travel(
+        timezone.now() + datetime.timedelta(days=settings.NEXEVO_ERASURE_GRACE_DAYS + 1)
+    ):
         assert accounts_erase_due() == 1
     labels = list(AuditEvent.objects.filter(organization=acme).values_list("target_label", flat=True))
     assert not any("bob@example.com" in label for label in labels)
