@@ -111,6 +111,6 @@ def last_use_recorded_recently(key_id: str, *, within_seconds: int = 60) -> bool
         if last is not None and now - last < within_seconds:
             return True
         cache.set(cache_key, now, timeout=within_seconds * 2)
-    except Exception:  # noqa: BLE001
-        pass
+    except Exception:  # noqa: BLE001 - without the cache, the database's own condition still holds
+        logger.warning("The key cache is unavailable.", exc_info=True)
     return False
