@@ -21,6 +21,7 @@ urlpatterns = [
     path("settings/", include("accounts.urls")),
     path("keys/", include("apikeys.urls")),
     path("organizations/", include("orgs.urls")),
+    path("billing/", include("billing.urls")),
     path("invitations/<str:token>/", org_views.invitation_accept, name="invitation_accept"),
     path("admin/", admin.site.urls),
     path("v1/", include("nexevo_site.api_urls")),

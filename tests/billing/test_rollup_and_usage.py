@@ -150,3 +150,26 @@ def test_usage_reads_cost_the_same_queries_for_10_and_100_000_records(
     with django_assert_num_queries(len(few.captured_queries)):
         large = client.get("/v1/billing/usage?days=30").json()
     assert large["totals"]["requests"] == small["totals"]["requests"] + 100_005
+
+
+def test_the_usage_page_costs_the_same_queries_for_10_and_100_000_records(
+    alice, alice_key, django_assert_num_queries
+):
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    api_key = alice_key[0]
+    browser = Client()
+    browser.force_login(alice)
+    bulk_usage(api_key, 10)
+    usage_rollup()
+    bulk_usage(api_key, 5, seed=3)
+    browser.get("/billing/usage/?days=30")
+    with CaptureQueriesContext(connection) as few:
+        page = browser.get("/billing/usage/?days=30")
+    assert page.status_code == 200 and "<rect" in page.content.decode()
+    bulk_usage(api_key, 100_000, seed=4)
+    usage_rollup()
+    with django_assert_num_queries(len(few.captured_queries)):
+        assert browser.get("/billing/usage/?days=30").status_code == 200
