@@ -52,8 +52,10 @@ class MicroDollarField(models.BigIntegerField):
     def formfield(self, **kwargs):
         from django import forms
 
-        return forms.DecimalField(
-            max_digits=18, decimal_places=6, **{**kwargs, "form_class": forms.DecimalField}
+        kwargs.pop("form_class", None)
+        # Field's own formfield, not the integer one: the form shows dollars, not micro-dollars.
+        return models.Field.formfield(
+            self, form_class=forms.DecimalField, **{"max_digits": 18, "decimal_places": 6, **kwargs}
         )
 
     def value_to_string(self, obj):

@@ -73,3 +73,28 @@ def test_csv_exports(alice, alice_key):
     assert ",usage,-0.0025," in transactions
     usage = b"".join(client.get("/billing/usage.csv?days=7").streaming_content).decode()
     assert len(usage.splitlines()) == 1 + 7 * 4 and ",balanced,1,1000,500,0.0025" in usage
+
+
+def test_staff_credit_an_organization_in_admin_with_a_reason(alice, bob, alice_key):
+    from billing.models import BillingAccount, LedgerEntry
+    from orgs.models import AuditEvent
+    from tests.accounts.helpers import enable_two_factor
+    from tests.conftest import PASSWORD
+
+    account = account_with_plan(alice_key[0].organization)
+    bob.is_staff = bob.is_superuser = True
+    bob.save()
+    _device, codes = enable_two_factor(bob)
+    staff = Client()
+    staff.post("/accounts/login/", {"login": bob.email, "password": PASSWORD})
+    staff.post("/accounts/2fa/verify/", {"code": codes[0]})
+    url = f"/admin/billing/billingaccount/{account.pk}/adjust/"
+    assert "reason" in staff.get(url).content.decode()
+    assert staff.post(url, {"amount": "10.00", "reason": ""}).status_code == 200  # a reason is required
+    assert staff.post(url, {"amount": "10.00", "reason": "Goodwill credit, ticket 42"}).status_code == 302
+    assert BillingAccount.objects.get(pk=account.pk).balance_usd == Decimal("10")
+    entry = LedgerEntry.objects.get(kind="adjustment")
+    assert (entry.description, entry.created_by) == ("Goodwill credit, ticket 42", bob)
+    assert AuditEvent.objects.filter(action="billing.adjusted", actor=bob).exists()
+    assert staff.get(f"/admin/billing/ledgerentry/{entry.pk}/change/").status_code == 200
+    assert staff.post(f"/admin/billing/ledgerentry/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
