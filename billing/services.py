@@ -102,20 +102,10 @@ def _watch_low_balance(account: BillingAccount, before: Decimal) -> None:
     if account.balance_usd < threshold and not account.low_balance_alerted:
         account.low_balance_alerted = True
         account.save(update_fields=["low_balance_alerted"])
-        recipients = list(
-            Membership.objects.filter(
-                organization=account.organization, role__in=[Role.OWNER, Role.ADMIN], user__is_active=True
-            ).values_list("user__email", flat=True)
-        )
-        send_templated_after_commit(
+        _send_to_managers(
+            account.organization,
             "billing/email/low_balance",
-            to=recipients,
-            context={
-                "organization": account.organization,
-                "balance": format_usd_exact(account.balance_usd),
-                "threshold": format_usd(threshold),
-                "site_url": settings.SITE_URL,
-            },
+            {"balance": format_usd_exact(account.balance_usd), "threshold": format_usd(threshold)},
         )
     elif account.balance_usd >= threshold and account.low_balance_alerted:
         account.low_balance_alerted = False

@@ -139,34 +139,39 @@ def invitation_create(request, membership):
     return redirect("organization_members", org_id=membership.organization_id)
 
 
-@require_POST
-@organization_page
-def invitation_resend(request, membership, invitation_id):
+def _invitation_action(request, membership, service, invitation_id, success: str):
     try:
-        invitation = services.invitation_resend(
-            membership=membership, invitation_id=invitation_id, ip=client_ip(request)
-        )
+        invitation = service(membership=membership, invitation_id=invitation_id, ip=client_ip(request))
     except ServiceError as error:
         return service_error_response(
             request, error, back_to="organization_members", org_id=membership.organization_id
         )
-    messages.success(request, _("Invitation sent to %(email)s again.") % {"email": invitation.email})
+    messages.success(request, success % {"email": invitation.email})
     return redirect("organization_members", org_id=membership.organization_id)
+
+
+@require_POST
+@organization_page
+def invitation_resend(request, membership, invitation_id):
+    return _invitation_action(
+        request,
+        membership,
+        services.invitation_resend,
+        invitation_id,
+        _("Invitation sent to %(email)s again."),
+    )
 
 
 @require_POST
 @organization_page
 def invitation_revoke(request, membership, invitation_id):
-    try:
-        invitation = services.invitation_revoke(
-            membership=membership, invitation_id=invitation_id, ip=client_ip(request)
-        )
-    except ServiceError as error:
-        return service_error_response(
-            request, error, back_to="organization_members", org_id=membership.organization_id
-        )
-    messages.success(request, _("Invitation to %(email)s withdrawn.") % {"email": invitation.email})
-    return redirect("organization_members", org_id=membership.organization_id)
+    return _invitation_action(
+        request,
+        membership,
+        services.invitation_revoke,
+        invitation_id,
+        _("Invitation to %(email)s withdrawn."),
+    )
 
 
 @require_POST
