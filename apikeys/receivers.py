@@ -13,8 +13,9 @@ from .models import ApiKey
 
 @receiver(post_save, sender=ApiKey, dispatch_uid="forget_cached_key")
 @receiver(post_delete, sender=ApiKey, dispatch_uid="forget_deleted_key")
-def forget_key(sender, instance, **kwargs):
-    auth_cache.forget([instance.key_hash])
+def forget_key(sender, instance, created=False, **kwargs):
+    if not created:  # a new key has nothing cached to forget
+        auth_cache.forget([instance.key_hash])
 
 
 @receiver(post_save, sender=Membership, dispatch_uid="forget_keys_on_role_change")

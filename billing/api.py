@@ -3,8 +3,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api_views import paginated_response
-from core.errors import ServiceError
+from core.api_views import paginated_response, parse_days
 from core.money import format_usd, format_usd_exact
 from orgs.audit import client_ip
 from orgs.selectors import acting_membership
@@ -22,22 +21,11 @@ from .serializers import (
     WebhookReceivedSerializer,
 )
 
-MAX_USAGE_DAYS = 366
-
 
 def _valid(serializer_class, request) -> dict:
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
-
-
-def _days(request, default: int = 7) -> int:
-    raw = request.query_params.get("days", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_USAGE_DAYS:
-        raise ServiceError(
-            f"days must be a whole number from 1 to {MAX_USAGE_DAYS}.", code="invalid_days", param="days"
-        )
-    return int(raw)
 
 
 def _totals(values: dict) -> dict:
@@ -70,7 +58,7 @@ class UsageView(APIView):
         summary="Usage per day (UTC) with a breakdown by tier",
     )
     def get(self, request):
-        usage = selectors.usage_by_day(acting_membership(request).organization, days=_days(request))
+        usage = selectors.usage_by_day(acting_membership(request).organization, days=parse_days(request))
         days = [
             {
                 "date": day["date"].isoformat(),

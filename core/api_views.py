@@ -2,6 +2,7 @@
 
 from rest_framework.response import Response
 
+from .errors import ServiceError
 from .pagination import paginate, parse_limit
 
 
@@ -20,3 +21,16 @@ def paginated_response(request, queryset, *, ordering, serializer_class, context
             "next_cursor": page.next_cursor,
         }
     )
+
+
+MAX_DAYS = 366
+
+
+def parse_days(request, default: int = 7) -> int:
+    """``?days=N`` for the reports: a whole number from 1 to 366."""
+    raw = request.query_params.get("days", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
+        raise ServiceError(
+            f"days must be a whole number from 1 to {MAX_DAYS}.", code="invalid_days", param="days"
+        )
+    return int(raw)

@@ -27,7 +27,9 @@ class Page:
     next_cursor: str | None
 
 
-def parse_limit(raw: str | None, *, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
+def parse_limit(
+    raw: str | None, *, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT, param: str = "limit"
+) -> int:
     if raw is None or raw == "":
         return default
     try:
@@ -36,7 +38,7 @@ def parse_limit(raw: str | None, *, default: int = DEFAULT_LIMIT, maximum: int =
         limit = None
     if limit is None or not 1 <= limit <= maximum:
         raise ServiceError(
-            f"limit must be a whole number from 1 to {maximum}.", code="invalid_limit", param="limit"
+            f"{param} must be a whole number from 1 to {maximum}.", code="invalid_limit", param=param
         )
     return limit
 

@@ -66,6 +66,8 @@ INSTALLED_APPS = [
     "orgs",
     "apikeys",
     "billing",
+    "conversations",
+    "feedback",
 ]
 
 MIDDLEWARE = [

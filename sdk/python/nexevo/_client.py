@@ -14,6 +14,8 @@ from ._errors import APIConnectionError, APITimeoutError, NexevoError, error_fro
 from ._version import __version__
 from .resources.auth import Auth
 from .resources.billing import Billing
+from .resources.conversations import Conversations
+from .resources.feedback import Feedback
 from .resources.keys import Keys
 from .resources.organizations import Organizations
 
@@ -68,6 +70,8 @@ class Nexevo:
         self.auth = Auth(self)
         self.keys = Keys(self)
         self.billing = Billing(self)
+        self.conversations = Conversations(self)
+        self.feedback = Feedback(self)
         self.organizations = Organizations(self)
 
     def close(self) -> None:

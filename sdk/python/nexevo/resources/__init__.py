@@ -2,7 +2,9 @@
 
 from .auth import Auth
 from .billing import Billing
+from .conversations import Conversations
+from .feedback import Feedback
 from .keys import Keys
 from .organizations import Organizations
 
-__all__ = ["Auth", "Billing", "Keys", "Organizations"]
+__all__ = ["Auth", "Billing", "Conversations", "Feedback", "Keys", "Organizations"]
