@@ -12,4 +12,5 @@ urlpatterns = [
     path("transactions.csv", views.transactions_csv, name="transactions_csv"),
     path("usage/", views.usage, name="usage"),
     path("usage.csv", views.usage_csv, name="usage_csv"),
+    path("generations/<id:generation_id>/", views.generation_detail, name="generation_detail"),
 ]

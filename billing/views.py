@@ -3,7 +3,7 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -19,7 +19,7 @@ from orgs.selectors import active_membership
 from . import selectors, services, stripe_gateway
 from .charts import stacked_bars
 from .forms import LowBalanceForm, PlanForm, TopUpForm
-from .models import Plan, TopUp
+from .models import Plan, TopUp, UsageRecord
 
 USAGE_PERIODS = (7, 30, 90)
 
@@ -194,3 +194,23 @@ def usage_csv(request):
     response = StreamingHttpResponse(iter(lines), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="nexevo-usage-{days}d.csv"'
     return response
+
+
+@login_required
+def generation_detail(request, generation_id):
+    """One generation: what served it, its tokens and cost, and the feedback on it."""
+    generation = (
+        UsageRecord.objects.filter(organization=active_membership(request).organization, id=generation_id)
+        .select_related("api_key", "user")
+        .first()
+    )
+    if generation is None:
+        raise Http404
+    return render(
+        request,
+        "billing/generation.html",
+        {
+            "generation": generation,
+            "feedback": generation.feedback.select_related("user").order_by("-updated_at"),
+        },
+    )

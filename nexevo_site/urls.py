@@ -22,6 +22,8 @@ urlpatterns = [
     path("keys/", include("apikeys.urls")),
     path("organizations/", include("orgs.urls")),
     path("billing/", include("billing.urls")),
+    path("conversations/", include("conversations.urls")),
+    path("feedback/", include("feedback.urls")),
     path("invitations/<str:token>/", org_views.invitation_accept, name="invitation_accept"),
     path("admin/", admin.site.urls),
     path("v1/", include("nexevo_site.api_urls")),
