@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "billing",
     "conversations",
     "feedback",
+    "gateway",
 ]
 
 MIDDLEWARE = [
@@ -231,6 +232,11 @@ NEXEVO_INVITATION_DAYS = env_int("NEXEVO_INVITATION_DAYS", 7)
 
 # Days between a self-service deactivation and the erasure of the account's personal data.
 NEXEVO_ERASURE_GRACE_DAYS = env_int("NEXEVO_ERASURE_GRACE_DAYS", 30)
+
+# --- Encryption of stored provider keys (core.crypto) ----------------------------------------------
+NEXEVO_ENCRYPTION_KEYS = env_list("NEXEVO_ENCRYPTION_KEY", [])
+if PRODUCTION and not NEXEVO_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured("NEXEVO_ENCRYPTION_KEY must be set when NEXEVO_ENV=production.")
 
 # --- Stripe ---------------------------------------------------------------------------------------
 # Without a secret key the top-up page says that Stripe is not configured; staff can still credit an

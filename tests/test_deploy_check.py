@@ -13,6 +13,7 @@ def test_production_settings_pass_the_deploy_check():
         "NEXEVO_ENV": "production",
         "SECRET_KEY": "a-production-secret-that-is-long-and-random-enough-0123456789abcdef",
         "ALLOWED_HOSTS": "console.nexevo.example",
+        "NEXEVO_ENCRYPTION_KEY": "kTnWbQZ2C7Ojh1QxsnhVfVvR3V7aJv8jgkYxHqBm0nE=",
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -32,6 +33,7 @@ def test_production_refuses_to_start_without_a_secret_key():
         "DJANGO_SETTINGS_MODULE": "nexevo_site.settings",
         "NEXEVO_ENV": "production",
         "ALLOWED_HOSTS": "console.nexevo.example",
+        "NEXEVO_ENCRYPTION_KEY": "kTnWbQZ2C7Ojh1QxsnhVfVvR3V7aJv8jgkYxHqBm0nE=",
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check"],
