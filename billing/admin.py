@@ -38,8 +38,11 @@ class PlanAdmin(admin.ModelAdmin):
         "byok_fee_pct",
         "is_default",
     ]
-    list_editable = ["monthly_fee_usd"]
     search_fields = ["id", "name"]
+    readonly_fields = ["is_default"]  # exactly one default plan, the one new organizations start on
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(ModelPrice)
@@ -47,6 +50,10 @@ class ModelPriceAdmin(admin.ModelAdmin):
     list_display = ["model", "provider", "region", "input_per_million_usd", "output_per_million_usd"]
     list_filter = ["provider", "region"]
     search_fields = ["model", "provider"]
+
+    def has_delete_permission(self, request, obj=None):
+        # Past usage is priced against these (the upgrade hint); change a price instead.
+        return False
 
 
 class AdjustmentForm(forms.Form):
@@ -62,7 +69,8 @@ class BillingAccountAdmin(admin.ModelAdmin):
     list_filter = ["plan"]
     search_fields = ["organization__name", "organization__id"]
     list_select_related = ["organization", "plan"]
-    readonly_fields = ["organization", "balance_usd", "plan_paid_month", "adjust"]
+    # The plan changes through the Billing page (which charges for it), the balance through the ledger.
+    readonly_fields = ["organization", "plan", "balance_usd", "plan_paid_month", "adjust"]
     fields = ["organization", "plan", "balance_usd", "plan_paid_month", "low_balance_threshold_usd", "adjust"]
 
     def has_add_permission(self, request):

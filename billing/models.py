@@ -200,6 +200,8 @@ class TopUp(models.Model):
     amount_usd = models.DecimalField(max_digits=12, decimal_places=2)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     session_id = models.CharField(max_length=255, blank=True, db_index=True)
+    # Learnt from the completed session; refunds name it, which is how they find their top-up.
+    payment_intent = models.CharField(max_length=255, blank=True, db_index=True)
     checkout_url = models.URLField(max_length=2000, blank=True)
     status = models.CharField(max_length=16, choices=TopUpStatus.choices, default=TopUpStatus.OPEN)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -211,6 +213,19 @@ class TopUp(models.Model):
 
     def __str__(self):
         return f"{self.amount_usd} for {self.organization}"
+
+
+class TopUpRefund(models.Model):
+    """A Stripe refund of a top-up, recorded once; ``reversed`` when it failed after succeeding."""
+
+    refund_id = models.CharField(primary_key=True, max_length=255)
+    top_up = models.ForeignKey(TopUp, on_delete=models.PROTECT, related_name="refunds")
+    amount_usd = models.DecimalField(max_digits=12, decimal_places=2)
+    reversed = models.BooleanField(default=False)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.refund_id
 
 
 class StripeEvent(models.Model):

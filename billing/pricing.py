@@ -12,6 +12,7 @@ Rates are per million tokens. The exact product is rounded once, to micro-dollar
 
 from decimal import Decimal
 
+from core.errors import ServiceError
 from core.money import MICROS, quantize
 
 from .models import ModelPrice, Plan, Tier
@@ -22,8 +23,11 @@ MILLION = Decimal(1_000_000)
 HUNDRED = Decimal(100)
 
 
-class UnknownModel(LookupError):
+class UnknownModel(ServiceError):
     """A real model id with no list price: it cannot be priced, so it cannot be served."""
+
+    def __init__(self, model: str):
+        super().__init__(f"The model {model} is not available.", code="unknown_model", param="model")
 
 
 def tier_for(model: str, *, byok: bool = False) -> str:

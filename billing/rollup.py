@@ -51,7 +51,7 @@ def _rollup_batch(batch_size: int) -> int:
             completion=Sum("completion_tokens"),
             cost=Sum("cost_usd"),
         )
-        .order_by()
+        .order_by(*GROUP_FIELDS)  # one order for every worker, so two never wait on each other's rows
     )
     for group in sums:
         key = {field: group[field] for field in GROUP_FIELDS}

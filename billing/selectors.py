@@ -115,6 +115,13 @@ def upgrade_hint(organization) -> dict | None:
         price.model: price for price in ModelPrice.objects.filter(model__in={b["model"] for b in usage})
     }
 
+    # A model whose list price was removed cannot be priced; its usage is left out of the comparison.
+    usage = [
+        bucket
+        for bucket in usage
+        if bucket["tier"] in (Tier.FAST, Tier.BALANCED) or bucket["model"] in list_prices
+    ]
+
     def monthly_cost(plan: Plan) -> Decimal:
         tokens_cost = sum(
             (
@@ -137,9 +144,10 @@ def upgrade_hint(organization) -> dict | None:
     best_plan, best_cost = min(costs.values(), key=lambda pair: (pair[1], pair[0].position))
     if best_plan.id == account.plan_id or current_cost <= 0:
         return None
-    savings_pct = quantize((current_cost - best_cost) * 100 / current_cost, 1)
-    if savings_pct < HINT_MINIMUM_SAVING_PCT:
+    exact_pct = (current_cost - best_cost) * 100 / current_cost
+    if exact_pct < HINT_MINIMUM_SAVING_PCT:  # compared exactly; rounded only to show it
         return None
+    savings_pct = quantize(exact_pct, 1)
     return {
         "current_plan": account.plan_id,
         "recommend_plan": best_plan.id,

@@ -21,7 +21,7 @@ from orgs.models import Membership, Role
 from orgs.permissions import Action, require
 
 from . import pricing, stripe_gateway
-from .models import BillingAccount, EntryKind, LedgerEntry, Plan, TopUp, TopUpStatus, UsageRecord
+from .models import BillingAccount, EntryKind, LedgerEntry, Plan, TopUp, UsageRecord
 
 TOP_UP_MINIMUM = Decimal("5.00")
 TOP_UP_MAXIMUM = Decimal("10000.00")
@@ -58,7 +58,7 @@ def account_for(organization) -> BillingAccount:
 def _locked_account(organization) -> BillingAccount:
     account_for(organization)
     return (
-        BillingAccount.objects.select_for_update()
+        BillingAccount.objects.select_for_update(of=("self",))
         .select_related("plan", "organization")
         .get(organization=organization)
     )
@@ -122,8 +122,9 @@ def low_balance_threshold_set(*, membership: Membership, amount, ip=None) -> Bil
     with transaction.atomic():
         account = _locked_account(membership.organization)
         account.low_balance_threshold_usd = threshold
-        account.low_balance_alerted = threshold is not None and account.balance_usd < threshold
+        account.low_balance_alerted = False
         account.save(update_fields=["low_balance_threshold_usd", "low_balance_alerted"])
+        _watch_low_balance(account, account.balance_usd)  # already under the new line: say so now
         audit_record(
             organization=membership.organization,
             actor=membership.user,
@@ -286,7 +287,7 @@ def plans_renew(*, now: datetime.datetime | None = None) -> int:
     for account_id in list(due.values_list("pk", flat=True)):
         with transaction.atomic():
             account = (
-                BillingAccount.objects.select_for_update()
+                BillingAccount.objects.select_for_update(of=("self",))
                 .select_related("plan", "organization")
                 .get(pk=account_id)
             )
@@ -393,83 +394,10 @@ def checkout_create(*, membership: Membership, amount_usd, idempotency_key, ip=N
 
 
 def stripe_event_handle(*, payload: bytes, signature: str | None) -> str:
-    """Verifies a Stripe webhook and applies it once; returns what was done, for the log."""
-    event = stripe_gateway.verified_event(payload, signature)
-    from .models import StripeEvent
+    """Verifies a Stripe webhook and applies it once (billing.stripe_events); returns what was done."""
+    from .stripe_events import event_apply
 
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                StripeEvent.objects.create(id=event["id"], type=event["type"])
-        except IntegrityError:
-            return "duplicate"
-        handler = _STRIPE_HANDLERS.get(event["type"])
-        return handler(event["data"]["object"]) if handler else "ignored"
-
-
-def _credit_checkout(session: dict, *, require_paid: bool) -> str:
-    if require_paid and session.get("payment_status") != "paid":
-        return "not paid yet"
-    top_up = TopUp.objects.select_related("organization").filter(session_id=session["id"]).first()
-    if top_up is None:
-        return "unknown session"
-    amount = Decimal(session["amount_total"]) / 100  # Stripe's own figure, in cents; never metadata
-    entry = ledger_post(
-        organization=top_up.organization,
-        kind=EntryKind.TOP_UP,
-        amount=amount,
-        reference=session["id"],
-        description=_("Top-up"),
-        created_by=top_up.created_by,
-    )
-    TopUp.objects.filter(pk=top_up.pk).update(status=TopUpStatus.PAID)
-    if entry:
-        audit_record(
-            organization=top_up.organization,
-            actor=None,
-            action="billing.top_up_paid",
-            target=top_up.organization,
-            metadata={"amount": format_usd(amount), "session_id": session["id"]},
-        )
-    return "credited" if entry else "already credited"
-
-
-def _record_refunds(charge: dict) -> str:
-    top_up = (
-        TopUp.objects.select_related("organization")
-        .filter(pk=(charge.get("metadata") or {}).get("top_up_id") or None)
-        .first()
-    )
-    if top_up is None:
-        return "unknown charge"
-    recorded = 0
-    for refund in (charge.get("refunds") or {}).get("data", []):
-        if refund.get("status") in ("failed", "canceled"):
-            continue
-        amount = Decimal(refund["amount"]) / 100
-        if ledger_post(
-            organization=top_up.organization,
-            kind=EntryKind.REFUND,
-            amount=-amount,
-            reference=refund["id"],
-            description=_("Refund of a top-up"),
-        ):
-            recorded += 1
-            audit_record(
-                organization=top_up.organization,
-                actor=None,
-                action="billing.refunded",
-                target=top_up.organization,
-                metadata={"amount": format_usd(amount), "refund_id": refund["id"]},
-            )
-    return f"{recorded} refund(s) recorded"
-
-
-_STRIPE_HANDLERS = {
-    "checkout.session.completed": lambda session: _credit_checkout(session, require_paid=True),
-    "checkout.session.async_payment_succeeded": lambda session: _credit_checkout(session, require_paid=False),
-    "charge.refunded": _record_refunds,
-}
+    return event_apply(stripe_gateway.verified_event(payload, signature))
 
 
 def adjustment_create(*, organization, amount, reason: str, staff_user, ip=None) -> LedgerEntry:

@@ -1,7 +1,9 @@
 """Everything that talks to Stripe, in one place. ``STRIPE_API_BASE`` points it at a local
 Stripe-compatible server (the tests run one on loopback)."""
 
+import hashlib
 import json
+from decimal import Decimal
 
 import stripe
 from django.conf import settings
@@ -47,7 +49,11 @@ def checkout_session_create(top_up) -> dict:
     try:
         session = _client().v1.checkout.sessions.create(
             params=params,
-            options={"idempotency_key": f"nexevo-top-up-{top_up.organization_id}-{top_up.idempotency_key}"},
+            # Stripe takes keys up to 255 characters; ours can be as long, so send a digest of it.
+            options={
+                "idempotency_key": "nexevo-top-up-"
+                + hashlib.sha256(f"{top_up.organization_id}:{top_up.idempotency_key}".encode()).hexdigest()
+            },
         )
     except stripe.StripeError as error:
         raise ServiceError(
@@ -66,7 +72,7 @@ def verified_event(payload: bytes, signature: str | None) -> dict:
         stripe.WebhookSignature.verify_header(
             payload.decode("utf-8"), signature, settings.STRIPE_WEBHOOK_SECRET, SIGNATURE_TOLERANCE_SECONDS
         )
-        event = json.loads(payload)
+        event = json.loads(payload, parse_float=Decimal)
     except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError):
         raise ServiceError(
             _("The Stripe signature is missing, wrong or too old."), code="invalid_signature"
@@ -74,3 +80,14 @@ def verified_event(payload: bytes, signature: str | None) -> dict:
     if not isinstance(event, dict) or not isinstance(event.get("data"), dict) or "id" not in event:
         raise ServiceError(_("That is not a Stripe event."), code="invalid_event")
     return event
+
+
+def payment_intent_top_up_id(payment_intent: str) -> str | None:
+    """The top-up a payment intent was made for, from the metadata we set on it; None for one that
+    is not ours (or when Stripe cannot be asked)."""
+    try:
+        intent = _client().v1.payment_intents.retrieve(payment_intent)
+    except stripe.StripeError:
+        return None
+    metadata = intent.to_dict().get("metadata") or {}
+    return metadata.get("top_up_id")

@@ -94,7 +94,10 @@ def quantize(amount: Decimal, places: int = CENTS) -> Decimal:
 
 def format_usd(amount: Decimal, places: int = CENTS) -> str:
     """The wire form of an amount: a plain decimal string with exactly ``places`` decimals."""
-    return f"{quantize(amount, places):f}"
+    rounded = quantize(amount, places)
+    if rounded == 0:
+        rounded = abs(rounded)  # never "-0.00"
+    return f"{rounded:f}"
 
 
 def format_usd_exact(amount: Decimal) -> str:
@@ -105,11 +108,18 @@ def format_usd_exact(amount: Decimal) -> str:
     return f"{whole}.{fraction}"
 
 
+MAX_MICROS = 2**63 - 1
+
+
 def to_micros(amount: Decimal) -> int:
     """Converts an amount with at most 6 decimals to integer micro-dollars, exactly."""
+    if not amount.is_finite():
+        raise MoneyError("The amount must be a finite number.")
     micros = amount * MICROS_PER_USD
     if micros != micros.to_integral_value():
         raise MoneyError("The amount has more than 6 decimal places.")
+    if abs(micros) > MAX_MICROS:
+        raise MoneyError("The amount is too large.", code="amount_too_large")
     return int(micros)
 
 

@@ -90,12 +90,27 @@ def test_audit_events_are_read_only_in_admin(staff_client, bob):
     assert AuditEvent.objects.filter(pk=event.pk).exists()
 
 
-@pytest.mark.parametrize("model", [
-    "billing/plan", "billing/modelprice", "billing/billingaccount", "billing/ledgerentry", "billing/usagerecord",
-    "billing/dailyusage", "billing/topup", "billing/stripeevent", "conversations/conversation",
-    "conversations/message", "feedback/feedback", "gateway/provider", "gateway/gatewaymodel",
-    "gateway/organizationproviderkey", "orgs/invitation", "core/idempotencyrecord",
-])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "billing/plan",
+        "billing/modelprice",
+        "billing/billingaccount",
+        "billing/ledgerentry",
+        "billing/usagerecord",
+        "billing/dailyusage",
+        "billing/topup",
+        "billing/stripeevent",
+        "conversations/conversation",
+        "conversations/message",
+        "feedback/feedback",
+        "gateway/provider",
+        "gateway/gatewaymodel",
+        "gateway/organizationproviderkey",
+        "orgs/invitation",
+        "core/idempotencyrecord",
+    ],
+)
 def test_every_other_admin_list_opens_with_search(staff_client, model):
     response = staff_client.get(f"/admin/{model}/?q=x")
     assert response.status_code in (200, 404), model

@@ -86,3 +86,25 @@ def test_the_same_completed_session_sent_10_times_at_once_credits_once(transacti
     assert set(in_threads(deliver, 10, workers=10)) == {200}
     assert account_with_plan(membership.organization).balance_usd == Decimal("20")
     assert LedgerEntry.objects.filter(kind="top_up").count() == 1
+
+
+def test_usage_keeps_being_recorded_while_plans_change(transactional_db):
+    from billing.services import plan_change
+    from tests.billing.helpers import credit
+
+    alice, bob = make_user("a@example.com"), make_user("b@example.com")
+    alices_key, _ = new_key(alice)
+    bobs_key, _ = new_key(bob)
+    credit(alices_key.organization, "100")
+    alice_membership = alice.memberships.get()
+
+    def work(index):
+        if index == 0:
+            return plan_change(membership=alice_membership, plan_id="pro")
+        key = alices_key if index % 2 else bobs_key
+        return use(ApiKey.objects.select_related("organization").get(pk=key.pk), "nexevo/fast")
+
+    results = in_threads(work, 41, workers=12)
+    assert len(results) == 41
+    assert UsageRecord.objects.count() == 40
+    assert account_with_plan(alices_key.organization).plan_id == "pro"

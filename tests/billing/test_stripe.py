@@ -22,13 +22,16 @@ def deliver(api, payload: bytes, *, secret="whsec_test_nexevo", timestamp=None, 
     return api.post(WEBHOOK, payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header)
 
 
-def completed(session_id, amount_cents, *, event_id="evt_1", paid=True):
+def completed(session_id, amount_cents, *, event_id="evt_1", paid=True, currency="usd"):
+    number = session_id.rsplit("_", 1)[-1]
     return event(
         "checkout.session.completed",
         {
             "id": session_id,
             "object": "checkout.session",
             "amount_total": amount_cents,
+            "currency": currency,
+            "payment_intent": f"pi_test_{number}",
             "payment_status": "paid" if paid else "unpaid",
             "metadata": {"amount_usd": "999999"},
         },
@@ -36,15 +39,18 @@ def completed(session_id, amount_cents, *, event_id="evt_1", paid=True):
     )
 
 
-def refunded(top_up, refund_id, amount_cents, *, event_id):
+def refunded(top_up, refund_id, amount_cents, *, event_id, status="succeeded", event_type="refund.created"):
+    """A refund event as Stripe sends them since the 2024-10-28 API version."""
+    number = top_up.session_id.rsplit("_", 1)[-1]
     return event(
-        "charge.refunded",
+        event_type,
         {
-            "id": "ch_1",
-            "object": "charge",
-            "amount_refunded": amount_cents,
-            "metadata": {"organization_id": top_up.organization_id, "top_up_id": str(top_up.pk)},
-            "refunds": {"data": [{"id": refund_id, "amount": amount_cents, "status": "succeeded"}]},
+            "id": refund_id,
+            "object": "refund",
+            "amount": amount_cents,
+            "currency": "usd",
+            "status": status,
+            "payment_intent": f"pi_test_{number}",
         },
         event_id=event_id,
     )
@@ -65,7 +71,9 @@ def test_checkout_creates_one_session_per_idempotency_key(api_as, alice_key, str
     assert (
         sent["form"]["mode"] == "payment" and sent["form"]["line_items[0][price_data][unit_amount]"] == "2000"
     )
-    assert sent["headers"]["Idempotency-Key"].endswith("topup-2026-04-27-001")
+    # Our key, digested to fit Stripe's 255 characters, the same on every retry.
+    assert sent["headers"]["Idempotency-Key"].startswith("nexevo-top-up-")
+    assert len(sent["headers"]["Idempotency-Key"]) <= 255
     again = checkout(client)
     assert again.json() == body
     assert len(stripe.requests) == 1
@@ -127,7 +135,7 @@ def test_an_unpaid_completion_waits_for_async_payment(api, api_as, alice_key, st
         api,
         event(
             "checkout.session.async_payment_succeeded",
-            {"id": session, "amount_total": 2000, "payment_status": "paid"},
+            {"id": session, "amount_total": 2000, "currency": "usd", "payment_status": "paid"},
             event_id="evt_b",
         ),
     )
@@ -180,3 +188,48 @@ def test_a_body_changed_after_signing_is_refused(api, api_as, alice_key, stripe)
     response = deliver(api, completed(session, 900000), signature=header)
     assert response.status_code == 400
     assert balance(alice_key[0].organization) == 0
+
+
+def test_a_refund_that_fails_after_succeeding_is_credited_back(api, api_as, alice_key, stripe):
+    session = checkout(api_as(alice_key[1])).json()["session_id"]
+    top_up = TopUp.objects.get()
+    deliver(api, completed(session, 2000))
+    deliver(api, refunded(top_up, "re_9", 2000, event_id="evt_r1"))
+    assert balance(alice_key[0].organization) == 0
+    deliver(
+        api, refunded(top_up, "re_9", 2000, event_id="evt_r2", status="failed", event_type="refund.failed")
+    )
+    assert balance(alice_key[0].organization) == Decimal("20")
+
+
+@pytest.mark.parametrize(
+    "case", ["other currency", "other amount", "foreign refund", "over-refund", "garbage"]
+)
+def test_signed_but_unusable_events_are_ignored_with_a_200_and_change_nothing(
+    api, api_as, alice_key, stripe, case
+):
+    session = checkout(api_as(alice_key[1])).json()["session_id"]
+    top_up = TopUp.objects.get()
+    if case in ("foreign refund", "over-refund"):
+        deliver(api, completed(session, 2000, event_id="evt_ok"))
+    payload = {
+        "other currency": completed(session, 2000, currency="jpy"),
+        "other amount": completed(session, 300000),
+        "foreign refund": event(
+            "refund.created",
+            {
+                "id": "re_x",
+                "amount": 500,
+                "currency": "usd",
+                "status": "succeeded",
+                "payment_intent": "pi_someone_else",
+            },
+            event_id="evt_x",
+        ),
+        "over-refund": refunded(top_up, "re_big", 2500, event_id="evt_big"),
+        "garbage": event("checkout.session.completed", {"amount_total": None}, event_id="evt_g"),
+    }[case]
+    before = balance(alice_key[0].organization)
+    response = deliver(api, payload)
+    assert response.status_code == 200 and response.json()["result"].startswith("ignored")
+    assert balance(alice_key[0].organization) == before

@@ -19,12 +19,22 @@ class FakeStripe:
     def __init__(self):
         self.requests: list[dict] = []
         self.sessions: dict[str, dict] = {}
+        self.payment_intents: dict[str, dict] = {}
         self._by_idempotency_key: dict[str, dict] = {}
         self._numbers = itertools.count(1)
         self._lock = threading.Lock()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's naming)
+                fake.requests.append({"path": self.path, "form": {}, "headers": dict(self.headers)})
+                intent = fake.payment_intents.get(self.path.rsplit("/", 1)[-1])
+                if not self.path.startswith("/v1/payment_intents/") or intent is None:
+                    return self._answer(
+                        404, {"error": {"type": "invalid_request_error", "message": "No such"}}
+                    )
+                self._answer(200, intent)
+
             def do_POST(self):  # noqa: N802 (http.server's naming)
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
                 form = dict(parse_qsl(body, keep_blank_values=True))
@@ -78,8 +88,17 @@ class FakeStripe:
                     if key.startswith("metadata[")
                 },
                 "success_url": form["success_url"],
+                "payment_intent": f"pi_test_{number:06d}",
             }
             self.sessions[session_id] = session
+            prefix = "payment_intent_data[metadata]["
+            self.payment_intents[session["payment_intent"]] = {
+                "id": session["payment_intent"],
+                "object": "payment_intent",
+                "metadata": {
+                    key[len(prefix) : -1]: value for key, value in form.items() if key.startswith(prefix)
+                },
+            }
             if idempotency_key:
                 self._by_idempotency_key[idempotency_key] = session
             return session

@@ -1,0 +1,503 @@
+"""The usage roll-up (billing.rollup.usage_rollup) over N usage records against a raw SQL GROUP BY over
+the same rows, on PostgreSQL, in the same run.
+
+    DATABASE_URL=postgres://nexevo:nexevo@127.0.0.1:5432/nexevo .venv/bin/python bench/usage_rollup.py \
+        [--rows 1000000] [--batch-size 20000] [--phases]
+
+Target (issue text): the roll-up takes at most 1.5x the raw query's time. PostgreSQL only: DATABASE_URL
+gives the server and credentials, and the benchmark works in a throwaway database that it creates
+next to the one named there (the role needs CREATEDB) and drops at the end; it never touches that one.
+
+The raw query is timed 3 times after a warm-up (median); the roll-up consumes the records, so it is
+run twice (median) with the records reset to "not rolled up" and DailyUsage emptied in between (not
+timed). --phases adds a third, instrumented run that repeats the roll-up's steps one by one to show
+where its time goes, and the plan (EXPLAIN ANALYZE, rolled back) of its first claim.
+"""
+
+import argparse
+import datetime
+import os
+import secrets
+import statistics
+import sys
+import time
+from decimal import Decimal
+from urllib.parse import urlsplit, urlunsplit
+
+import dj_database_url
+import psycopg
+from common import django_setup, prepare_database, server_environment
+from psycopg import sql
+
+TARGET = 1.5
+RAW_RUNS = 3
+ROLLUP_RUNS = 2
+DAYS = 30
+USERS = 3  # each with a personal organization
+KEYS_PER_USER = 2
+# (requested model, served model, tier), as billing.pricing.tier_for assigns them.
+KINDS = [
+    ("nexevo/fast", "nexevo/fast", "fast"),
+    ("nexevo/balanced", "openai/gpt-4o", "balanced"),
+    ("openai/gpt-4o-mini", "openai/gpt-4o-mini", "passthrough"),
+    ("anthropic/claude-3.5-sonnet", "anthropic/claude-3.5-sonnet", "byok"),
+]
+
+
+def refuse(message: str) -> int:
+    print(f"usage_rollup.py: {message}", file=sys.stderr)
+    return 2
+
+
+def postgres_url() -> str | None:
+    """DATABASE_URL if it names a PostgreSQL database, else None."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url:
+        return None
+    try:
+        engine = dj_database_url.parse(url)["ENGINE"]
+    except Exception:  # noqa: BLE001 - an unknown scheme is just "not PostgreSQL"
+        return None
+    return url if engine.endswith(("postgresql", "postgis")) else None
+
+
+def maintenance_connection(url: str) -> psycopg.Connection:
+    """A connection to the server's ``postgres`` database with DATABASE_URL's credentials."""
+    settings = dj_database_url.parse(url)
+    return psycopg.connect(
+        dbname="postgres",
+        user=settings["USER"] or None,
+        password=settings["PASSWORD"] or None,
+        host=settings["HOST"] or None,
+        port=settings["PORT"] or None,
+        autocommit=True,
+        **{key: value for key, value in settings.get("OPTIONS", {}).items() if key == "sslmode"},
+    )
+
+
+def drop_database(url: str, name: str) -> None:
+    """A plain DROP DATABASE: PostgreSQL stops an autovacuum worker in it by itself, which WITH (FORCE)
+    may not do for a role that is not a superuser. Retried while something still holds it."""
+    statement = sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name))
+    with maintenance_connection(url) as admin:
+        for attempt in range(10):
+            try:
+                admin.execute(statement)
+                return
+            except psycopg.errors.ObjectInUse:
+                if attempt == 9:
+                    raise
+                time.sleep(2)
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def seconds_of(function) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = function()
+    return time.perf_counter() - started, result
+
+
+class Bench:
+    """The work done inside the throwaway database, once Django is set up on it."""
+
+    def __init__(self, rows: int, batch_size: int):
+        from django.db import connection
+
+        from billing.models import DailyUsage, UsageRecord
+
+        self.rows = rows
+        self.batch_size = batch_size
+        self.connection = connection
+        quote = connection.ops.quote_name
+
+        def column(model, name):
+            return quote(model._meta.get_field(name).column)
+
+        self.usage = quote(UsageRecord._meta.db_table)
+        self.usage_table = UsageRecord._meta.db_table
+        self.daily = quote(DailyUsage._meta.db_table)
+        self.u = {name: column(UsageRecord, name) for name in (
+            "id", "organization", "api_key", "user", "requested_model", "model", "tier", "prompt_tokens",
+            "completion_tokens", "cost_usd", "created_at", "day", "rollup_batch",
+        )}  # fmt: skip
+        self.d = {name: column(DailyUsage, name) for name in (
+            "organization", "api_key", "day", "tier", "model", "requests", "prompt_tokens",
+            "completion_tokens", "cost_usd",
+        )}  # fmt: skip
+        u = self.u
+        self.raw_sql = (
+            f"SELECT {u['organization']}, {u['api_key']}, {u['day']}, {u['tier']}, {u['model']}, count(*), "
+            f"sum({u['prompt_tokens']}), sum({u['completion_tokens']}), sum({u['cost_usd']}) "
+            f"FROM {self.usage} GROUP BY 1, 2, 3, 4, 5"
+        )
+
+    def execute(self, statement: str, params=None):
+        with self.connection.cursor() as cursor:
+            cursor.execute(statement, params)
+            return cursor.rowcount
+
+    def fetch(self, statement: str, params=None) -> list[tuple]:
+        with self.connection.cursor() as cursor:
+            cursor.execute(statement, params)
+            return cursor.fetchall()
+
+    def vacuum(self) -> None:
+        self.execute(f"VACUUM ANALYZE {self.usage}")
+        self.execute(f"VACUUM ANALYZE {self.daily}")
+
+    def generate(self) -> float:
+        """The organizations and keys through the services, then the records in one INSERT ... SELECT."""
+        from django.utils import timezone
+
+        from accounts.models import User
+        from apikeys.services import key_create
+        from orgs.selectors import personal_organization_of_user
+
+        owners = []  # (organization id, key id, user id)
+        for number in range(USERS):
+            user = User.objects.create_user(email=f"bench{number}@example.com", password=None)
+            organization = personal_organization_of_user(user=user)
+            for key_number in range(KEYS_PER_USER):
+                api_key, _ = key_create(
+                    organization=organization, created_by=user, name=f"bench {key_number}"
+                )
+                owners.append((organization.id, api_key.id, user.id))
+        start = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0) - datetime.timedelta(
+            days=DAYS
+        )
+        u = self.u
+        columns = ", ".join(u[name] for name in (
+            "id", "organization", "api_key", "user", "requested_model", "model", "tier", "prompt_tokens",
+            "completion_tokens", "cost_usd", "created_at", "day", "rollup_batch",
+        ))  # fmt: skip
+        # Key by g, kind by g / keys, so every key sees every kind; times rise with g over DAYS days,
+        # as records arrive; tokens and costs are spread deterministically.
+        statement = f"""
+            INSERT INTO {self.usage} ({columns})
+            SELECT 'gen_' || lpad(g::text, 24, '0'),
+                   (%(orgs)s::text[])[1 + g %% %(n_keys)s],
+                   (%(keys)s::text[])[1 + g %% %(n_keys)s],
+                   (%(users)s::text[])[1 + g %% %(n_keys)s],
+                   (%(requested)s::text[])[1 + (g / %(n_keys)s) %% %(n_kinds)s],
+                   (%(served)s::text[])[1 + (g / %(n_keys)s) %% %(n_kinds)s],
+                   (%(tiers)s::text[])[1 + (g / %(n_keys)s) %% %(n_kinds)s],
+                   (1 + (g * 7919) %% 5000)::int,
+                   (1 + (g * 6007) %% 2000)::int,
+                   1 + (g * 104729) %% 999999,
+                   t.at,
+                   (t.at AT TIME ZONE 'UTC')::date,
+                   NULL
+            FROM generate_series(1::bigint, %(rows)s::bigint) AS g,
+                 LATERAL (SELECT %(start)s::timestamptz
+                                 + (g - 1) * (interval '{DAYS} days' / %(rows)s)) AS t(at)
+        """
+        params = {
+            "orgs": [owner[0] for owner in owners],
+            "keys": [owner[1] for owner in owners],
+            "users": [owner[2] for owner in owners],
+            "n_keys": len(owners),
+            "requested": [kind[0] for kind in KINDS],
+            "served": [kind[1] for kind in KINDS],
+            "tiers": [kind[2] for kind in KINDS],
+            "n_kinds": len(KINDS),
+            "rows": self.rows,
+            "start": start,
+        }
+        seconds, inserted = seconds_of(lambda: self.execute(statement, params))
+        if inserted != self.rows:
+            raise RuntimeError(f"inserted {inserted} records, not {self.rows}")
+        self.vacuum()
+        return seconds
+
+    def raw_group_by(self) -> list[tuple]:
+        return self.fetch(self.raw_sql)
+
+    def daily_rows(self) -> list[tuple]:
+        d = self.d
+        return self.fetch(
+            f"SELECT {d['organization']}, {d['api_key']}, {d['day']}, {d['tier']}, {d['model']}, "
+            f"{d['requests']}, {d['prompt_tokens']}, {d['completion_tokens']}, {d['cost_usd']} "
+            f"FROM {self.daily}"
+        )
+
+    def totals_equal(self) -> bool:
+        def normal(rows):
+            return sorted(tuple(int(v) if isinstance(v, Decimal) else v for v in row) for row in rows)
+
+        return normal(self.raw_group_by()) == normal(self.daily_rows())
+
+    def reset(self) -> None:
+        """Every record "not rolled up" again and no daily rows, then a VACUUM so that each run starts
+        from a table in the same shape. Not timed."""
+        batch = self.u["rollup_batch"]
+        self.execute(f"UPDATE {self.usage} SET {batch} = NULL WHERE {batch} IS NOT NULL")
+        self.execute(f"TRUNCATE {self.daily}")
+        self.vacuum()
+
+    def index_count(self) -> int:
+        return self.fetch("SELECT count(*) FROM pg_indexes WHERE tablename = %s", [self.usage_table])[0][0]
+
+    def explain_first_claim(self) -> list[str]:
+        """EXPLAIN (ANALYZE, BUFFERS, WAL) of the roll-up's first claim, exactly as the ORM sends it,
+        in a transaction that is rolled back; then a VACUUM, so the records are as they were."""
+        from django.db import transaction
+
+        from billing.models import UsageRecord
+
+        class Explained(Exception):
+            pass
+
+        plan: list[str] = []
+
+        def explain(execute, statement, params, many, context):
+            if not statement.lstrip().upper().startswith("UPDATE"):
+                return execute(statement, params, many, context)
+            result = execute(f"EXPLAIN (ANALYZE, BUFFERS, WAL) {statement}", params, many, context)
+            plan.extend(row[0] for row in context["cursor"].fetchall())
+            return result
+
+        try:
+            with transaction.atomic(), self.connection.execute_wrapper(explain):
+                # billing.rollup._rollup_batch's claim.
+                unclaimed = (
+                    UsageRecord.objects.filter(rollup_batch__isnull=True)
+                    .order_by("created_at")
+                    .select_for_update(skip_locked=True)
+                    .values("pk")[: self.batch_size]
+                )
+                claim = UsageRecord.objects.filter(pk__in=unclaimed, rollup_batch__isnull=True)
+                claim.update(rollup_batch="x")
+                raise Explained
+        except Explained:
+            pass
+        self.vacuum()
+        return plan
+
+    def rollup_with_phases(self) -> dict:
+        """billing.rollup's loop and _rollup_batch, step for step (same querysets), with a clock around
+        each step. Kept in step with billing/rollup.py by hand: compare its total with the plain runs'."""
+        from django.db import transaction
+        from django.db.models import Count, F, Sum, Value
+
+        from billing.models import DailyUsage, UsageRecord
+        from billing.rollup import GROUP_FIELDS
+        from core.fields import MicroDollarField
+        from core.ids import new_id
+
+        phases = {"claim": [], "sums": [], "insert": [], "update": [], "commit": []}
+        groups = 0
+
+        def one_batch() -> int:
+            nonlocal groups
+            with transaction.atomic():
+                batch = new_id("rb")
+                started = time.perf_counter()
+                unclaimed = (
+                    UsageRecord.objects.filter(rollup_batch__isnull=True)
+                    .order_by("created_at")
+                    .select_for_update(skip_locked=True)
+                    .values("pk")[: self.batch_size]
+                )
+                claimed = UsageRecord.objects.filter(pk__in=unclaimed, rollup_batch__isnull=True).update(
+                    rollup_batch=batch
+                )
+                phases["claim"].append(time.perf_counter() - started)
+                if not claimed:
+                    return 0
+                started = time.perf_counter()
+                sums = list(
+                    UsageRecord.objects.filter(rollup_batch=batch)
+                    .values(*GROUP_FIELDS)
+                    .annotate(
+                        n=Count("pk"),
+                        prompt=Sum("prompt_tokens"),
+                        completion=Sum("completion_tokens"),
+                        cost=Sum("cost_usd"),
+                    )
+                    .order_by()
+                )
+                phases["sums"].append(time.perf_counter() - started)
+                inserting = updating = 0.0
+                for group in sums:
+                    key = {field: group[field] for field in GROUP_FIELDS}
+                    started = time.perf_counter()
+                    DailyUsage.objects.bulk_create([DailyUsage(**key)], ignore_conflicts=True)
+                    inserting += time.perf_counter() - started
+                    started = time.perf_counter()
+                    DailyUsage.objects.filter(**key).update(
+                        requests=F("requests") + group["n"],
+                        prompt_tokens=F("prompt_tokens") + group["prompt"],
+                        completion_tokens=F("completion_tokens") + group["completion"],
+                        cost_usd=F("cost_usd") + Value(group["cost"], output_field=MicroDollarField()),
+                    )
+                    updating += time.perf_counter() - started
+                groups += len(sums)
+                phases["insert"].append(inserting)
+                phases["update"].append(updating)
+                committing = time.perf_counter()
+            phases["commit"].append(time.perf_counter() - committing)
+            return claimed
+
+        def loop() -> int:
+            total = 0
+            while True:
+                rolled = one_batch()
+                total += rolled
+                if rolled < self.batch_size:
+                    return total
+
+        seconds, rolled = seconds_of(loop)
+        return {"seconds": seconds, "rolled": rolled, "groups": groups, "phases": phases}
+
+
+def print_phases(report: dict, indexes: int) -> None:
+    phases = report["phases"]
+    claims = phases["claim"]
+    print()
+    print(
+        f"phases (instrumented copy of the roll-up: {report['seconds']:.2f} s, {len(claims)} batches, "
+        f"{report['groups']} group upserts)"
+    )
+    print(f"{'phase':<52}{'total s':>9}{'share':>7}")
+    labels = {
+        "claim": "claim: UPDATE usage SET rollup_batch WHERE pk IN (..)",
+        "sums": "sums: SELECT .. GROUP BY of the batch",
+        "insert": "daily: INSERT .. ON CONFLICT DO NOTHING, per group",
+        "update": "daily: UPDATE .. SET x = x + n, per group",
+        "commit": "commit",
+    }
+    measured = 0.0
+    for name, label in labels.items():
+        total = sum(phases[name])
+        measured += total
+        print(f"{label:<52}{total:>9.2f}{total / report['seconds']:>7.0%}")
+    other = report["seconds"] - measured
+    print(f"{'other (Python between the steps)':<52}{other:>9.2f}{other / report['seconds']:>7.0%}")
+    full = claims[:-1] or claims
+    print(
+        f"claim per full batch: first {full[0] * 1000:.0f} ms, "
+        f"median {statistics.median(full) * 1000:.0f} ms, "
+        f"last {full[-1] * 1000:.0f} ms; the usage table has {indexes} indexes, and each claimed record gets "
+        f"a new row version with an entry in every one of them"
+    )
+
+
+def run(arguments) -> list[bool]:
+    bench = Bench(arguments.rows, arguments.batch_size)
+    from billing.rollup import usage_rollup
+
+    print(f"generating {arguments.rows:,} usage records ...", flush=True)
+    generate_seconds = bench.generate()
+    print(
+        f"generated in {generate_seconds:.1f} s "
+        "(one INSERT ... SELECT FROM generate_series, then VACUUM ANALYZE)"
+    )
+
+    bench.raw_group_by()  # warm-up
+    raw_times = []
+    for _ in range(RAW_RUNS):
+        seconds, groups = seconds_of(bench.raw_group_by)
+        raw_times.append(seconds)
+    expected_groups = len(groups)
+
+    rollup_times, equal = [], []
+    for run_number in range(ROLLUP_RUNS):
+        if run_number:
+            bench.reset()
+        seconds, rolled = seconds_of(lambda: usage_rollup(batch_size=arguments.batch_size))
+        if rolled != arguments.rows:
+            raise RuntimeError(f"the roll-up rolled up {rolled} records, not {arguments.rows}")
+        rollup_times.append(seconds)
+        equal.append(bench.totals_equal())
+        print(f"roll-up run {run_number + 1}: {seconds:.2f} s", flush=True)
+
+    phases = None
+    if arguments.phases:
+        bench.reset()
+        plan = bench.explain_first_claim()
+        phases = bench.rollup_with_phases()
+        equal.append(bench.totals_equal())
+
+    raw, rollup = statistics.median(raw_times), statistics.median(rollup_times)
+    ratio = rollup / raw
+    rows = [
+        ("raw SQL GROUP BY, all rows fetched", raw_times),
+        (f"usage_rollup(batch_size={arguments.batch_size})", rollup_times),
+    ]
+    print()
+    print(f"{'what':<40}{'runs':>5}{'median s':>10}{'min s':>8}{'max s':>8}{'records/s':>11}")
+    for name, times in rows:
+        median = statistics.median(times)
+        print(
+            f"{name:<40}{len(times):>5}{median:>10.3f}{min(times):>8.3f}{max(times):>8.3f}"
+            f"{arguments.rows / median:>11,.0f}"
+        )
+    print()
+    print(
+        f"{arguments.rows:,} records, {expected_groups} (org, key, day, tier, model) groups, "
+        f"batch size {arguments.batch_size}, {-(-arguments.rows // arguments.batch_size)} batches per roll-up"
+    )
+    print(f"totals equal: {'yes' if all(equal) else 'no'}")
+    version = bench.fetch("SHOW server_version")[0][0]
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"PostgreSQL {version}, {os.cpu_count()} cores, load average {load} (1, 5, 15 min) at the end")
+    print(
+        f"roll-up / raw GROUP BY: {ratio:.1f}x (target <= {TARGET}x) -> "
+        f"{'meets' if ratio <= TARGET else 'misses'} the target"
+    )
+    if phases:
+        print_phases(phases, bench.index_count())
+        print()
+        print("the first claim, EXPLAIN (ANALYZE, BUFFERS, WAL), rolled back:")
+        print("\n".join(f"  {line}" for line in plan))
+    return equal
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: billing.rollup.BATCH_SIZE")
+    parser.add_argument("--phases", action="store_true", help="time the roll-up's steps in an extra run")
+    arguments = parser.parse_args()
+    if arguments.rows < 1:
+        return refuse("--rows must be at least 1")
+
+    url = postgres_url()
+    if url is None:
+        return refuse(
+            "this benchmark runs on PostgreSQL only; set DATABASE_URL to a postgres:// URL, e.g.\n"
+            "  DATABASE_URL=postgres://nexevo:nexevo@127.0.0.1:5432/nexevo \\\n"
+            "      .venv/bin/python bench/usage_rollup.py\n"
+            "(it works in a throwaway database next to the one named, and drops it at the end)"
+        )
+
+    name = f"nexevo_bench_{secrets.token_hex(4)}"
+    with maintenance_connection(url) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    print(f"throwaway database {name} created")
+    try:
+        environment = server_environment()
+        environment["DATABASE_URL"] = with_database(url, name)
+        prepare_database(environment)
+        django_setup(environment)
+        if arguments.batch_size is None:
+            from billing.rollup import BATCH_SIZE
+
+            arguments.batch_size = BATCH_SIZE
+        equal = run(arguments)
+    finally:
+        if "django" in sys.modules:
+            from django.db import connections
+
+            connections.close_all()
+        drop_database(url, name)
+        print(f"throwaway database {name} dropped")
+    return 0 if all(equal) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
