@@ -17,7 +17,7 @@ from core.fields import MicroDollarField
 from core.ids import new_id
 from core.money import CENTS, MoneyError, format_usd, format_usd_exact, parse_usd, quantize
 from orgs.audit import audit_record
-from orgs.models import Membership, Role
+from orgs.models import Membership, Organization, Role
 from orgs.permissions import Action, require
 
 from . import pricing, stripe_gateway
@@ -56,12 +56,14 @@ def account_for(organization) -> BillingAccount:
 
 
 def _locked_account(organization) -> BillingAccount:
+    """The account, locked. The lock is taken on the account row alone, with no join: PostgreSQL
+    re-checks a join after waiting for a lock, and a plan changed meanwhile would drop the row. The
+    plan is read after the lock is held."""
     account_for(organization)
-    return (
-        BillingAccount.objects.select_for_update(of=("self",))
-        .select_related("plan", "organization")
-        .get(organization=organization)
-    )
+    account = BillingAccount.objects.select_for_update().get(organization=organization)
+    account.organization = organization
+    account.plan = Plan.objects.get(pk=account.plan_id)
+    return account
 
 
 def ledger_post(
@@ -286,11 +288,9 @@ def plans_renew(*, now: datetime.datetime | None = None) -> int:
     renewed = 0
     for account_id in list(due.values_list("pk", flat=True)):
         with transaction.atomic():
-            account = (
-                BillingAccount.objects.select_for_update(of=("self",))
-                .select_related("plan", "organization")
-                .get(pk=account_id)
-            )
+            account = BillingAccount.objects.select_for_update().get(pk=account_id)
+            account.plan = Plan.objects.get(pk=account.plan_id)
+            account.organization = Organization.objects.get(pk=account.organization_id)
             if account.plan_paid_month == month or not account.plan.monthly_fee_usd:
                 continue
             fee = account.plan.monthly_fee_usd

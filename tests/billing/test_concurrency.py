@@ -66,7 +66,7 @@ def test_the_same_completed_session_sent_10_times_at_once_credits_once(transacti
     top_up = checkout_create(membership=membership, amount_usd="20", idempotency_key="concurrent-1")
     payload = event(
         "checkout.session.completed",
-        {"id": top_up.session_id, "amount_total": 2000, "payment_status": "paid"},
+        {"id": top_up.session_id, "amount_total": 2000, "currency": "usd", "payment_status": "paid"},
         event_id="evt_concurrent",
     )
     header = sign(payload, "whsec_test_nexevo")
