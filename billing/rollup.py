@@ -14,6 +14,7 @@ from core.ids import new_id
 
 from .models import DailyUsage, UsageRecord
 
+# At most 32,766 ids fit in one SQLite statement.
 BATCH_SIZE = 20_000
 GROUP_FIELDS = ("organization_id", "api_key_id", "day", "tier", "model")
 
@@ -31,14 +32,18 @@ def usage_rollup(*, batch_size: int = BATCH_SIZE) -> int:
 @transaction.atomic
 def _rollup_batch(batch_size: int) -> int:
     batch = new_id("rb")
-    unclaimed = (
+    # The ids first (an index range scan on the not-rolled-up rows), then an update by primary key:
+    # an UPDATE ... WHERE pk IN (subquery) is planned as a join over the whole table.
+    unclaimed = list(
         UsageRecord.objects.filter(rollup_batch__isnull=True)
         .order_by("created_at")
         .select_for_update(skip_locked=True)
-        .values("pk")[:batch_size]
+        .values_list("pk", flat=True)[:batch_size]
     )
-    claimed = UsageRecord.objects.filter(pk__in=unclaimed, rollup_batch__isnull=True).update(
-        rollup_batch=batch
+    claimed = (
+        UsageRecord.objects.filter(pk__in=unclaimed, rollup_batch__isnull=True).update(rollup_batch=batch)
+        if unclaimed
+        else 0
     )
     if not claimed:
         return 0
