@@ -85,9 +85,8 @@ def test_no_usage_means_no_hint(api_as, alice_key):
     assert api_as(alice_key[1]).get("/v1/billing/upgrade-hint").json() == {"hint": None}
 
 
-def test_the_hint_recommends_pro_with_the_percentage_worked_out_by_hand(api_as, alice_key):
-    api_key = alice_key[0]
-    # 30 days of balanced usage: 50M prompt + 20M completion tokens in all, recorded in bulk.
+def ten_days_of_balanced_usage(api_key, *, prompt_per_day: int, completion_per_day: int, hours_back: int):
+    """Ten days of ``nexevo/balanced`` usage, one record a day, written in bulk."""
     now = datetime.datetime.now(datetime.UTC)
     UsageRecord.objects.bulk_create(
         [
@@ -98,68 +97,42 @@ def test_the_hint_recommends_pro_with_the_percentage_worked_out_by_hand(api_as, 
                 requested_model="nexevo/balanced",
                 model="openai/gpt-4o",
                 tier="balanced",
-                prompt_tokens=5_000_000,
-                completion_tokens=2_000_000,
-                cost_usd=Decimal("11"),
-                created_at=now - datetime.timedelta(days=day),
-                day=(now - datetime.timedelta(days=day)).date(),
+                prompt_tokens=prompt_per_day,
+                completion_tokens=completion_per_day,
+                cost_usd=Decimal("1"),
+                created_at=now - datetime.timedelta(days=day, hours=hours_back),
+                day=(now - datetime.timedelta(days=day, hours=hours_back)).date(),
             )
             for day in range(10)
         ]
     )
+
+
+def test_the_hint_recommends_pro_with_the_percentage_worked_out_by_hand(api_as, alice_key):
+    api_key, client = alice_key[0], api_as(alice_key[1])
+    ten_days_of_balanced_usage(api_key, prompt_per_day=5_000_000, completion_per_day=2_000_000, hours_back=0)
     usage_rollup()
+    # 50M prompt + 20M completion tokens:
     # payg:  0     + 50 × 1.00 + 20 × 3.00 = 110.00
     # pro:   49.00 + 50 × 0.80 + 20 × 2.40 = 49 + 40 + 48 = 137.00
     # scale: 499.00 + 50 × 0.60 + 20 × 1.80 = 565.00  → payg is cheapest: no hint
-    assert api_as(alice_key[1]).get("/v1/billing/upgrade-hint").json() == {"hint": None}
-    UsageRecord.objects.bulk_create(
-        [
-            UsageRecord(
-                organization_id=api_key.organization_id,
-                api_key=api_key,
-                user_id=api_key.created_by_id,
-                requested_model="nexevo/balanced",
-                model="openai/gpt-4o",
-                tier="balanced",
-                prompt_tokens=15_000_000,
-                completion_tokens=6_000_000,
-                cost_usd=Decimal("33"),
-                created_at=now - datetime.timedelta(days=day, hours=1),
-                day=(now - datetime.timedelta(days=day, hours=1)).date(),
-            )
-            for day in range(10)
-        ]
-    )
+    assert client.get("/v1/billing/upgrade-hint").json() == {"hint": None}
+    ten_days_of_balanced_usage(api_key, prompt_per_day=15_000_000, completion_per_day=6_000_000, hours_back=1)
     # Now 200M prompt + 80M completion:
     # payg:  200 × 1.00 + 80 × 3.00 = 440.00
     # pro:   49 + 200 × 0.80 + 80 × 2.40 = 49 + 160 + 192 = 401.00
     # scale: 499 + 200 × 0.60 + 80 × 1.80 = 499 + 120 + 144 = 763.00
     # pro saves 39.00 of 440.00 = 8.86% < 10%: still no hint
-    assert api_as(alice_key[1]).get("/v1/billing/upgrade-hint").json() == {"hint": None}
-    UsageRecord.objects.bulk_create(
-        [
-            UsageRecord(
-                organization_id=api_key.organization_id,
-                api_key=api_key,
-                user_id=api_key.created_by_id,
-                requested_model="nexevo/balanced",
-                model="openai/gpt-4o",
-                tier="balanced",
-                prompt_tokens=30_000_000,
-                completion_tokens=12_000_000,
-                cost_usd=Decimal("66"),
-                created_at=now - datetime.timedelta(days=day, hours=2),
-                day=(now - datetime.timedelta(days=day, hours=2)).date(),
-            )
-            for day in range(10)
-        ]
+    assert client.get("/v1/billing/upgrade-hint").json() == {"hint": None}
+    ten_days_of_balanced_usage(
+        api_key, prompt_per_day=30_000_000, completion_per_day=12_000_000, hours_back=2
     )
     # Now 500M prompt + 200M completion:
     # payg:  500 + 600 = 1100.00
     # pro:   49 + 400 + 480 = 929.00
     # scale: 499 + 300 + 360 = 1159.00
     # pro saves 171.00 of 1100.00 = 15.545…% → "15.5"
-    hint = api_as(alice_key[1]).get("/v1/billing/upgrade-hint").json()["hint"]
+    hint = client.get("/v1/billing/upgrade-hint").json()["hint"]
     assert hint == {
         "current_plan": "payg",
         "recommend_plan": "pro",
