@@ -16,6 +16,7 @@ from apikeys.auth_cache import forget_keys_created_by
 from apikeys.services import keys_revoke_created_by, keys_revoke_of_organization
 from core.email import send_templated_after_commit
 from core.errors import NotFound, PermissionDenied, RateLimited, ServiceError
+from core.money import format_usd
 from core.ratelimit import attempt_allowed
 
 from .audit import audit_record
@@ -89,6 +90,16 @@ def organization_deletion_blockers(*, organization: Organization) -> list[str]:
     if other_members:
         reasons.append(
             _("It still has %(count)d other member(s). Remove them first.") % {"count": other_members}
+        )
+    from billing.models import BillingAccount  # billing builds on organizations, not the other way
+
+    balance = (
+        BillingAccount.objects.filter(organization=organization).values_list("balance_usd", flat=True).first()
+    )
+    if balance:
+        reasons.append(
+            _("It holds a balance of $%(balance)s. Spend it, or ask Nexevo support to refund it, first.")
+            % {"balance": format_usd(balance)}
         )
     return reasons
 

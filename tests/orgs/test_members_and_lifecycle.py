@@ -232,3 +232,15 @@ def test_invitations_are_limited_per_organization(alice, settings):
     with pytest.raises(RateLimited):
         invitation_create(membership=membership, email="one-too-many@example.com", role="developer")
     assert not acme.invitations.filter(email="one-too-many@example.com").exists()
+
+
+def test_delete_is_refused_while_the_organization_holds_a_balance(alice):
+    from tests.billing.helpers import credit
+
+    acme = acme_with(alice)
+    credit(acme, "12.5")
+    client = signed_in(alice)
+    assert "holds a balance of $12.50" in client.get(f"/organizations/{acme.id}/delete/").content.decode()
+    client.post(f"/organizations/{acme.id}/delete/", {"confirm_name": "Acme Inc"})
+    acme.refresh_from_db()
+    assert acme.deleted_at is None
