@@ -176,11 +176,7 @@ def _changed(api_key: ApiKey, *, actor, action: str, ip, metadata: dict) -> None
 
 @transaction.atomic
 def key_rename(*, api_key: ApiKey, name: str, actor, ip: str | None = None) -> ApiKey:
-    api_key = _locked(api_key)
-    old, api_key.name = api_key.name, _clean_name(name)
-    api_key.save(update_fields=["name"])
-    _changed(api_key, actor=actor, action="key.renamed", ip=ip, metadata={"from": old, "to": api_key.name})
-    return api_key
+    return _set(api_key, field="name", value=_clean_name(name), action="key.renamed", actor=actor, ip=ip)
 
 
 @transaction.atomic
@@ -241,44 +237,51 @@ def key_rotate_webhook_secret(*, api_key: ApiKey, actor, ip=None) -> ApiKey:
     return api_key
 
 
+def _set(api_key: ApiKey, *, field: str, value, action: str, actor, ip, shown=lambda value: value) -> ApiKey:
+    """Locks the key, sets one setting and records the change with its old and new value."""
+    api_key = _locked(api_key)
+    old = getattr(api_key, field)
+    setattr(api_key, field, value)
+    api_key.save(update_fields=[field])
+    _changed(api_key, actor=actor, action=action, ip=ip, metadata={"from": shown(old), "to": shown(value)})
+    return api_key
+
+
 @transaction.atomic
 def key_update_routing_policy(*, api_key: ApiKey, routing_policy, actor, ip=None) -> ApiKey:
-    policy = _clean_routing_policy(routing_policy)
-    api_key = _locked(api_key)
-    old, api_key.routing_policy = api_key.routing_policy, policy
-    api_key.save(update_fields=["routing_policy"])
-    _changed(
-        api_key, actor=actor, action="key.routing_policy_changed", ip=ip, metadata={"from": old, "to": policy}
+    return _set(
+        api_key,
+        field="routing_policy",
+        value=_clean_routing_policy(routing_policy),
+        action="key.routing_policy_changed",
+        actor=actor,
+        ip=ip,
     )
-    return api_key
 
 
 @transaction.atomic
 def key_update_alert_thresholds(*, api_key: ApiKey, thresholds, actor, ip=None) -> ApiKey:
-    new = _clean_thresholds(thresholds)
-    api_key = _locked(api_key)
-    old, api_key.alert_thresholds_pct = api_key.alert_thresholds_pct, new
-    api_key.save(update_fields=["alert_thresholds_pct"])
-    _changed(
-        api_key, actor=actor, action="key.alert_thresholds_changed", ip=ip, metadata={"from": old, "to": new}
+    return _set(
+        api_key,
+        field="alert_thresholds_pct",
+        value=_clean_thresholds(thresholds),
+        action="key.alert_thresholds_changed",
+        actor=actor,
+        ip=ip,
     )
-    return api_key
 
 
 @transaction.atomic
 def key_update_expiry(*, api_key: ApiKey, expires_at, actor, ip=None) -> ApiKey:
-    new = _clean_expiry(expires_at)
-    api_key = _locked(api_key)
-    old, api_key.expires_at = api_key.expires_at, new
-    api_key.save(update_fields=["expires_at"])
-    _changed(
+    return _set(
         api_key,
-        actor=actor,
+        field="expires_at",
+        value=_clean_expiry(expires_at),
         action="key.expiry_changed",
+        actor=actor,
         ip=ip,
-        metadata={"from": old.isoformat() if old else None, "to": new.isoformat() if new else None},
+        shown=lambda moment: moment.isoformat() if moment else None,
     )
-    return api_key
 
 
 UNCHANGED = object()

@@ -75,24 +75,43 @@ def ledger_post(
     how a repeated event counts once.
     """
     with transaction.atomic():
-        account = _locked_account(organization)
-        try:
-            with transaction.atomic():
-                entry = LedgerEntry.objects.create(
-                    organization=organization,
-                    kind=kind,
-                    amount_usd=amount,
-                    reference=reference,
-                    description=description[:255],
-                    created_by=created_by,
-                )
-        except IntegrityError:
-            return None
-        before = account.balance_usd
-        account.balance_usd = before + amount
-        account.save(update_fields=["balance_usd"])
-        _watch_low_balance(account, before)
-        return entry
+        return _post(
+            _locked_account(organization),
+            kind=kind,
+            amount=amount,
+            reference=reference,
+            description=description,
+            created_by=created_by,
+        )
+
+
+def _post(
+    account: BillingAccount,
+    *,
+    kind: str,
+    amount: Decimal,
+    reference: str,
+    description: str = "",
+    created_by=None,
+) -> LedgerEntry | None:
+    """The one place an entry is written and the cached balance moved, on an account already locked."""
+    try:
+        with transaction.atomic():
+            entry = LedgerEntry.objects.create(
+                organization=account.organization,
+                kind=kind,
+                amount_usd=amount,
+                reference=reference,
+                description=description[:255],
+                created_by=created_by,
+            )
+    except IntegrityError:
+        return None
+    before = account.balance_usd
+    account.balance_usd = before + amount
+    account.save(update_fields=["balance_usd"])
+    _watch_low_balance(account, before)
+    return entry
 
 
 def _watch_low_balance(account: BillingAccount, before: Decimal) -> None:
@@ -189,17 +208,17 @@ def usage_record(
             created_at=now,
             day=now.astimezone(datetime.UTC).date(),
         )
-        LedgerEntry.objects.create(
-            organization=organization,
-            kind=EntryKind.USAGE,
-            amount_usd=-cost,
-            reference=record.id,
-            description=f"{model} ({tier})",
-        )
-        before = account.balance_usd
-        account.balance_usd = before - cost
-        account.save(update_fields=["balance_usd"])
-        _watch_low_balance(account, before)
+        if (
+            _post(
+                account,
+                kind=EntryKind.USAGE,
+                amount=-cost,
+                reference=record.id,
+                description=f"{model} ({tier})",
+            )
+            is None
+        ):
+            raise IntegrityError(f"{record.id} is in the ledger already")
         key_spend_add(api_key=api_key, amount=cost, now=now)
     return record
 
