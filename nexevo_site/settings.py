@@ -69,6 +69,8 @@ INSTALLED_APPS = [
     "conversations",
     "feedback",
     "gateway",
+    "alerts",
+    "django_celery_beat",
 ]
 
 MIDDLEWARE = [
