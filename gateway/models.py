@@ -1,9 +1,11 @@
 """Where requests go: providers (OpenAI-compatible endpoints) and the models they serve."""
 
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core import crypto
+from core.fields import MicroDollarField, PublicIdField
 
 
 class Region(models.TextChoices):
@@ -92,3 +94,68 @@ class OrganizationProviderKey(models.Model):
     @property
     def api_key(self) -> str:
         return crypto.decrypt(self.api_key_encrypted)
+
+    def set_api_key(self, plaintext: str) -> None:
+        self.api_key_encrypted = crypto.encrypt(plaintext)
+        self.last_four = plaintext[-4:]
+
+
+class RequestStatus(models.TextChoices):
+    COMPLETED = "completed", _("Completed")
+    INCOMPLETE = "incomplete", _("Ended early")
+    FAILED = "failed", _("Failed")
+    REFUSED = "refused", _("Refused")
+
+
+class RequestLog(models.Model):
+    """One call to ``POST /v1/chat/completions``, served or not: the Requests page reads these.
+
+    Its id is the generation id; when the request was served, the billing usage record carries the
+    same id. Request logs are kept ``NEXEVO_REQUEST_LOG_RETENTION_DAYS`` days (gateway.tasks); usage
+    records, which the ledger points to, are kept for good.
+    """
+
+    id = PublicIdField(prefix="gen")
+    organization = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="+")
+    api_key = models.ForeignKey("apikeys.ApiKey", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    requested_model = models.CharField(max_length=128)
+    model = models.CharField(max_length=128, blank=True, help_text="The model that served it.")
+    provider = models.CharField(max_length=64, blank=True)
+    tier = models.CharField(max_length=16, blank=True)
+    stream = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=RequestStatus.choices)
+    http_status = models.PositiveSmallIntegerField()
+    error_code = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Upstream calls made.")
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = MicroDollarField(default=0)
+    latency_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "-created_at", "-id"], name="requestlog_org_time"),
+            models.Index(fields=["created_at"], name="requestlog_time"),
+        ]
+
+    def __str__(self):
+        return self.id
+
+
+class KeyReservation(models.Model):
+    """Spend held against a key's monthly cap while a request is in flight (the database counter,
+    used without Redis). A reservation left behind by a crashed process stops counting after
+    ``NEXEVO_RESERVATION_TTL_SECONDS``."""
+
+    id = PublicIdField(prefix="rsv")
+    api_key = models.ForeignKey("apikeys.ApiKey", on_delete=models.CASCADE, related_name="+")
+    amount_usd = MicroDollarField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["api_key", "created_at"], name="reservation_key_time")]
+
+    def __str__(self):
+        return f"{self.api_key_id} {self.amount_usd}"

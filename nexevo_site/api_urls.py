@@ -9,10 +9,12 @@ from drf_spectacular.views import (
 
 from core.api import not_found
 from core.views import PingView
+from gateway.api import chat_completions
 
 urlpatterns = [
     path("ping", PingView.as_view(), name="api_ping"),
     path("auth/", include("accounts.api_urls")),
+    path("chat/completions", chat_completions, name="chat_completions"),
     path("", include("orgs.api_urls")),
     path("", include("apikeys.api_urls")),
     path("", include("billing.api_urls")),

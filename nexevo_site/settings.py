@@ -86,6 +86,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "core.middleware.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "nexevo_site.urls"
@@ -128,29 +129,63 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis, cache and Celery ----------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL") or None
 
+# Short socket timeouts: a Redis that does not answer must cost a request a second, not a minute.
+REDIS_SOCKET_TIMEOUT_SECONDS = 2
+
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Redis, falling back to this process's memory while Redis is unreachable (core/cache.py):
+            # rate-limit counters keep counting per process instead of failing every request.
+            "BACKEND": "core.cache.RedisCacheWithFallback",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "nexevo",
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
+                "socket_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
+            },
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Sessions live in the database (Django's default, written down here): never in Redis, so a Redis
+# outage signs nobody out.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
+# No result backend, so no result clean-up job for beat to install.
+CELERY_RESULT_EXPIRES = None
 # Without a broker, tasks run in-process the moment they are queued (after the transaction commits).
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=REDIS_URL is None)
 CELERY_TASK_EAGER_PROPAGATES = True
+# A task is acknowledged when it has finished, and a worker process that dies mid-task gives the
+# message back, so it runs again elsewhere: every task is written to be safe to run twice.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Queuing from a request while Redis is down fails within about a second (callers fall back,
+# core/background.py) instead of retrying for long.
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_SOCKET_TIMEOUT_SECONDS
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
+    "socket_timeout": 30,
+}
+# Beat keeps its schedule in the database (django-celery-beat), editable in Django admin. On start it
+# writes CELERY_BEAT_SCHEDULE below into it (interval and task; an entry switched off in admin stays
+# off), so this dictionary is where a schedule changes for good.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "usage-rollup": {"task": "billing.tasks.roll_up_usage", "schedule": 60},
     "plan-renewal": {"task": "billing.tasks.renew_plans", "schedule": 60 * 60},
@@ -162,7 +197,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.erase_deactivated_accounts",
         "schedule": 60 * 60,
     },
+    "prune-request-logs": {"task": "gateway.tasks.prune_request_logs", "schedule": 60 * 60},
+    "expire-invitations": {"task": "orgs.tasks.expire_invitations", "schedule": 15 * 60},
+    "deliver-due-webhooks": {"task": "alerts.tasks.deliver_due_webhooks", "schedule": 30},
 }
+# Seconds between a worker's heartbeats (core/health.py); /healthz calls a worker silent for three
+# of them down.
+NEXEVO_WORKER_HEARTBEAT_SECONDS = env_int("NEXEVO_WORKER_HEARTBEAT_SECONDS", 15)
 
 # --- Authentication -------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -234,6 +275,20 @@ NEXEVO_INVITATION_DAYS = env_int("NEXEVO_INVITATION_DAYS", 7)
 
 # Days between a self-service deactivation and the erasure of the account's personal data.
 NEXEVO_ERASURE_GRACE_DAYS = env_int("NEXEVO_ERASURE_GRACE_DAYS", 30)
+
+# --- The chat endpoint (gateway) -------------------------------------------------------------------
+# Seconds to open a connection to a provider, and the most a whole upstream call may take (a stream
+# may run longer between chunks only up to NEXEVO_UPSTREAM_READ_TIMEOUT).
+NEXEVO_UPSTREAM_CONNECT_TIMEOUT = env_int("NEXEVO_UPSTREAM_CONNECT_TIMEOUT", 5)
+NEXEVO_UPSTREAM_READ_TIMEOUT = env_int("NEXEVO_UPSTREAM_READ_TIMEOUT", 60)
+NEXEVO_UPSTREAM_TOTAL_TIMEOUT = env_int("NEXEVO_UPSTREAM_TOTAL_TIMEOUT", 120)
+# A reservation against a key's cap that was never settled (a crashed process) stops counting after this.
+NEXEVO_RESERVATION_TTL_SECONDS = env_int("NEXEVO_RESERVATION_TTL_SECONDS", 900)
+# How often each process re-reads the router's ratings, and its seed (unset: random).
+NEXEVO_ROUTER_RATINGS_SECONDS = env_int("NEXEVO_ROUTER_RATINGS_SECONDS", 15)
+NEXEVO_ROUTER_SEED = env_int("NEXEVO_ROUTER_SEED", 0) or None
+# Days the Requests page keeps its rows (gateway.tasks.prune_request_logs).
+NEXEVO_REQUEST_LOG_RETENTION_DAYS = env_int("NEXEVO_REQUEST_LOG_RETENTION_DAYS", 30)
 
 # --- Encryption of stored provider keys (core.crypto) ----------------------------------------------
 NEXEVO_ENCRYPTION_KEYS = env_list("NEXEVO_ENCRYPTION_KEY", [])
@@ -353,3 +408,28 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
     },
 }
+
+# --- Spend-alert webhooks (alerts) -----------------------------------------------------------------
+# Seconds to wait after each failed attempt (the README states the schedule); the whole exchange of
+# one attempt must fit in the timeout; a worker's claim on an attempt lasts the lease.
+try:
+    ALERT_WEBHOOK_RETRY_DELAYS = [
+        int(delay)
+        for delay in env_list("ALERT_WEBHOOK_RETRY_DELAYS", "5,300,1800,7200,18000,36000,36000".split(","))
+    ]
+except ValueError:
+    raise ImproperlyConfigured(
+        "ALERT_WEBHOOK_RETRY_DELAYS must be whole seconds separated by commas."
+    ) from None
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env_int("ALERT_WEBHOOK_TIMEOUT_SECONDS", 10)
+ALERT_WEBHOOK_LEASE_SECONDS = env_int("ALERT_WEBHOOK_LEASE_SECONDS", 60)
+if ALERT_WEBHOOK_LEASE_SECONDS <= ALERT_WEBHOOK_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured(
+        "ALERT_WEBHOOK_LEASE_SECONDS must be longer than ALERT_WEBHOOK_TIMEOUT_SECONDS."
+    )
+ALERT_WEBHOOK_MAX_RESPONSE_BYTES = env_int("ALERT_WEBHOOK_MAX_RESPONSE_BYTES", 64 * 1024)
+# Receivers whose certificate comes from a private CA: a PEM bundle to trust instead of certifi's.
+ALERT_WEBHOOK_CA_BUNDLE = env_str("ALERT_WEBHOOK_CA_BUNDLE", "")
+# Non-public networks deliveries may reach. Tests only (their receiver is on loopback); deliberately
+# not read from the environment, so no deployment opens its private networks by a stray variable.
+ALERT_WEBHOOK_ALLOWED_NETWORKS: list[str] = []

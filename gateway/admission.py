@@ -1,0 +1,238 @@
+"""Admission: may this key spend on this request, and holding the request's worst case against its cap.
+
+Before calling a provider, the endpoint *reserves* the most the request can cost (``max_cost``). The
+reservation succeeds only if the key's month-to-date spend plus everything reserved and not yet settled
+plus this request stays within the cap, checked and added in one atomic step. After the call the
+usage is recorded (billing.services.usage_record, which adds the real cost to the month-to-date spend)
+and then the reservation is released; on failure it is just released. So however many requests race,
+the spend never passes the cap.
+
+Two counters do that:
+
+* ``RedisSpendCounter`` (with ``REDIS_URL``): one Redis integer per key and month, in micro-dollars,
+  holding the committed spend plus the reservations. A Lua script seeds it from the database when it
+  is missing and checks-and-adds atomically. It expires after an idle hour, which also forgets a
+  reservation a crashed process never released.
+* ``DatabaseSpendCounter`` (without Redis): a ``KeyReservation`` row per request in flight, checked
+  under a lock on the key's row. A reservation older than ``NEXEVO_RESERVATION_TTL_SECONDS`` no
+  longer counts.
+"""
+
+import dataclasses
+import datetime
+import json
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from apikeys.models import ApiKey
+from billing import pricing
+from billing.models import BillingAccount, Plan
+from billing.services import account_for
+from core.errors import ServiceError
+from core.money import format_usd, from_micros, to_micros
+
+from .models import KeyReservation
+from .routing import Route
+
+COUNTER_IDLE_SECONDS = 3600
+
+
+class InsufficientBalance(ServiceError):
+    status = 402
+
+    def __init__(self):
+        super().__init__(
+            "Your organization's balance is used up. Top up on the Billing page to continue.",
+            code="insufficient_balance",
+        )
+
+
+class SpendCapExceeded(ServiceError):
+    status = 402
+
+    def __init__(self, cap: Decimal):
+        super().__init__(
+            f"This key has reached its monthly spend cap of ${format_usd(cap)}, or this request could "
+            "take it past the cap. Raise the cap or wait for next month.",
+            code="spend_cap_exceeded",
+        )
+
+
+@dataclasses.dataclass
+class Admission:
+    plan: Plan
+    max_cost: Decimal
+    reservation: str | None  # None when the key has no cap: nothing is held
+
+
+def max_cost(*, plan: Plan, route: Route, messages_bytes: int, max_tokens: int | None) -> Decimal:
+    """The most this request can cost on any of its targets.
+
+    Every token stands for at least one byte of text, so the prompt has at most as many tokens as
+    the request's messages (and tools) have bytes; neither it nor the completion can pass the
+    model's context length, which also bounds a completion without ``max_tokens``.
+    """
+    worst = Decimal(0)
+    for target in route.targets:
+        context = target.context_length
+        prompt = min(messages_bytes, context)
+        completion = min(max_tokens if max_tokens is not None else context, context)
+        worst = max(
+            worst,
+            pricing.cost(
+                plan=plan,
+                tier=route.tier,
+                model=target.model,
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+            ),
+        )
+    return worst
+
+
+def admit(*, api_key: ApiKey, route: Route, body: dict) -> Admission:
+    """Refuses a request the organization cannot pay for, then reserves its worst case."""
+    account = BillingAccount.objects.select_related("plan").filter(
+        organization_id=api_key.organization_id
+    ).first() or account_for(api_key.organization)
+    plan = account.plan
+    if account.balance_usd <= 0:
+        raise InsufficientBalance
+    size = len(json.dumps([body.get("messages"), body.get("tools")], ensure_ascii=False).encode())
+    worst = max_cost(plan=plan, route=route, messages_bytes=size, max_tokens=body.get("max_tokens"))
+    cap = _current_cap(api_key)
+    if cap is None:
+        return Admission(plan=plan, max_cost=worst, reservation=None)
+    reservation = counter().reserve(api_key, worst, cap)
+    return Admission(plan=plan, max_cost=worst, reservation=reservation)
+
+
+def _current_cap(api_key: ApiKey) -> Decimal | None:
+    # The authenticated key may come from the key cache; a cap set since then applies at once.
+    return ApiKey.objects.filter(pk=api_key.pk).values_list("monthly_spend_cap_usd", flat=True).first()
+
+
+def settle(api_key: ApiKey, admission: Admission, cost: Decimal) -> None:
+    """After the usage is recorded (the month-to-date spend includes ``cost``): drop the hold."""
+    if admission.reservation is not None:
+        counter().release(api_key, admission.reservation, admission.max_cost, recorded=cost)
+
+
+def release(api_key: ApiKey, admission: Admission) -> None:
+    """The request cost nothing (it failed): drop the hold."""
+    if admission.reservation is not None:
+        counter().release(api_key, admission.reservation, admission.max_cost, recorded=Decimal(0))
+
+
+def counter():
+    return RedisSpendCounter() if settings.REDIS_URL else DatabaseSpendCounter()
+
+
+def _month(now: datetime.datetime) -> str:
+    return now.astimezone(datetime.UTC).strftime("%Y-%m")
+
+
+class DatabaseSpendCounter:
+    def reserve(self, api_key: ApiKey, amount: Decimal, cap: Decimal) -> str:
+        now = timezone.now()
+        with transaction.atomic():
+            key = (
+                ApiKey.objects.select_for_update()
+                .only("spend_month", "spend_month_to_date_usd")
+                .get(pk=api_key.pk)
+            )
+            held = KeyReservation.objects.filter(
+                api_key_id=api_key.pk,
+                created_at__gte=now - datetime.timedelta(seconds=settings.NEXEVO_RESERVATION_TTL_SECONDS),
+            ).aggregate(total=Sum("amount_usd"))["total"] or Decimal(0)
+            if key.month_to_date_spend(now) + held + amount > cap:
+                raise SpendCapExceeded(cap)
+            return KeyReservation.objects.create(api_key_id=api_key.pk, amount_usd=amount, created_at=now).pk
+
+    def release(self, api_key: ApiKey, reservation: str, amount: Decimal, *, recorded: Decimal) -> None:
+        KeyReservation.objects.filter(pk=reservation).delete()
+
+
+# KEYS[1] the counter; ARGV: committed spend (seed), amount, cap, idle seconds — all micro-dollars.
+_RESERVE = """
+local current = redis.call('GET', KEYS[1])
+if not current then
+  redis.call('SET', KEYS[1], ARGV[1])
+  current = ARGV[1]
+end
+if tonumber(current) + tonumber(ARGV[2]) > tonumber(ARGV[3]) then
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  return -1
+end
+local total = redis.call('INCRBY', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return total
+"""
+# Adds ARGV[1] (negative to release) only to a counter that still exists: a counter that expired is
+# seeded afresh from the database, which already holds every recorded cost.
+_ADJUST = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('INCRBY', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+
+class RedisSpendCounter:
+    _client = None
+
+    @classmethod
+    def client(cls):
+        if cls._client is None:
+            import redis
+
+            cls._client = redis.Redis.from_url(
+                settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30
+            )
+        return cls._client
+
+    def _key(self, api_key: ApiKey, month: str) -> str:
+        return f"nexevo:spend:{api_key.pk}:{month}"
+
+    def reserve(self, api_key: ApiKey, amount: Decimal, cap: Decimal) -> str:
+        now = timezone.now()
+        month = _month(now)
+        committed = (
+            ApiKey.objects.only("spend_month", "spend_month_to_date_usd").get(pk=api_key.pk)
+        ).month_to_date_spend(now)
+        total = self.client().eval(
+            _RESERVE,
+            1,
+            self._key(api_key, month),
+            to_micros(committed),
+            to_micros(amount),
+            to_micros(cap),
+            COUNTER_IDLE_SECONDS,
+        )
+        if int(total) < 0:
+            raise SpendCapExceeded(cap)
+        return month
+
+    def release(self, api_key: ApiKey, reservation: str, amount: Decimal, *, recorded: Decimal) -> None:
+        # The reservation is the month it was taken in: the hold comes off that month's counter, and
+        # the recorded cost goes on it (the database put it in the month the usage was recorded in,
+        # which is the same month unless the request straddled midnight on the 1st).
+        self.client().eval(_ADJUST, 1, self._key(api_key, reservation), to_micros(recorded - amount))
+
+
+def spend_in_flight(api_key: ApiKey) -> Decimal:
+    """What the counter holds beyond the recorded spend (for tests and the admin): zero when idle."""
+    now = timezone.now()
+    if settings.REDIS_URL:
+        value = RedisSpendCounter.client().get(f"nexevo:spend:{api_key.pk}:{_month(now)}")
+        if value is None:
+            return Decimal(0)
+        key = ApiKey.objects.get(pk=api_key.pk)
+        return from_micros(int(value)) - key.month_to_date_spend(now)
+    return KeyReservation.objects.filter(api_key_id=api_key.pk).aggregate(total=Sum("amount_usd"))[
+        "total"
+    ] or Decimal(0)

@@ -1,0 +1,172 @@
+"""Where a chat request may go: the model it names, the key's region policy, the organization's own
+provider keys, and for ``nexevo/fast`` and ``nexevo/balanced`` the router's order over the pool.
+
+``route()`` answers with the targets to try, in order. Nothing here calls a provider.
+"""
+
+import dataclasses
+import datetime
+import random
+import threading
+import time
+
+from django.conf import settings
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from apikeys.models import RoutingPolicy
+from billing.models import Tier
+from billing.pricing import BALANCED_MODEL, FAST_MODEL, UnknownModel
+from core.errors import ServiceError
+from feedback.selectors import model_feedback_counts
+
+from . import router
+from .models import GatewayModel, OrganizationProviderKey, PoolCandidate, PoolTier, Region, RequestLog
+
+REGIONS_BY_POLICY = {
+    RoutingPolicy.ANY: {Region.CN, Region.OVERSEAS},
+    RoutingPolicy.CN_ONLY: {Region.CN},
+    RoutingPolicy.OVERSEAS_ONLY: {Region.OVERSEAS},
+}
+POOLS = {FAST_MODEL: PoolTier.FAST, BALANCED_MODEL: PoolTier.BALANCED}
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """One model at one provider, with the credentials to call it."""
+
+    model: str  # the public id, what is priced and reported
+    upstream_name: str
+    provider: str
+    region: str
+    base_url: str
+    api_key: str = dataclasses.field(repr=False)
+    context_length: int
+    byok: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    requested_model: str
+    tier: str
+    targets: list[Target]
+
+
+class ModelNotAllowed(ServiceError):
+    def __init__(self, model: str, policy: str):
+        super().__init__(
+            f"This key's routing policy ({policy}) does not allow {model}, which is served in another "
+            "region. Use another model or a key with another policy.",
+            code="model_not_allowed_by_routing_policy",
+            param="model",
+        )
+
+
+class NoEligibleModel(ServiceError):
+    status = 503
+
+    def __init__(self, model: str, policy: str):
+        super().__init__(
+            f"No model behind {model} is available under this key's routing policy ({policy}) right now.",
+            code="no_eligible_model",
+            param="model",
+        )
+
+
+class ModelUnavailable(ServiceError):
+    status = 503
+
+    def __init__(self, model: str):
+        super().__init__(
+            f"{model} is switched off for now. Try again later or use another model.",
+            code="model_unavailable",
+            param="model",
+        )
+
+
+def _target(model: GatewayModel, *, byok_key: str | None = None) -> Target:
+    return Target(
+        model=model.public_id,
+        upstream_name=model.upstream_name,
+        provider=model.provider_id,
+        region=model.provider.region,
+        base_url=model.provider.base_url.rstrip("/"),
+        api_key=byok_key if byok_key is not None else model.provider.api_key,
+        context_length=model.context_length,
+        byok=byok_key is not None,
+    )
+
+
+def route(*, api_key, model: str) -> Route:
+    """The targets for ``model`` under ``api_key``'s policy, in the order to try them."""
+    regions = REGIONS_BY_POLICY[api_key.routing_policy]
+    if model in POOLS:
+        candidates = [
+            candidate.model
+            for candidate in PoolCandidate.objects.filter(
+                tier=POOLS[model],
+                model__enabled=True,
+                model__provider__enabled=True,
+                model__provider__region__in=regions,
+            ).select_related("model__provider")
+        ]
+        if not candidates:
+            raise NoEligibleModel(model, api_key.routing_policy)
+        by_id = {candidate.public_id: candidate for candidate in candidates}
+        order = router.choose(sorted(by_id), ratings(list(by_id)), _rng)
+        return Route(requested_model=model, tier=POOLS[model], targets=[_target(by_id[m]) for m in order])
+
+    found = GatewayModel.objects.select_related("provider").filter(public_id=model).first()
+    if found is None:
+        raise UnknownModel(model)
+    if not found.enabled or not found.provider.enabled:
+        raise ModelUnavailable(model)
+    if found.provider.region not in regions:
+        raise ModelNotAllowed(model, api_key.routing_policy)
+    own = OrganizationProviderKey.objects.filter(
+        organization_id=api_key.organization_id, provider_id=found.provider_id
+    ).first()
+    if own is not None:
+        return Route(requested_model=model, tier=Tier.BYOK, targets=[_target(found, byok_key=own.api_key)])
+    return Route(requested_model=model, tier=Tier.PASSTHROUGH, targets=[_target(found)])
+
+
+# --- The router's inputs --------------------------------------------------------------------------
+
+# One generator per process; tests reseed it for a reproducible order.
+_rng = random.Random(settings.NEXEVO_ROUTER_SEED)
+_ratings_cache: dict[str, object] = {"at": 0.0, "value": {}}
+_ratings_lock = threading.Lock()
+
+
+def reseed(seed: int | None) -> None:
+    _rng.seed(seed)
+    _ratings_cache["at"] = 0.0
+
+
+def ratings(models: list[str]) -> dict[str, tuple[int, int]]:
+    """(positive, negative) per model: thumbs over the feedback window, where each upstream failure
+    in the last hour also counts as a thumbs-down. Read at most every ``NEXEVO_ROUTER_RATINGS_SECONDS``
+    per process, so the hot path usually skips these two queries."""
+    now = time.monotonic()
+    with _ratings_lock:
+        fresh = now - _ratings_cache["at"] < settings.NEXEVO_ROUTER_RATINGS_SECONDS
+        cached = _ratings_cache["value"]
+    if fresh and all(model in cached for model in models):
+        return cached
+    counts = {model: (0, 0) for model in models}
+    counts.update(model_feedback_counts(models=models))
+    since = timezone.now() - datetime.timedelta(hours=1)
+    failures = (
+        RequestLog.objects.filter(created_at__gte=since, model__in=models)
+        .values("model")
+        .annotate(n=Count("pk", filter=Q(error_code__startswith="upstream_")))
+        .order_by()
+    )
+    for row in failures:
+        positive, negative = counts[row["model"]]
+        counts[row["model"]] = (positive, negative + row["n"])
+    with _ratings_lock:
+        _ratings_cache["at"] = now
+        _ratings_cache["value"] = {**cached, **counts}
+    return counts

@@ -1,0 +1,210 @@
+"""A model provider on loopback: an OpenAI-compatible HTTP server (an ASGI app under uvicorn, in a
+thread) for the tests and the benchmarks. Never a mock of the console's own code.
+
+How it behaves is chosen by the first path segment of the provider's base URL, so each test provider
+points at the behaviour it needs: ``http://127.0.0.1:PORT/<behaviour>/v1``.
+
+- ``ok``: answers at once. The reply has ``min(max_tokens, 5)`` words, one token each; the prompt
+  counts one token per word of the messages' contents.
+- ``fill``: like ``ok``, but uses all of ``max_tokens`` (the reply text stays short).
+- ``slow``: waits ``SLOW_SECONDS`` before answering; when streaming, waits that long between chunks.
+- ``fail``: HTTP 500.
+- ``hang``: never answers.
+- ``early``: streams two chunks and closes the connection without a usage chunk or ``[DONE]``; not
+  streaming, it sends half a body and closes.
+- ``reject``: HTTP 400 with an OpenAI-shaped error.
+
+Every request is kept in ``server.requests`` (behaviour, model, the Authorization header, the body).
+"""
+
+import asyncio
+import json
+import socket
+import threading
+import time
+
+import uvicorn
+
+SLOW_SECONDS = 0.3
+DEFAULT_WORDS = 5
+
+
+def _prompt_tokens(body: dict) -> int:
+    words = 0
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            words += len(content.split())
+    return words
+
+
+def _completion(behaviour: str, body: dict) -> tuple[list[str], int]:
+    limit = body.get("max_tokens") or DEFAULT_WORDS
+    words = [f"word{i}" for i in range(min(limit, DEFAULT_WORDS))]
+    tokens = limit if behaviour == "fill" else len(words)
+    return words, tokens
+
+
+class FakeUpstream:
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.port = None
+        self._server = None
+        self._thread = None
+
+    def url(self, behaviour: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{behaviour}/v1"
+
+    def calls(self, behaviour: str | None = None) -> list[dict]:
+        return [r for r in self.requests if behaviour is None or r["behaviour"] == behaviour]
+
+    # --- The ASGI app -----------------------------------------------------------------------------
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        parts = scope["path"].strip("/").split("/")
+        behaviour, rest = parts[0], "/".join(parts[1:])
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {key.decode().lower(): value.decode() for key, value in scope["headers"]}
+        if rest == "v1/models":
+            ok = headers.get("authorization", "").startswith("Bearer ") and behaviour != "reject"
+            await self._json(send, 200 if ok else 401, {"object": "list", "data": []})
+            return
+        payload = json.loads(body or b"{}")
+        self.requests.append(
+            {
+                "behaviour": behaviour,
+                "model": payload.get("model"),
+                "authorization": headers.get("authorization"),
+                "body": payload,
+                "at": time.monotonic(),
+            }
+        )
+        if behaviour == "fail":
+            await self._json(send, 500, {"error": {"message": "upstream exploded", "type": "server_error"}})
+        elif behaviour == "reject":
+            await self._json(send, 400, {"error": {"message": "This model's context is too short."}})
+        elif behaviour == "hang":
+            await asyncio.sleep(3600)
+        elif payload.get("stream"):
+            await self._stream(send, behaviour, payload)
+        else:
+            if behaviour == "slow":
+                await asyncio.sleep(SLOW_SECONDS)
+            words, tokens = _completion(behaviour, payload)
+            answer = {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": payload.get("model"),
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": " ".join(words)},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": _prompt_tokens(payload),
+                    "completion_tokens": tokens,
+                    "total_tokens": _prompt_tokens(payload) + tokens,
+                },
+            }
+            if behaviour == "early":
+                raw = json.dumps(answer).encode()
+                await send({"type": "http.response.start", "status": 200, "headers": _headers(len(raw))})
+                await send({"type": "http.response.body", "body": raw[: len(raw) // 2], "more_body": True})
+                raise ConnectionAbortedError("the fake provider hangs up mid-body")
+            await self._json(send, 200, answer)
+
+    async def _json(self, send, status: int, body: dict) -> None:
+        raw = json.dumps(body).encode()
+        await send({"type": "http.response.start", "status": status, "headers": _headers(len(raw))})
+        await send({"type": "http.response.body", "body": raw})
+
+    async def _stream(self, send, behaviour: str, payload: dict) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
+        )
+        words, tokens = _completion(behaviour, payload)
+
+        def event(data) -> bytes:
+            return b"data: " + (data if isinstance(data, bytes) else json.dumps(data).encode()) + b"\n\n"
+
+        def chunk(delta: dict, finish=None) -> dict:
+            return {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "model": payload.get("model"),
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+
+        await send(
+            {"type": "http.response.body", "body": event(chunk({"role": "assistant"})), "more_body": True}
+        )
+        for index, word in enumerate(words):
+            if behaviour == "slow":
+                await asyncio.sleep(SLOW_SECONDS)
+            if behaviour == "early" and index == 2:
+                raise ConnectionAbortedError("the fake provider hangs up mid-stream")
+            text = word if index == 0 else " " + word
+            await send(
+                {"type": "http.response.body", "body": event(chunk({"content": text})), "more_body": True}
+            )
+        final = chunk({}, finish="stop")
+        await send({"type": "http.response.body", "body": event(final), "more_body": True})
+        if (payload.get("stream_options") or {}).get("include_usage"):
+            usage = {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": _prompt_tokens(payload),
+                    "completion_tokens": tokens,
+                    "total_tokens": _prompt_tokens(payload) + tokens,
+                },
+            }
+            await send({"type": "http.response.body", "body": event(usage), "more_body": True})
+        await send({"type": "http.response.body", "body": event(b"[DONE]")})
+
+    # --- Running it -------------------------------------------------------------------------------
+
+    def start(self) -> "FakeUpstream":
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(self, log_level="critical", lifespan="off", timeout_graceful_shutdown=1)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("The fake provider did not start.")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=5)
+
+
+def _headers(length: int) -> list[tuple[bytes, bytes]]:
+    return [(b"content-type", b"application/json"), (b"content-length", str(length).encode())]

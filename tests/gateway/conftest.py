@@ -1,0 +1,117 @@
+import json
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.test import AsyncClient, Client
+
+from gateway import routing
+from gateway.services import providers_load
+from tests.billing.helpers import credit
+from tests.conftest import new_key
+from tests.fakes.upstream import FakeUpstream
+
+PRICE = {"input_per_million_usd": "1.00", "output_per_million_usd": "2.00"}
+
+
+@pytest.fixture(scope="session")
+def fake_upstream():
+    server = FakeUpstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def upstream(fake_upstream):
+    fake_upstream.requests.clear()
+    return fake_upstream
+
+
+def catalog_for(upstream: FakeUpstream) -> dict:
+    """Providers on the fake upstream, one per behaviour, and pools over the healthy ones."""
+    providers = [
+        ("west", "overseas", "ok"),
+        ("east", "cn", "ok"),
+        ("broken", "overseas", "fail"),
+        ("sleepy", "overseas", "hang"),
+        ("halting", "overseas", "early"),
+        ("picky", "overseas", "reject"),
+        ("filler", "overseas", "fill"),
+        ("slowpoke", "overseas", "slow"),
+    ]
+    return {
+        "providers": [
+            {"id": name, "base_url": upstream.url(behaviour), "region": region, "api_key": f"sk-{name}"}
+            for name, region, behaviour in providers
+        ],
+        "models": [
+            {"id": "west/chat-a", "provider": "west", "upstream_name": "chat-a", **PRICE},
+            {"id": "west/chat-b", "provider": "west", "upstream_name": "chat-b", **PRICE},
+            {"id": "east/chat-c", "provider": "east", "upstream_name": "chat-c", **PRICE},
+            *[
+                {"id": f"{name}/chat", "provider": name, "upstream_name": f"{name}-chat", **PRICE}
+                for name, _region, _behaviour in providers[2:]
+            ],
+        ],
+        "pools": {
+            "fast": ["west/chat-a", "east/chat-c"],
+            "balanced": ["west/chat-a", "west/chat-b", "east/chat-c"],
+        },
+    }
+
+
+@pytest.fixture
+def catalog(upstream, db):
+    providers_load(catalog_for(upstream))
+    routing.reseed(1234)
+    return upstream
+
+
+@pytest.fixture
+def funded(alice, catalog):
+    """Alice's key, in an organization holding $10.00."""
+    api_key, full_key = new_key(alice)
+    credit(api_key.organization, "10.00")
+    return api_key, full_key
+
+
+def chat_request(full_key: str, body, **extra):
+    raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return Client().post(
+        "/v1/chat/completions",
+        data=raw,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {full_key}",
+        **extra,
+    )
+
+
+def hello(model="nexevo/balanced", **extra) -> dict:
+    return {"model": model, "messages": [{"role": "user", "content": "Hello there friend"}], **extra}
+
+
+def stream_request(full_key: str, body) -> tuple:
+    """A streamed request through Django's async client, its body read in the same event loop:
+    (response, the ``data:`` payloads parsed, with ``[DONE]`` kept as the string)."""
+
+    async def send():
+        response = await AsyncClient().post(
+            "/v1/chat/completions",
+            data=json.dumps(body),
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {full_key}"},
+        )
+        if not response.streaming:
+            return response, None
+        return response, b"".join([chunk async for chunk in response.streaming_content])
+
+    response, raw = async_to_sync(send)()
+    return response, (None if raw is None else sse_events(raw))
+
+
+def sse_events(raw: bytes) -> list:
+    events = []
+    for block in raw.decode().split("\n\n"):
+        if block.startswith("data: "):
+            data = block[len("data: ") :]
+            events.append(data if data == "[DONE]" else json.loads(data))
+    return events
