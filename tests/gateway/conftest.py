@@ -115,3 +115,33 @@ def sse_events(raw: bytes) -> list:
             data = block[len("data: ") :]
             events.append(data if data == "[DONE]" else json.loads(data))
     return events
+
+
+@pytest.fixture
+def asgi_server(transactional_db, settings):
+    """The console's ASGI app under uvicorn on loopback, as `bin/run` serves it, sharing the test
+    database. PostgreSQL only: the in-memory SQLite test database cannot be shared with its threads."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: the server's threads open their own connections")
+    from nexevo_site.asgi import application
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(application, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
