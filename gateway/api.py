@@ -32,7 +32,8 @@ from decimal import Decimal
 import httpx
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http import JsonResponse, StreamingHttpResponse
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from apikeys.services import ExpiredApiKey, InvalidApiKey, key_authenticate
@@ -245,7 +246,7 @@ async def chat_completions(request):
     if isinstance(prepared, JsonResponse):
         return prepared
     if prepared.stream:
-        return await _stream(prepared)
+        return await _stream(prepared, buffered=not isinstance(request, ASGIRequest))
     return await _complete(prepared)
 
 
@@ -327,8 +328,13 @@ class StreamState:
         return math.ceil(pending.prompt_bytes() / 4), self.content_chunks
 
 
-async def _stream(pending: Pending):
-    """Opens the stream on the first target that answers with a first chunk, then relays it."""
+async def _stream(pending: Pending, *, buffered: bool = False):
+    """Opens the stream on the first target that answers with a first chunk, then relays it.
+
+    ``buffered`` is for a WSGI server (``runserver``, the tests' live server): it would read the
+    relay in another event loop than the provider's connection lives in, so there the whole stream
+    is read here and sent at once. Under ASGI (``bin/run``) it is relayed event by event.
+    """
     failure = None
     for target in pending.route.targets:
         pending.target = target
@@ -362,9 +368,11 @@ async def _stream(pending: Pending):
         "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no",
     }
-    return StreamingHttpResponse(
-        _relay(pending, response, chunks, first), content_type="text/event-stream", headers=response_headers
-    )
+    relay = _relay(pending, response, chunks, first)
+    if buffered:
+        body = b"".join([event async for event in relay])
+        return HttpResponse(body, content_type="text/event-stream", headers=response_headers)
+    return StreamingHttpResponse(relay, content_type="text/event-stream", headers=response_headers)
 
 
 async def _relay(pending: Pending, response: httpx.Response, chunks, first: bytes):

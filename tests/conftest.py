@@ -116,6 +116,16 @@ def _ledger_adds_up(request):
     call_command("verifyledger", stdout=StringIO())
 
 
+@pytest.fixture(scope="session")
+def fake_upstream():
+    """The model provider on loopback (tests/fakes/upstream.py), one for the whole run."""
+    from tests.fakes.upstream import FakeUpstream
+
+    server = FakeUpstream().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def stripe(settings):
     """Stripe configured against the fake Stripe server on loopback."""

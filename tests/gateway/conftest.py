@@ -8,16 +8,9 @@ from gateway import routing
 from gateway.services import providers_load
 from tests.billing.helpers import credit
 from tests.conftest import new_key
-from tests.fakes.upstream import FakeUpstream
+from tests.fakes.upstream import FakeUpstream  # noqa: F401 - catalog_for takes one
 
 PRICE = {"input_per_million_usd": "1.00", "output_per_million_usd": "2.00"}
-
-
-@pytest.fixture(scope="session")
-def fake_upstream():
-    server = FakeUpstream().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

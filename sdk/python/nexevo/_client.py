@@ -14,6 +14,7 @@ from ._errors import APIConnectionError, APITimeoutError, NexevoError, error_fro
 from ._version import __version__
 from .resources.auth import Auth
 from .resources.billing import Billing
+from .resources.chat import Chat
 from .resources.conversations import Conversations
 from .resources.feedback import Feedback
 from .resources.keys import Keys
@@ -70,6 +71,7 @@ class Nexevo:
         self.auth = Auth(self)
         self.keys = Keys(self)
         self.billing = Billing(self)
+        self.chat = Chat(self)
         self.conversations = Conversations(self)
         self.feedback = Feedback(self)
         self.organizations = Organizations(self)
