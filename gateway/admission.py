@@ -21,12 +21,14 @@ Two counters do that:
 import dataclasses
 import datetime
 import json
+import logging
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from apikeys.models import ApiKey
 from billing import pricing
@@ -37,6 +39,8 @@ from core.money import format_usd, from_micros, to_micros
 
 from .models import KeyReservation
 from .routing import Route
+
+logger = logging.getLogger(__name__)
 
 COUNTER_IDLE_SECONDS = 3600
 
@@ -118,14 +122,34 @@ def _current_cap(api_key: ApiKey) -> Decimal | None:
 
 def settle(api_key: ApiKey, admission: Admission, cost: Decimal) -> None:
     """After the usage is recorded (the month-to-date spend includes ``cost``): drop the hold."""
-    if admission.reservation is not None:
-        counter().release(api_key, admission.reservation, admission.max_cost, recorded=cost)
+    _release(api_key, admission, recorded=cost)
 
 
 def release(api_key: ApiKey, admission: Admission) -> None:
     """The request cost nothing (it failed): drop the hold."""
-    if admission.reservation is not None:
-        counter().release(api_key, admission.reservation, admission.max_cost, recorded=Decimal(0))
+    _release(api_key, admission, recorded=Decimal(0))
+
+
+def _release(api_key: ApiKey, admission: Admission, *, recorded: Decimal) -> None:
+    if admission.reservation is None:
+        return
+    try:
+        counter().release(api_key, admission.reservation, admission.max_cost, recorded=recorded)
+    except CounterUnavailable:
+        # The usage is recorded already; a hold left in Redis only over-counts (never lets the
+        # spend pass the cap) and goes when the counter idles out.
+        logger.warning("Could not release a spend hold of %s on %s.", admission.max_cost, api_key.pk)
+
+
+class CounterUnavailable(ServiceError):
+    status = 503
+
+    def __init__(self):
+        super().__init__(
+            "Spend caps cannot be checked right now, so requests of keys with a cap are paused. "
+            "Try again in a moment.",
+            code="service_unavailable",
+        )
 
 
 def counter():
@@ -204,15 +228,18 @@ class RedisSpendCounter:
         committed = (
             ApiKey.objects.only("spend_month", "spend_month_to_date_usd").get(pk=api_key.pk)
         ).month_to_date_spend(now)
-        total = self.client().eval(
-            _RESERVE,
-            1,
-            self._key(api_key, month),
-            to_micros(committed),
-            to_micros(amount),
-            to_micros(cap),
-            COUNTER_IDLE_SECONDS,
-        )
+        try:
+            total = self.client().eval(
+                _RESERVE,
+                1,
+                self._key(api_key, month),
+                to_micros(committed),
+                to_micros(amount),
+                to_micros(cap),
+                COUNTER_IDLE_SECONDS,
+            )
+        except RedisError as error:
+            raise CounterUnavailable from error
         if int(total) < 0:
             raise SpendCapExceeded(cap)
         return month
@@ -221,7 +248,10 @@ class RedisSpendCounter:
         # The reservation is the month it was taken in: the hold comes off that month's counter, and
         # the recorded cost goes on it (the database put it in the month the usage was recorded in,
         # which is the same month unless the request straddled midnight on the 1st).
-        self.client().eval(_ADJUST, 1, self._key(api_key, reservation), to_micros(recorded - amount))
+        try:
+            self.client().eval(_ADJUST, 1, self._key(api_key, reservation), to_micros(recorded - amount))
+        except RedisError as error:
+            raise CounterUnavailable from error
 
 
 def spend_in_flight(api_key: ApiKey) -> Decimal:

@@ -274,3 +274,24 @@ def test_an_organizations_own_provider_key_makes_it_byok(funded, upstream):
     assert upstream.requests[-1]["authorization"] == "Bearer sk-org-own-mine"
     # byok on payg: 3% of the list price, 13 micro-dollars × 3% → 0.00000039 → 0.000000.
     assert body["nexevo"]["cost_usd"] == "0.00"
+
+
+def test_without_redis_capped_keys_get_a_503_and_the_others_are_served(funded, alice, settings, monkeypatch):
+    """Redis unreachable (a closed port): a cap cannot be checked, so that key waits; a key without a
+    cap needs no counter and is served."""
+    from gateway.admission import RedisSpendCounter
+
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"
+    monkeypatch.setattr(RedisSpendCounter, "_client", None)
+    uncapped_key, uncapped_full = funded
+    capped, capped_full = new_key(alice, name="capped")
+    ApiKey.objects.filter(pk=capped.pk).update(monthly_spend_cap_usd=Decimal("5.00"))
+
+    paused = chat_request(capped_full, hello(max_tokens=10))
+    served = chat_request(uncapped_full, hello(max_tokens=10))
+
+    assert paused.status_code == 503
+    assert paused.json()["error"]["type"] == "api_error"
+    assert paused.json()["error"]["code"] == "service_unavailable"
+    assert served.status_code == 200
+    assert UsageRecord.objects.filter(api_key=uncapped_key).count() == 1

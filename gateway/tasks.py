@@ -1,0 +1,34 @@
+import datetime
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from .models import KeyReservation, RequestLog
+
+# Deleted a slice at a time, so a large backlog never holds one long transaction.
+PRUNE_BATCH = 5_000
+
+
+def request_logs_prune(*, now: datetime.datetime | None = None) -> int:
+    """Deletes request-log rows older than ``NEXEVO_REQUEST_LOG_RETENTION_DAYS`` and spend holds
+    long past their lifetime. Usage records (what the ledger points to) are never touched. Safe to
+    run twice or at once in two workers: each pass deletes by primary key what is still there."""
+    now = now or timezone.now()
+    cutoff = now - datetime.timedelta(days=settings.NEXEVO_REQUEST_LOG_RETENTION_DAYS)
+    deleted = 0
+    while True:
+        ids = list(
+            RequestLog.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[:PRUNE_BATCH]
+        )
+        if not ids:
+            break
+        deleted += RequestLog.objects.filter(pk__in=ids).delete()[0]
+    stale = now - datetime.timedelta(seconds=settings.NEXEVO_RESERVATION_TTL_SECONDS * 2)
+    KeyReservation.objects.filter(created_at__lt=stale).delete()
+    return deleted
+
+
+@shared_task(acks_late=True)
+def prune_request_logs() -> int:
+    return request_logs_prune()
