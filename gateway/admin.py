@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib import admin
 
-from .models import GatewayModel, OrganizationProviderKey, PoolCandidate, Provider
+from .models import GatewayModel, OrganizationProviderKey, PoolCandidate, Provider, RequestLog
 
 
 class ProviderForm(forms.ModelForm):
@@ -48,10 +48,53 @@ class GatewayModelAdmin(admin.ModelAdmin):
 
 @admin.register(OrganizationProviderKey)
 class OrganizationProviderKeyAdmin(admin.ModelAdmin):
+    """Organizations manage their own keys on the Provider keys page; staff see which exist (never
+    the key: only its last four characters) and may delete one, e.g. a leaked key."""
+
     list_display = ["organization", "provider", "last_four", "created_at"]
     list_filter = ["provider"]
     search_fields = ["organization__name", "organization__id"]
-    readonly_fields = ["organization", "provider", "last_four", "created_at"]
+    list_select_related = ["organization", "provider"]
+    fields = readonly_fields = ["organization", "provider", "last_four", "created_at"]
 
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RequestLog)
+class RequestLogAdmin(admin.ModelAdmin):
+    """The gateway's request log, as written by the chat endpoint: read-only."""
+
+    list_display = [
+        "id",
+        "created_at",
+        "organization",
+        "api_key",
+        "requested_model",
+        "model",
+        "provider",
+        "tier",
+        "status",
+        "http_status",
+        "error_code",
+        "cost_usd",
+        "latency_ms",
+    ]
+    list_filter = ["status", "tier", "provider", "stream"]
+    search_fields = ["id", "requested_model", "model"]
+    date_hierarchy = "created_at"
+    list_select_related = ["organization", "api_key"]
+    show_full_result_count = False
+    readonly_fields = [field.name for field in RequestLog._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -9,6 +9,7 @@
 | top up, change plan; see the activity log           | yes   | yes   | no        |
 | create keys; use conversations and feedback         | yes   | yes   | yes       |
 | manage other members' keys                          | yes   | yes   | no        |
+| add, test, remove provider keys (bring your own)    | yes   | yes   | no        |
 
 Roles are read from the membership on every request, so a change takes effect at once for
 sessions and keys alike.
@@ -32,6 +33,7 @@ class Action(StrEnum):
     VIEW_ACTIVITY = "view_activity"
     USE = "use"
     MANAGE_ALL_KEYS = "manage_all_keys"
+    MANAGE_PROVIDER_KEYS = "manage_provider_keys"
 
 
 _ALLOWED_ROLES = {
@@ -43,6 +45,7 @@ _ALLOWED_ROLES = {
     Action.VIEW_ACTIVITY: {Role.OWNER, Role.ADMIN},
     Action.USE: {Role.OWNER, Role.ADMIN, Role.DEVELOPER},
     Action.MANAGE_ALL_KEYS: {Role.OWNER, Role.ADMIN},
+    Action.MANAGE_PROVIDER_KEYS: {Role.OWNER, Role.ADMIN},
 }
 
 _REFUSALS = {
@@ -52,6 +55,7 @@ _REFUSALS = {
     Action.MANAGE_BILLING: _("Only owners and admins can manage billing."),
     Action.VIEW_ACTIVITY: _("Only owners and admins can see the activity log."),
     Action.MANAGE_ALL_KEYS: _("Developers can manage only their own keys."),
+    Action.MANAGE_PROVIDER_KEYS: _("Only owners and admins can manage provider keys."),
 }
 
 
