@@ -6,6 +6,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from alerts import selectors as alert_selectors
+from alerts import services as alert_services
 from core.errors import NotFound, ServiceError
 from orgs.audit import client_ip
 from orgs.selectors import active_membership
@@ -17,6 +19,20 @@ from .selectors import key_get_visible, keys_visible_to
 
 def _form_error(form, error: ServiceError) -> None:
     form.add_error(error.param if error.param in form.fields else None, error.message)
+
+
+def _detail(request, api_key, form, **extra):
+    return render(
+        request,
+        "apikeys/key_detail.html",
+        {
+            "key": api_key,
+            "form": form,
+            "spend_alerts": alert_selectors.spend_alerts_of_key(api_key=api_key),
+            "deliveries": alert_selectors.deliveries_of_key(api_key=api_key),
+            **extra,
+        },
+    )
 
 
 def _visible_key_or_404(request, key_id):
@@ -77,7 +93,7 @@ def key_detail(request, key_id):
         else:
             messages.success(request, _("Saved."))
             return redirect("key_detail", key_id=api_key.id)
-    return render(request, "apikeys/key_detail.html", {"key": api_key, "form": form})
+    return _detail(request, api_key, form)
 
 
 @never_cache
@@ -96,7 +112,39 @@ def key_webhook_secret(request, key_id):
             return redirect("key_detail", key_id=api_key.id)
         messages.success(request, _("New signing secret made. The old one keeps signing for a day."))
     form = KeySettingsForm(initial=KeySettingsForm.initial_for(api_key))
-    return render(request, "apikeys/key_detail.html", {"key": api_key, "form": form, "show_secret": True})
+    return _detail(request, api_key, form, show_secret=True)
+
+
+@never_cache
+@require_POST
+@login_required
+def key_send_test_event(request, key_id):
+    api_key = _visible_key_or_404(request, key_id)
+    try:
+        alert_services.webhook_test_send(api_key=api_key)
+    except ServiceError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("Test event queued. It appears under Alert deliveries."))
+    return redirect("key_detail", key_id=api_key.id)
+
+
+@never_cache
+@require_POST
+@login_required
+def key_redeliver(request, key_id, delivery_id):
+    api_key = _visible_key_or_404(request, key_id)
+    try:
+        delivery = alert_selectors.delivery_get_of_key(api_key=api_key, delivery_id=delivery_id)
+    except NotFound:
+        raise Http404 from None
+    try:
+        alert_services.delivery_redeliver(delivery=delivery)
+    except ServiceError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("Redelivery queued."))
+    return redirect("key_detail", key_id=api_key.id)
 
 
 @login_required

@@ -219,12 +219,16 @@ def usage_record(
             is None
         ):
             raise IntegrityError(f"{record.id} is in the ledger already")
-        key_spend_add(api_key=api_key, amount=cost, now=now)
+        spend = key_spend_add(api_key=api_key, amount=cost, now=now)
+        from alerts.services import spend_alerts_record
+
+        spend_alerts_record(api_key=api_key, spend=spend, month=month_start(now), now=now)
     return record
 
 
-def key_spend_add(*, api_key: ApiKey, amount: Decimal, now: datetime.datetime) -> None:
-    """Adds to the key's month-to-date spend in one UPDATE, restarting it when a new month began."""
+def key_spend_add(*, api_key: ApiKey, amount: Decimal, now: datetime.datetime) -> Decimal:
+    """Adds to the key's month-to-date spend in one UPDATE, restarting it when a new month began,
+    and returns the new total. The UPDATE keeps the key's row locked until the transaction ends."""
     month = month_start(now)
     ApiKey.objects.filter(pk=api_key.pk).update(
         spend_month_to_date_usd=Case(
@@ -237,6 +241,7 @@ def key_spend_add(*, api_key: ApiKey, amount: Decimal, now: datetime.datetime) -
         ),
         spend_month=month,
     )
+    return ApiKey.objects.filter(pk=api_key.pk).values_list("spend_month_to_date_usd", flat=True).get()
 
 
 # --- Plans ----------------------------------------------------------------------------------------
