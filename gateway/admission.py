@@ -108,16 +108,12 @@ def admit(*, api_key: ApiKey, route: Route, body: dict) -> Admission:
         raise InsufficientBalance
     size = len(json.dumps([body.get("messages"), body.get("tools")], ensure_ascii=False).encode())
     worst = max_cost(plan=plan, route=route, messages_bytes=size, max_tokens=body.get("max_tokens"))
-    cap = _current_cap(api_key)
+    # A key served from the key cache carries its cap: every change to a key forgets its entry.
+    cap = api_key.monthly_spend_cap_usd
     if cap is None:
         return Admission(plan=plan, max_cost=worst, reservation=None)
     reservation = counter().reserve(api_key, worst, cap)
     return Admission(plan=plan, max_cost=worst, reservation=reservation)
-
-
-def _current_cap(api_key: ApiKey) -> Decimal | None:
-    # The authenticated key may come from the key cache; a cap set since then applies at once.
-    return ApiKey.objects.filter(pk=api_key.pk).values_list("monthly_spend_cap_usd", flat=True).first()
 
 
 def settle(api_key: ApiKey, admission: Admission, cost: Decimal) -> None:
@@ -181,19 +177,24 @@ class DatabaseSpendCounter:
         KeyReservation.objects.filter(pk=reservation).delete()
 
 
-# KEYS[1] the counter; ARGV: committed spend (seed), amount, cap, idle seconds — all micro-dollars.
+# KEYS[1] the counter; ARGV: amount, cap, idle seconds, and the committed spend to seed a missing
+# counter with ("" when not read yet: then a missing counter answers -2, and the caller reads the
+# spend from the database and asks again). All amounts in micro-dollars.
 _RESERVE = """
 local current = redis.call('GET', KEYS[1])
 if not current then
-  redis.call('SET', KEYS[1], ARGV[1])
-  current = ARGV[1]
+  if ARGV[4] == '' then
+    return -2
+  end
+  redis.call('SET', KEYS[1], ARGV[4])
+  current = ARGV[4]
 end
-if tonumber(current) + tonumber(ARGV[2]) > tonumber(ARGV[3]) then
-  redis.call('EXPIRE', KEYS[1], ARGV[4])
+if tonumber(current) + tonumber(ARGV[1]) > tonumber(ARGV[2]) then
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
   return -1
 end
-local total = redis.call('INCRBY', KEYS[1], ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
+local total = redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
 return total
 """
 # Adds ARGV[1] (negative to release) only to a counter that still exists: a counter that expired is
@@ -225,24 +226,31 @@ class RedisSpendCounter:
     def reserve(self, api_key: ApiKey, amount: Decimal, cap: Decimal) -> str:
         now = timezone.now()
         month = _month(now)
-        committed = (
-            ApiKey.objects.only("spend_month", "spend_month_to_date_usd").get(pk=api_key.pk)
-        ).month_to_date_spend(now)
+        total = self._reserve(api_key, month, amount, cap, seed="")
+        if total == -2:  # no counter yet this month (or it idled out): seed it from the database
+            committed = (
+                ApiKey.objects.only("spend_month", "spend_month_to_date_usd").get(pk=api_key.pk)
+            ).month_to_date_spend(now)
+            total = self._reserve(api_key, month, amount, cap, seed=str(to_micros(committed)))
+        if total < 0:
+            raise SpendCapExceeded(cap)
+        return month
+
+    def _reserve(self, api_key: ApiKey, month: str, amount: Decimal, cap: Decimal, *, seed: str) -> int:
         try:
-            total = self.client().eval(
-                _RESERVE,
-                1,
-                self._key(api_key, month),
-                to_micros(committed),
-                to_micros(amount),
-                to_micros(cap),
-                COUNTER_IDLE_SECONDS,
+            return int(
+                self.client().eval(
+                    _RESERVE,
+                    1,
+                    self._key(api_key, month),
+                    to_micros(amount),
+                    to_micros(cap),
+                    COUNTER_IDLE_SECONDS,
+                    seed,
+                )
             )
         except RedisError as error:
             raise CounterUnavailable from error
-        if int(total) < 0:
-            raise SpendCapExceeded(cap)
-        return month
 
     def release(self, api_key: ApiKey, reservation: str, amount: Decimal, *, recorded: Decimal) -> None:
         # The reservation is the month it was taken in: the hold comes off that month's counter, and

@@ -33,6 +33,7 @@ import httpx
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
+from django.db import transaction
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -162,20 +163,22 @@ def _finish(
     http_status: int,
     error_code="",
 ) -> Outcome:
-    """Records what was served (usage and ledger), releases the reservation, logs the request."""
+    """Records what was served (usage, ledger and the request log, in one transaction), then
+    releases the reservation: the spend is counted before the hold goes, never neither."""
     target = pending.target
-    record = usage_record(
-        api_key=pending.api_key,
-        requested_model=pending.route.requested_model,
-        model=target.model,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        byok=target.byok,
-        generation_id=pending.generation_id,
-    )
+    with transaction.atomic():
+        record = usage_record(
+            api_key=pending.api_key,
+            requested_model=pending.route.requested_model,
+            model=target.model,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            byok=target.byok,
+            generation_id=pending.generation_id,
+        )
+        outcome = Outcome(prompt_tokens, completion_tokens, record.cost_usd)
+        _log(pending, status=status, http_status=http_status, error_code=error_code, outcome=outcome)
     admission_service.settle(pending.api_key, pending.admission, record.cost_usd)
-    outcome = Outcome(prompt_tokens, completion_tokens, record.cost_usd)
-    _log(pending, status=status, http_status=http_status, error_code=error_code, outcome=outcome)
     return outcome
 
 

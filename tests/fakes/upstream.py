@@ -15,6 +15,7 @@ points at the behaviour it needs: ``http://127.0.0.1:PORT/<behaviour>/v1``.
 - ``reject``: HTTP 400 with an OpenAI-shaped error.
 
 Every request is kept in ``server.requests`` (behaviour, model, the Authorization header, the body).
+The benchmarks run ``unrecorded`` in a process of its own: ``uvicorn tests.fakes.upstream:unrecorded``.
 """
 
 import asyncio
@@ -46,7 +47,8 @@ def _completion(behaviour: str, body: dict) -> tuple[list[str], int]:
 
 
 class FakeUpstream:
-    def __init__(self):
+    def __init__(self, *, record: bool = True):
+        self.record = record
         self.requests: list[dict] = []
         self.port = None
         self._server = None
@@ -83,15 +85,16 @@ class FakeUpstream:
             await self._json(send, 200 if ok else 401, {"object": "list", "data": []})
             return
         payload = json.loads(body or b"{}")
-        self.requests.append(
-            {
-                "behaviour": behaviour,
-                "model": payload.get("model"),
-                "authorization": headers.get("authorization"),
-                "body": payload,
-                "at": time.monotonic(),
-            }
-        )
+        if self.record:
+            self.requests.append(
+                {
+                    "behaviour": behaviour,
+                    "model": payload.get("model"),
+                    "authorization": headers.get("authorization"),
+                    "body": payload,
+                    "at": time.monotonic(),
+                }
+            )
         if behaviour == "fail":
             await self._json(send, 500, {"error": {"message": "upstream exploded", "type": "server_error"}})
         elif behaviour == "reject":
@@ -208,3 +211,7 @@ class FakeUpstream:
 
 def _headers(length: int) -> list[tuple[bytes, bytes]]:
     return [(b"content-type", b"application/json"), (b"content-length", str(length).encode())]
+
+
+# For the benchmarks: the same provider, keeping no log of its requests.
+unrecorded = FakeUpstream(record=False)
