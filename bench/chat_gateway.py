@@ -7,7 +7,7 @@
 
 at concurrency 1 and 16, reporting p50, p99 and throughput of each.
 
-    DATABASE_URL=postgres://... REDIS_URL=redis://.../0 .venv/bin/python bench/chat_gateway.py [--requests 2000]
+    DATABASE_URL=postgres://... REDIS_URL=redis://... .venv/bin/python bench/chat_gateway.py --requests 2000
 
 Target (issue 7): the gateway's added latency over (a) at most 2x the bare proxy's added latency,
 at p50 and at p99. Without DATABASE_URL it uses a throwaway SQLite file (and no Redis).
@@ -169,13 +169,12 @@ def main() -> int:
                     gateway_added = pick(full) - pick(direct)
                     ratio = gateway_added / proxy_added if proxy_added > 0 else float("inf")
                     verdicts.append(
-                        f"concurrency {concurrency:>2} {label}: proxy adds {proxy_added:.2f} ms, gateway adds "
-                        f"{gateway_added:.2f} ms = {ratio:.2f}x (target <= 2x) -> "
+                        f"concurrency {concurrency:>2} {label}: proxy adds {proxy_added:.2f} ms, "
+                        f"gateway adds {gateway_added:.2f} ms = {ratio:.2f}x (target <= 2x) -> "
                         f"{'meets' if ratio <= 2 else 'misses'}"
                     )
-    print(
-        f"database: {environment['DATABASE_URL'].split('@')[-1]}, redis: {environment.get('REDIS_URL') or 'none'}"
-    )
+    database = environment["DATABASE_URL"].split("@")[-1]
+    print(f"database: {database}, redis: {environment.get('REDIS_URL') or 'none'}")
     print(f"{'what':<30}{'conc':>5}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}")
     for result in results:
         print(
