@@ -59,8 +59,10 @@ def _locked_account(organization) -> BillingAccount:
     """The account, locked. The lock is taken on the account row alone, with no join: PostgreSQL
     re-checks a join after waiting for a lock, and a plan changed meanwhile would drop the row. The
     plan is read after the lock is held."""
-    account_for(organization)
-    account = BillingAccount.objects.select_for_update().get(organization=organization)
+    account = BillingAccount.objects.select_for_update().filter(organization=organization).first()
+    if account is None:
+        account_for(organization)
+        account = BillingAccount.objects.select_for_update().get(organization=organization)
     account.organization = organization
     account.plan = Plan.objects.get(pk=account.plan_id)
     return account
