@@ -1,7 +1,10 @@
 from django import forms
 from django.contrib import admin
 
+from orgs.audit import client_ip
+
 from .models import GatewayModel, OrganizationProviderKey, PoolCandidate, Provider, RequestLog
+from .provider_keys import provider_key_remove_by_staff
 
 
 class ProviderForm(forms.ModelForm):
@@ -62,6 +65,13 @@ class OrganizationProviderKeyAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def delete_model(self, request, obj):
+        provider_key_remove_by_staff(provider_key=obj, staff_user=request.user, ip=client_ip(request))
+
+    def delete_queryset(self, request, queryset):
+        for provider_key in queryset.select_related("organization", "provider"):
+            self.delete_model(request, provider_key)
 
 
 @admin.register(RequestLog)

@@ -123,6 +123,21 @@ def provider_key_remove(*, membership, provider_key: OrganizationProviderKey, ip
     provider_key.delete()
 
 
+@transaction.atomic
+def provider_key_remove_by_staff(
+    *, provider_key: OrganizationProviderKey, staff_user, ip: str | None = None
+) -> None:
+    """Staff delete a key in Django admin (a leaked key, say); the organization's trail shows it."""
+    audit_record(
+        organization=provider_key.organization,
+        actor=staff_user,
+        action="provider_key.removed_by_staff",
+        **_target(provider_key),
+        ip=ip,
+    )
+    provider_key.delete()
+
+
 def provider_key_test(*, membership, provider_key: OrganizationProviderKey) -> KeyCheck:
     """Asks the provider for its model list (``GET {base_url}/models``) with the stored key.
 
@@ -179,14 +194,16 @@ def provider_key_test(*, membership, provider_key: OrganizationProviderKey) -> K
     return outcome
 
 
+def _target(stored: OrganizationProviderKey) -> dict:
+    return {
+        "target_type": "provider_key",
+        "target_id": stored.provider_id,
+        "target_label": f"{stored.provider.name} …{stored.last_four}",
+        "metadata": {"provider": stored.provider_id, "last_four": stored.last_four},
+    }
+
+
 def _audit(stored: OrganizationProviderKey, membership, action: str, ip: str | None) -> None:
     audit_record(
-        organization=membership.organization,
-        actor=membership.user,
-        action=action,
-        target_type="provider_key",
-        target_id=stored.provider_id,
-        target_label=f"{stored.provider.name} …{stored.last_four}",
-        ip=ip,
-        metadata={"provider": stored.provider_id, "last_four": stored.last_four},
+        organization=membership.organization, actor=membership.user, action=action, ip=ip, **_target(stored)
     )

@@ -235,3 +235,21 @@ def test_staff_see_which_keys_exist_in_admin_but_never_the_key(staff_client, ali
         assert "9f3a" in body, path
         assert WEST_KEY not in body and stored.api_key_encrypted not in body, path
     assert staff_client.get("/admin/gateway/organizationproviderkey/add/").status_code == 403
+
+
+def test_staff_deleting_a_key_in_admin_is_on_the_organizations_trail(staff_client, alice, charlie, acme):  # noqa: F811
+    client = signed_in(alice, acme)
+    add(client)
+    add(client, provider="east", api_key="sk-east-own-key-1234")
+    west, east = (OrganizationProviderKey.objects.get(provider_id=name) for name in ("west", "east"))
+
+    staff_client.post(f"/admin/gateway/organizationproviderkey/{west.pk}/delete/", {"post": "yes"})
+    staff_client.post(
+        "/admin/gateway/organizationproviderkey/",
+        {"action": "delete_selected", "_selected_action": [east.pk], "post": "yes"},
+    )
+
+    assert not OrganizationProviderKey.objects.exists()
+    removed = AuditEvent.objects.filter(organization=acme, action="provider_key.removed_by_staff")
+    assert sorted(removed.values_list("target_id", flat=True)) == ["east", "west"]
+    assert {event.actor for event in removed} == {charlie}
