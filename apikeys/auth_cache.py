@@ -8,19 +8,31 @@ left out and load from the database if something reads them.
 Anything that changes what an entry carries (revoking, editing the key, a role change, a removal,
 a deactivation) *forgets* it: the entry is replaced by a tombstone for the cache's lifetime, and
 entries are only ever added where nothing is (``cache.add``). So a request that read the database
-just before a revocation cannot put the old state back afterwards. A cache that fails (Redis down)
-is treated as empty.
+just before a revocation cannot put the old state back afterwards.
+
+While Redis is unreachable the cache is treated as empty: every key is read from the database, and
+nothing falls back to a process's own memory (another process would not see its tombstones). A
+tombstone that could not be written is kept here and written before this process next reads the
+cache, so an entry cached before the outage is not served again once Redis is back. (A process that
+serves no further request cannot do that; its entries expire within ``NEXEVO_KEY_CACHE_SECONDS``.)
 """
 
 import copy
 import logging
+import threading
+import time
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from core.cache import CacheUnavailable, shared_cache
+
 logger = logging.getLogger(__name__)
+
+_unwritten_tombstones: dict[str, float] = {}  # cache key -> monotonic time after which it is moot
+_unwritten_lock = threading.Lock()
 
 _PREFIX = "apikey:"
 _TOMBSTONE = "forgotten"
@@ -35,12 +47,29 @@ def _enabled() -> bool:
     return settings.NEXEVO_KEY_CACHE_SECONDS > 0
 
 
+def _write_unwritten_tombstones() -> None:
+    """Writes the tombstones an outage kept from being written; raises if it still cannot."""
+    if not _unwritten_tombstones:
+        return
+    with _unwritten_lock:
+        now = time.monotonic()
+        keys = [key for key, moot_after in _unwritten_tombstones.items() if moot_after > now]
+        if keys:
+            shared_cache().set_many(
+                dict.fromkeys(keys, _TOMBSTONE), timeout=settings.NEXEVO_KEY_CACHE_SECONDS
+            )
+        _unwritten_tombstones.clear()
+
+
 def cached(key_hash: str):
     if not _enabled():
         return None
     try:
-        entry = cache.get(_cache_key(key_hash))
-    except Exception:  # noqa: BLE001 - an unavailable cache is an empty one
+        _write_unwritten_tombstones()
+        entry = shared_cache().get(_cache_key(key_hash))
+    except CacheUnavailable:  # an unavailable cache is an empty one (core.cache logs the outage)
+        return None
+    except Exception:  # noqa: BLE001
         logger.warning("The key cache is unavailable; reading the database.", exc_info=True)
         return None
     if entry is None or entry == _TOMBSTONE:
@@ -54,7 +83,9 @@ def remember(api_key) -> None:
         return
     entry = _without_secrets(api_key)
     try:
-        cache.add(_cache_key(api_key.key_hash), entry, timeout=settings.NEXEVO_KEY_CACHE_SECONDS)
+        shared_cache().add(_cache_key(api_key.key_hash), entry, timeout=settings.NEXEVO_KEY_CACHE_SECONDS)
+    except CacheUnavailable:
+        pass
     except Exception:  # noqa: BLE001
         logger.warning("The key cache is unavailable.", exc_info=True)
 
@@ -78,9 +109,15 @@ def forget(key_hashes) -> None:
 
     def write_tombstones():
         try:
-            cache.set_many(dict.fromkeys(keys, _TOMBSTONE), timeout=settings.NEXEVO_KEY_CACHE_SECONDS)
-        except Exception:  # noqa: BLE001
-            logger.warning("The key cache is unavailable; entries expire on their own.", exc_info=True)
+            shared_cache().set_many(
+                dict.fromkeys(keys, _TOMBSTONE), timeout=settings.NEXEVO_KEY_CACHE_SECONDS
+            )
+        except Exception as error:  # noqa: BLE001
+            logger.warning("The key cache is unavailable (%s); its tombstones are written later.", error)
+            # An entry cached before the outage lives at most this long from now.
+            moot_after = time.monotonic() + settings.NEXEVO_KEY_CACHE_SECONDS
+            with _unwritten_lock:
+                _unwritten_tombstones.update(dict.fromkeys(keys, moot_after))
 
     write_tombstones()
     transaction.on_commit(write_tombstones)

@@ -15,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
-from .errors import RateLimited, ServiceError, error_type_for_status
+from .errors import RateLimited, ServiceError, ServiceUnavailable, error_type_for_status
 from .money import MoneyError
 
 logger = logging.getLogger(__name__)
@@ -41,8 +41,13 @@ def error_response(
 
 
 def exception_handler(exc, context):
+    exc = as_service_unavailable(exc) or exc
     if isinstance(exc, ServiceError):
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        headers = (
+            {"Retry-After": str(exc.retry_after)}
+            if isinstance(exc, RateLimited | ServiceUnavailable)
+            else None
+        )
         return error_response(
             exc.status, code=exc.code, message=exc.message, param=exc.param, headers=headers
         )
@@ -121,6 +126,23 @@ def _first_validation_error(detail, path: str = "") -> tuple[str | None, str, st
             return _first_validation_error(value, path)
     code = getattr(detail, "code", None) or "invalid"
     return (path or None), str(detail), code
+
+
+def as_service_unavailable(exc: BaseException) -> ServiceUnavailable | None:
+    """A ``ServiceUnavailable`` for an exception that means Redis or the broker is unreachable:
+    such a request answers 503 (retry later), not 500 (our bug)."""
+    from kombu.exceptions import OperationalError as BrokerUnavailable
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    from .cache import CacheUnavailable
+
+    if isinstance(exc, ServiceUnavailable):
+        return exc
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError | CacheUnavailable | BrokerUnavailable):
+        logger.warning("Answering 503: %s: %s", type(exc).__name__, exc)
+        return ServiceUnavailable()
+    return None
 
 
 @csrf_exempt

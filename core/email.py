@@ -1,12 +1,15 @@
 """Outgoing e-mail: rendered in the request, sent by a task once the transaction has committed.
 
 A rolled-back transaction therefore sends nothing, and a slow mail server never holds a request.
+While the broker (Redis) is down, the message is sent from the request's own process instead
+(``core.background``), so it is not lost.
 """
 
 from django.conf import settings
 from django.core.mail import EmailMessage, EmailMultiAlternatives
-from django.db import transaction
 from django.template.loader import render_to_string
+
+from .background import enqueue_after_commit
 
 
 def send_after_commit(message: EmailMessage) -> None:
@@ -26,8 +29,8 @@ def send_after_commit(message: EmailMessage) -> None:
     }
     from .tasks import send_email
 
-    # robust: a mail server that is down must not turn a committed sign-up into an error page.
-    transaction.on_commit(lambda: send_email.delay(payload), robust=True)
+    # A mail server that is down must not turn a committed sign-up into an error page: robust.
+    enqueue_after_commit(send_email, payload)
 
 
 def send_templated_after_commit(template_prefix: str, *, to: list[str], context: dict) -> None:

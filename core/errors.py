@@ -64,3 +64,19 @@ class RateLimited(ServiceError):
     def __init__(self, message: str, *, retry_after: int, code: str = "rate_limited"):
         super().__init__(message, code=code)
         self.retry_after = retry_after
+
+
+class ServiceUnavailable(ServiceError):
+    """Something the request needs (Redis, the task queue) is down for now; the client may retry."""
+
+    status = 503
+
+    def __init__(
+        self,
+        message: str = "A service this request needs is unavailable for now. Please try again shortly.",
+        *,
+        code: str = "service_unavailable",
+        retry_after: int = 30,
+    ):
+        super().__init__(message, code=code)
+        self.retry_after = retry_after

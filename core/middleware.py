@@ -35,3 +35,24 @@ class SecondFactorRequiredMiddleware:
             query = urlencode({"next": request.get_full_path()})
             return redirect(f"{reverse('two_factor_verify')}?{query}")
         return self.get_response(request)
+
+
+class ServiceUnavailableMiddleware:
+    """A view that fails because Redis or the task queue is unreachable answers 503 (the error
+    envelope under /v1/, a "back in a moment" page elsewhere), never a 500. Failures outside views
+    reach ``core.views.server_error``, which does the same."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        from .api import as_service_unavailable
+        from .views import service_unavailable_response
+
+        unavailable = as_service_unavailable(exception)
+        if unavailable is None:
+            return None
+        return service_unavailable_response(request, unavailable)

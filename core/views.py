@@ -1,5 +1,6 @@
+import sys
+
 from django.contrib.auth.decorators import login_required
-from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views import csrf as django_csrf
@@ -10,7 +11,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apikeys.selectors import keys_of_organization
-from core.api import api_error_json, is_api_request
+from core.api import api_error_json, as_service_unavailable, error_body, is_api_request
+from core.errors import ServiceUnavailable
+from core.health import health_report
 from orgs.selectors import active_membership
 
 
@@ -32,17 +35,22 @@ def dashboard(request):
 
 
 def healthz(request):
-    """Liveness for load balancers: the database answers."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        database = "ok"
-    except Exception:  # noqa: BLE001 - any failure means "down"
-        database = "down"
-    status = 200 if database == "ok" else 503
-    return JsonResponse(
-        {"status": "ok" if status == 200 else "degraded", "database": database}, status=status
-    )
+    """For load balancers and people: the database, Redis and the workers' last heartbeat.
+    200 when everything the configuration uses is up, 503 otherwise; no authentication."""
+    healthy, body = health_report()
+    response = JsonResponse(body, status=200 if healthy else 503)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def service_unavailable_response(request, error: ServiceUnavailable):
+    """503 for a request that needs Redis or the task queue while it is down."""
+    if is_api_request(request):
+        response = JsonResponse(error_body(503, code=error.code, message=error.message), status=503)
+    else:
+        response = render(request, "core/service_unavailable.html", status=503)
+    response["Retry-After"] = str(error.retry_after)
+    return response
 
 
 # Django's own error views, answering under /v1/ with the error envelope instead of an HTML page.
@@ -67,7 +75,11 @@ def page_not_found(request, exception):
 
 
 def server_error(request):
-    """A 500 without a traceback: the envelope under /v1/, a plain page elsewhere."""
+    """A 500 without a traceback: the envelope under /v1/, a plain page elsewhere. A failure because
+    Redis or the task queue is unreachable (raised outside a view, e.g. in a middleware) is a 503."""
+    unavailable = as_service_unavailable(sys.exc_info()[1]) if sys.exc_info()[1] else None
+    if unavailable is not None:
+        return service_unavailable_response(request, unavailable)
     if is_api_request(request):
         return api_error_json(
             500, code="internal_error", message="Something went wrong on our side. Please try again."

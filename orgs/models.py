@@ -64,6 +64,7 @@ class InvitationStatus(models.TextChoices):
     PENDING = "pending", _("Pending")
     ACCEPTED = "accepted", _("Accepted")
     REVOKED = "revoked", _("Revoked")
+    EXPIRED = "expired", _("Expired")
 
 
 class Invitation(models.Model):
@@ -103,7 +104,17 @@ class Invitation(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.email} to {self.organization} ({self.status})"
+        return f"{self.email} to {self.organization} ({self.current_status})"
+
+    @property
+    def current_status(self) -> str:
+        """The status as of now: a pending invitation whose link has run out is expired, even before
+        the scheduled job (``orgs.tasks.expire_invitations``) has written that down."""
+        from django.utils import timezone
+
+        if self.status == InvitationStatus.PENDING and self.expires_at <= timezone.now():
+            return InvitationStatus.EXPIRED
+        return self.status
 
 
 class AuditEvent(models.Model):

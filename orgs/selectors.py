@@ -60,9 +60,12 @@ def member_of_organization(*, organization_id: str, user_id: str) -> Membership 
     )
 
 
-def pending_invitations_of_organization(*, organization) -> QuerySet[Invitation]:
+def open_invitations_of_organization(*, organization) -> QuerySet[Invitation]:
+    """Invitations still waiting for an answer: pending ones and expired ones (which can be resent)."""
     return (
-        Invitation.objects.filter(organization=organization, status=InvitationStatus.PENDING)
+        Invitation.objects.filter(
+            organization=organization, status__in=[InvitationStatus.PENDING, InvitationStatus.EXPIRED]
+        )
         .select_related("invited_by")
         .order_by("-created_at", "-id")
     )

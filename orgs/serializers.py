@@ -44,7 +44,7 @@ class InvitationSerializer(serializers.Serializer):
     invitation_id = serializers.CharField(source="id")
     email = serializers.EmailField()
     role = serializers.CharField()
-    status = serializers.CharField()
+    status = serializers.CharField(source="current_status", help_text="pending, accepted, revoked or expired")
     invited_by = serializers.CharField(source="invited_by_id")
     created_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField()

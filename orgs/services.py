@@ -333,6 +333,11 @@ def invitation_create(*, membership: Membership, email: str, role: str, ip: str 
             status=409,
         )
     now = timezone.now()
+    # A pending invitation to this address whose link has run out no longer stands in the way.
+    for stale in organization.invitations.filter(
+        email=email, status=InvitationStatus.PENDING, expires_at__lte=now
+    ).values_list("pk", flat=True):
+        _invitation_expire(stale, now=now)
     try:
         with transaction.atomic():
             invitation = Invitation.objects.create(
@@ -379,14 +384,26 @@ def invitation_resend(*, membership: Membership, invitation_id: str, ip: str | N
         organization=membership.organization, invitation_id=invitation_id, for_update=True
     )
     require(membership, action_for_managing(invitation.role))
-    if invitation.status != InvitationStatus.PENDING:
+    if invitation.status not in (InvitationStatus.PENDING, InvitationStatus.EXPIRED):
         raise ServiceError(
-            _("Only a pending invitation can be resent."), code="invitation_not_pending", status=409
+            _("Only a pending or expired invitation can be resent."),
+            code="invitation_not_pending",
+            status=409,
         )
     now = timezone.now()
+    invitation.status = InvitationStatus.PENDING
     invitation.sent_at = now
     invitation.expires_at = now + timedelta(days=settings.NEXEVO_INVITATION_DAYS)
-    invitation.save(update_fields=["sent_at", "expires_at"])
+    try:
+        with transaction.atomic():
+            invitation.save(update_fields=["status", "sent_at", "expires_at"])
+    except IntegrityError:  # an expired one, while a newer invitation to the address is pending
+        raise ServiceError(
+            _("%(email)s has a newer pending invitation. Resend that one instead.")
+            % {"email": invitation.email},
+            code="already_invited",
+            status=409,
+        ) from None
     audit_record(
         organization=invitation.organization,
         actor=membership.user,
@@ -405,7 +422,7 @@ def invitation_revoke(*, membership: Membership, invitation_id: str, ip: str | N
         organization=membership.organization, invitation_id=invitation_id, for_update=True
     )
     require(membership, action_for_managing(invitation.role))
-    if invitation.status == InvitationStatus.PENDING:
+    if invitation.status in (InvitationStatus.PENDING, InvitationStatus.EXPIRED):
         invitation.status = InvitationStatus.REVOKED
         invitation.save(update_fields=["status"])
         audit_record(
@@ -417,6 +434,40 @@ def invitation_revoke(*, membership: Membership, invitation_id: str, ip: str | N
             ip=ip,
         )
     return invitation
+
+
+def invitations_expire() -> int:
+    """Marks the pending invitations whose link has run out as expired (each with an audit event);
+    returns how many. Safe to run twice and concurrently: each invitation is claimed by a conditional
+    update, so it expires once, and one resent meanwhile is left pending."""
+    now = timezone.now()
+    due = (
+        Invitation.objects.filter(status=InvitationStatus.PENDING, expires_at__lte=now)
+        .order_by("expires_at", "pk")
+        .values_list("pk", flat=True)
+    )
+    return sum(_invitation_expire(pk, now=now) for pk in list(due))
+
+
+@transaction.atomic
+def _invitation_expire(invitation_id: str, *, now) -> bool:
+    # One conditional update claims it: of two runs, the second finds it expired already (on
+    # PostgreSQL it waits for the first's commit and checks the row again), and an invitation
+    # resent meanwhile is no longer due.
+    claimed = Invitation.objects.filter(
+        pk=invitation_id, status=InvitationStatus.PENDING, expires_at__lte=now
+    ).update(status=InvitationStatus.EXPIRED)
+    if not claimed:
+        return False
+    invitation = Invitation.objects.select_related("organization").get(pk=invitation_id)
+    audit_record(
+        organization=invitation.organization,
+        actor=None,
+        action="invitation.expired",
+        target=invitation,
+        target_label=invitation.email,
+    )
+    return True
 
 
 INVITATIONS_PER_HOUR_PER_ORGANIZATION = 50
@@ -476,7 +527,7 @@ def invitation_check(invitation: Invitation, *, user=None) -> None:
         raise InvitationProblem(
             _("This invitation was withdrawn. Ask for a new one."), code="invitation_revoked"
         )
-    if invitation.expires_at <= timezone.now():
+    if invitation.status == InvitationStatus.EXPIRED or invitation.expires_at <= timezone.now():
         raise InvitationProblem(
             _("This invitation expired. Ask %(inviter)s for a new one.")
             % {"inviter": invitation.invited_by.get_full_name()},

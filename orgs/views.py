@@ -28,7 +28,7 @@ from .selectors import (
     members_of_organization,
     membership_get,
     memberships_of_user,
-    pending_invitations_of_organization,
+    open_invitations_of_organization,
 )
 
 
@@ -99,7 +99,7 @@ def organization_list(request):
 def organization_members(request, membership):
     organization = membership.organization
     members = list(members_of_organization(organization=organization).order_by("joined_at", "id"))
-    invitations = list(pending_invitations_of_organization(organization=organization))
+    invitations = list(open_invitations_of_organization(organization=organization))
     return render(
         request,
         "orgs/members.html",
