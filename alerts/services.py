@@ -20,6 +20,7 @@ attempt; either way the organization's owners and admins are e-mailed.
 
 import datetime
 import json
+import logging
 import random
 import time
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ from orgs.models import Membership, Role
 
 from . import sender, signing
 from .models import DeliveryAttempt, DeliveryStatus, EventType, SpendAlert, WebhookDelivery
+
+logger = logging.getLogger(__name__)
 
 RETRY_JITTER = 0.2
 MAX_RETRY_AFTER_SECONDS = 24 * 60 * 60
@@ -184,13 +187,17 @@ def _claim(deliveries, *, now: datetime.datetime) -> _Claim | WebhookDelivery | 
 def _send(claim: _Claim) -> WebhookDelivery | None:
     delivery = claim.delivery
     timestamp = int(time.time())
-    outcome = sender.post(
-        delivery.url,
-        body=delivery.body,
-        headers=signing.headers(
-            claim.secrets, webhook_id=delivery.id, timestamp=timestamp, body=delivery.body
-        ),
-    )
+    try:
+        outcome = sender.post(
+            delivery.url,
+            body=delivery.body,
+            headers=signing.headers(
+                claim.secrets, webhook_id=delivery.id, timestamp=timestamp, body=delivery.body
+            ),
+        )
+    except Exception:  # a bug of ours must end as a recorded failure, not as retries forever
+        logger.exception("Sending webhook delivery %s failed unexpectedly.", delivery.id)
+        outcome = sender.Outcome(error="Internal error while sending.")
     return _record(claim, outcome)
 
 
