@@ -412,15 +412,12 @@ LOGGING = {
 # --- Spend-alert webhooks (alerts) -----------------------------------------------------------------
 # Seconds to wait after each failed attempt (the README states the schedule); the whole exchange of
 # one attempt must fit in the timeout; a worker's claim on an attempt lasts the lease.
-try:
-    ALERT_WEBHOOK_RETRY_DELAYS = [
-        int(delay)
-        for delay in env_list("ALERT_WEBHOOK_RETRY_DELAYS", "5,300,1800,7200,18000,36000,36000".split(","))
-    ]
-except ValueError:
-    raise ImproperlyConfigured(
-        "ALERT_WEBHOOK_RETRY_DELAYS must be whole seconds separated by commas."
-    ) from None
+_ALERT_RETRY_DELAYS = env_list(
+    "ALERT_WEBHOOK_RETRY_DELAYS", ["5", "300", "1800", "7200", "18000", "36000", "36000"]
+)
+if not all(delay.isdigit() for delay in _ALERT_RETRY_DELAYS):
+    raise ImproperlyConfigured("ALERT_WEBHOOK_RETRY_DELAYS must be whole seconds separated by commas.")
+ALERT_WEBHOOK_RETRY_DELAYS = [int(delay) for delay in _ALERT_RETRY_DELAYS]
 ALERT_WEBHOOK_TIMEOUT_SECONDS = env_int("ALERT_WEBHOOK_TIMEOUT_SECONDS", 10)
 ALERT_WEBHOOK_LEASE_SECONDS = env_int("ALERT_WEBHOOK_LEASE_SECONDS", 60)
 if ALERT_WEBHOOK_LEASE_SECONDS <= ALERT_WEBHOOK_TIMEOUT_SECONDS:
