@@ -2,16 +2,17 @@
 the same rows, on PostgreSQL, in the same run.
 
     DATABASE_URL=postgres://nexevo:nexevo@127.0.0.1:5432/nexevo .venv/bin/python bench/usage_rollup.py \
-        [--rows 1000000] [--batch-size 20000] [--phases]
+        [--rows 1000000] [--batch-size N] [--phases]
 
 Target (issue text): the roll-up takes at most 1.5x the raw query's time. PostgreSQL only: DATABASE_URL
 gives the server and credentials, and the benchmark works in a throwaway database that it creates
 next to the one named there (the role needs CREATEDB) and drops at the end; it never touches that one.
 
-The raw query is timed 3 times after a warm-up (median); the roll-up consumes the records, so it is
-run twice (median) with the records reset to "not rolled up" and DailyUsage emptied in between (not
-timed). --phases adds a third, instrumented run that repeats the roll-up's steps one by one to show
-where its time goes, and the plan (EXPLAIN ANALYZE, rolled back) of its first claim.
+After a warm-up, the raw query and the roll-up are timed 5 times each, in turns (medians). The
+roll-up consumes the records, so before each run after the first its watermark is set back to 0 and
+DailyUsage emptied (not timed; the records themselves are never touched). --phases adds one more run
+of the same function with a clock around each statement it sends, and the plan (EXPLAIN ANALYZE) of
+its GROUP BY.
 """
 
 import argparse
@@ -30,8 +31,7 @@ from common import django_setup, prepare_database, server_environment
 from psycopg import sql
 
 TARGET = 1.5
-RAW_RUNS = 3
-ROLLUP_RUNS = 2
+RUNS = 5  # of each, in turns, so that load from elsewhere on the machine falls on both alike
 DAYS = 30
 USERS = 3  # each with a personal organization
 KEYS_PER_USER = 2
@@ -122,7 +122,7 @@ class Bench:
         self.daily = quote(DailyUsage._meta.db_table)
         self.u = {name: column(UsageRecord, name) for name in (
             "id", "organization", "api_key", "user", "requested_model", "model", "tier", "prompt_tokens",
-            "completion_tokens", "cost_usd", "created_at", "day", "rollup_batch",
+            "completion_tokens", "cost_usd", "created_at", "day",
         )}  # fmt: skip
         self.d = {name: column(DailyUsage, name) for name in (
             "organization", "api_key", "day", "tier", "model", "requests", "prompt_tokens",
@@ -172,10 +172,10 @@ class Bench:
         u = self.u
         columns = ", ".join(u[name] for name in (
             "id", "organization", "api_key", "user", "requested_model", "model", "tier", "prompt_tokens",
-            "completion_tokens", "cost_usd", "created_at", "day", "rollup_batch",
+            "completion_tokens", "cost_usd", "created_at", "day",
         ))  # fmt: skip
         # Key by g, kind by g / keys, so every key sees every kind; times rise with g over DAYS days,
-        # as records arrive; tokens and costs are spread deterministically.
+        # as records arrive; tokens and costs are spread deterministically. The trigger numbers them (seq).
         statement = f"""
             INSERT INTO {self.usage} ({columns})
             SELECT 'gen_' || lpad(g::text, 24, '0'),
@@ -189,8 +189,7 @@ class Bench:
                    (1 + (g * 6007) %% 2000)::int,
                    1 + (g * 104729) %% 999999,
                    t.at,
-                   (t.at AT TIME ZONE 'UTC')::date,
-                   NULL
+                   (t.at AT TIME ZONE 'UTC')::date
             FROM generate_series(1::bigint, %(rows)s::bigint) AS g,
                  LATERAL (SELECT %(start)s::timestamptz
                                  + (g - 1) * (interval '{DAYS} days' / %(rows)s)) AS t(at)
@@ -231,159 +230,62 @@ class Bench:
         return normal(self.raw_group_by()) == normal(self.daily_rows())
 
     def reset(self) -> None:
-        """Every record "not rolled up" again and no daily rows, then a VACUUM so that each run starts
-        from a table in the same shape. Not timed."""
-        batch = self.u["rollup_batch"]
-        self.execute(f"UPDATE {self.usage} SET {batch} = NULL WHERE {batch} IS NOT NULL")
+        """The roll-up back to the start (watermark 0, no daily rows), then a VACUUM ANALYZE, as after
+        generating. Not timed. The records stay as they are: the roll-up never writes to them."""
+        from billing.models import RollupState
+
+        RollupState.objects.update(watermark=0, rolled_up_at=None)
         self.execute(f"TRUNCATE {self.daily}")
         self.vacuum()
 
-    def index_count(self) -> int:
-        return self.fetch("SELECT count(*) FROM pg_indexes WHERE tablename = %s", [self.usage_table])[0][0]
-
-    def explain_first_claim(self) -> list[str]:
-        """EXPLAIN (ANALYZE, BUFFERS, WAL) of the roll-up's first claim, exactly as the ORM sends it,
-        in a transaction that is rolled back; then a VACUUM, so the records are as they were."""
-        from django.db import transaction
-
-        from billing.models import UsageRecord
-
-        class Explained(Exception):
-            pass
-
-        plan: list[str] = []
-
-        def explain(execute, statement, params, many, context):
-            if not statement.lstrip().upper().startswith("UPDATE"):
-                return execute(statement, params, many, context)
-            result = execute(f"EXPLAIN (ANALYZE, BUFFERS, WAL) {statement}", params, many, context)
-            plan.extend(row[0] for row in context["cursor"].fetchall())
-            return result
-
-        try:
-            with transaction.atomic(), self.connection.execute_wrapper(explain):
-                # billing.rollup._rollup_batch's claim.
-                unclaimed = (
-                    UsageRecord.objects.filter(rollup_batch__isnull=True)
-                    .order_by("created_at")
-                    .select_for_update(skip_locked=True)
-                    .values("pk")[: self.batch_size]
-                )
-                claim = UsageRecord.objects.filter(pk__in=unclaimed, rollup_batch__isnull=True)
-                claim.update(rollup_batch="x")
-                raise Explained
-        except Explained:
-            pass
-        self.vacuum()
-        return plan
-
     def rollup_with_phases(self) -> dict:
-        """billing.rollup's loop and _rollup_batch, step for step (same querysets), with a clock around
-        each step. Kept in step with billing/rollup.py by hand: compare its total with the plain runs'."""
-        from django.db import transaction
-        from django.db.models import Count, F, Sum, Value
+        """billing.rollup.usage_rollup itself, with a clock around every statement it sends (grouped by
+        what the statement does); what is left is Python and the commits."""
+        from billing.rollup import usage_rollup
 
-        from billing.models import DailyUsage, UsageRecord
-        from billing.rollup import GROUP_FIELDS
-        from core.fields import MicroDollarField
-        from core.ids import new_id
+        labels = {
+            "LOCK TABLE": "horizon: LOCK TABLE .. IN SHARE MODE",
+            "SELECT MAX(": "horizon: SELECT max(seq)",
+            'INSERT INTO "BILLING_ROLLUPSTATE"': "state: INSERT .. ON CONFLICT DO NOTHING",
+            'SELECT "BILLING_ROLLUPSTATE"': "state: SELECT .. FOR UPDATE",
+            'SELECT "BILLING_USAGERECORD"': "sums: SELECT .. GROUP BY of the batch",
+            'INSERT INTO "BILLING_DAILYUSAGE"': "daily: INSERT .. ON CONFLICT DO UPDATE",
+            'UPDATE "BILLING_ROLLUPSTATE"': "state: UPDATE watermark",
+        }
+        phases: dict[str, float] = {}
+        statements: dict[str, str] = {}
 
-        phases = {"claim": [], "sums": [], "insert": [], "update": [], "commit": []}
-        groups = 0
-
-        def one_batch() -> int:
-            nonlocal groups
-            with transaction.atomic():
-                batch = new_id("rb")
-                started = time.perf_counter()
-                unclaimed = (
-                    UsageRecord.objects.filter(rollup_batch__isnull=True)
-                    .order_by("created_at")
-                    .select_for_update(skip_locked=True)
-                    .values("pk")[: self.batch_size]
+        def clock(execute, statement, params, many, context):
+            words = " ".join(statement.split()).upper()
+            label = next((label for start, label in labels.items() if start in words[:60]), None)
+            label = label or f"other: {words[:40]}"
+            started = time.perf_counter()
+            try:
+                return execute(statement, params, many, context)
+            finally:
+                phases[label] = phases.get(label, 0.0) + time.perf_counter() - started
+                statements.setdefault(
+                    label, self.connection.ops.last_executed_query(context["cursor"], statement, params)
                 )
-                claimed = UsageRecord.objects.filter(pk__in=unclaimed, rollup_batch__isnull=True).update(
-                    rollup_batch=batch
-                )
-                phases["claim"].append(time.perf_counter() - started)
-                if not claimed:
-                    return 0
-                started = time.perf_counter()
-                sums = list(
-                    UsageRecord.objects.filter(rollup_batch=batch)
-                    .values(*GROUP_FIELDS)
-                    .annotate(
-                        n=Count("pk"),
-                        prompt=Sum("prompt_tokens"),
-                        completion=Sum("completion_tokens"),
-                        cost=Sum("cost_usd"),
-                    )
-                    .order_by()
-                )
-                phases["sums"].append(time.perf_counter() - started)
-                inserting = updating = 0.0
-                for group in sums:
-                    key = {field: group[field] for field in GROUP_FIELDS}
-                    started = time.perf_counter()
-                    DailyUsage.objects.bulk_create([DailyUsage(**key)], ignore_conflicts=True)
-                    inserting += time.perf_counter() - started
-                    started = time.perf_counter()
-                    DailyUsage.objects.filter(**key).update(
-                        requests=F("requests") + group["n"],
-                        prompt_tokens=F("prompt_tokens") + group["prompt"],
-                        completion_tokens=F("completion_tokens") + group["completion"],
-                        cost_usd=F("cost_usd") + Value(group["cost"], output_field=MicroDollarField()),
-                    )
-                    updating += time.perf_counter() - started
-                groups += len(sums)
-                phases["insert"].append(inserting)
-                phases["update"].append(updating)
-                committing = time.perf_counter()
-            phases["commit"].append(time.perf_counter() - committing)
-            return claimed
 
-        def loop() -> int:
-            total = 0
-            while True:
-                rolled = one_batch()
-                total += rolled
-                if rolled < self.batch_size:
-                    return total
+        with self.connection.execute_wrapper(clock):
+            seconds, rolled = seconds_of(lambda: usage_rollup(batch_size=self.batch_size))
+        return {"seconds": seconds, "rolled": rolled, "phases": phases, "statements": statements}
 
-        seconds, rolled = seconds_of(loop)
-        return {"seconds": seconds, "rolled": rolled, "groups": groups, "phases": phases}
+    def explain(self, statement: str) -> list[str]:
+        """EXPLAIN (ANALYZE, BUFFERS) of a read-only statement."""
+        return [row[0] for row in self.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {statement}")]
 
 
-def print_phases(report: dict, indexes: int) -> None:
+def print_phases(report: dict) -> None:
     phases = report["phases"]
-    claims = phases["claim"]
     print()
-    print(
-        f"phases (instrumented copy of the roll-up: {report['seconds']:.2f} s, {len(claims)} batches, "
-        f"{report['groups']} group upserts)"
-    )
+    print(f"phases (one more roll-up, every statement timed: {report['seconds']:.3f} s)")
     print(f"{'phase':<52}{'total s':>9}{'share':>7}")
-    labels = {
-        "claim": "claim: UPDATE usage SET rollup_batch WHERE pk IN (..)",
-        "sums": "sums: SELECT .. GROUP BY of the batch",
-        "insert": "daily: INSERT .. ON CONFLICT DO NOTHING, per group",
-        "update": "daily: UPDATE .. SET x = x + n, per group",
-        "commit": "commit",
-    }
-    measured = 0.0
-    for name, label in labels.items():
-        total = sum(phases[name])
-        measured += total
-        print(f"{label:<52}{total:>9.2f}{total / report['seconds']:>7.0%}")
-    other = report["seconds"] - measured
-    print(f"{'other (Python between the steps)':<52}{other:>9.2f}{other / report['seconds']:>7.0%}")
-    full = claims[:-1] or claims
-    print(
-        f"claim per full batch: first {full[0] * 1000:.0f} ms, "
-        f"median {statistics.median(full) * 1000:.0f} ms, "
-        f"last {full[-1] * 1000:.0f} ms; the usage table has {indexes} indexes, and each claimed record gets "
-        f"a new row version with an entry in every one of them"
-    )
+    for label, total in phases.items():
+        print(f"{label:<52}{total:>9.3f}{total / report['seconds']:>7.0%}")
+    other = report["seconds"] - sum(phases.values())
+    print(f"{'other (Python, commits)':<52}{other:>9.3f}{other / report['seconds']:>7.0%}")
 
 
 def run(arguments) -> list[bool]:
@@ -398,14 +300,10 @@ def run(arguments) -> list[bool]:
     )
 
     bench.raw_group_by()  # warm-up
-    raw_times = []
-    for _ in range(RAW_RUNS):
+    raw_times, rollup_times, equal = [], [], []
+    for run_number in range(RUNS):
         seconds, groups = seconds_of(bench.raw_group_by)
         raw_times.append(seconds)
-    expected_groups = len(groups)
-
-    rollup_times, equal = [], []
-    for run_number in range(ROLLUP_RUNS):
         if run_number:
             bench.reset()
         seconds, rolled = seconds_of(lambda: usage_rollup(batch_size=arguments.batch_size))
@@ -413,14 +311,16 @@ def run(arguments) -> list[bool]:
             raise RuntimeError(f"the roll-up rolled up {rolled} records, not {arguments.rows}")
         rollup_times.append(seconds)
         equal.append(bench.totals_equal())
-        print(f"roll-up run {run_number + 1}: {seconds:.2f} s", flush=True)
+        print(f"run {run_number + 1}: raw {raw_times[-1]:.3f} s, roll-up {seconds:.3f} s", flush=True)
+    expected_groups = len(groups)
 
     phases = None
     if arguments.phases:
         bench.reset()
-        plan = bench.explain_first_claim()
         phases = bench.rollup_with_phases()
         equal.append(bench.totals_equal())
+        sums = phases["statements"].get("sums: SELECT .. GROUP BY of the batch")
+        plan = bench.explain(sums) if sums else []
 
     raw, rollup = statistics.median(raw_times), statistics.median(rollup_times)
     ratio = rollup / raw
@@ -439,7 +339,8 @@ def run(arguments) -> list[bool]:
     print()
     print(
         f"{arguments.rows:,} records, {expected_groups} (org, key, day, tier, model) groups, "
-        f"batch size {arguments.batch_size}, {-(-arguments.rows // arguments.batch_size)} batches per roll-up"
+        f"batch size {arguments.batch_size:,}, "
+        f"{-(-arguments.rows // arguments.batch_size)} batch(es) per roll-up"
     )
     print(f"totals equal: {'yes' if all(equal) else 'no'}")
     version = bench.fetch("SHOW server_version")[0][0]
@@ -450,9 +351,9 @@ def run(arguments) -> list[bool]:
         f"{'meets' if ratio <= TARGET else 'misses'} the target"
     )
     if phases:
-        print_phases(phases, bench.index_count())
+        print_phases(phases)
         print()
-        print("the first claim, EXPLAIN (ANALYZE, BUFFERS, WAL), rolled back:")
+        print("the (first) batch's GROUP BY, EXPLAIN (ANALYZE, BUFFERS), run again after the roll-up:")
         print("\n".join(f"  {line}" for line in plan))
     return equal
 

@@ -130,7 +130,12 @@ class LedgerEntry(models.Model):
 
 
 class UsageRecord(models.Model):
-    """One generation, priced: what the metered endpoint served, to whom, and what it cost."""
+    """One generation, priced: what the metered endpoint served, to whom, and what it cost.
+
+    A billing record: written once, never updated or deleted (bulk updates and deletes refuse). The
+    roll-up depends on it: a record is added to DailyUsage once, by its ``seq``, and a later change
+    would never reach the sums.
+    """
 
     id = PublicIdField(prefix="gen")
     organization = models.ForeignKey("orgs.Organization", on_delete=models.PROTECT, related_name="usage")
@@ -144,16 +149,18 @@ class UsageRecord(models.Model):
     cost_usd = MicroDollarField()
     created_at = models.DateTimeField(db_index=True)
     day = models.DateField(help_text="created_at's date in UTC, what the roll-up groups by")
-    # Set, in the roll-up's transaction, once the record has been added to DailyUsage.
-    # NULL (not "") means "not rolled up": the partial index below covers exactly those rows.
-    rollup_batch = models.CharField(max_length=32, null=True, blank=True, editable=False)  # noqa: DJ001
+    # The record's place in insertion order, what the roll-up's watermark counts in (billing.rollup).
+    # A trigger sets it on every insert, whatever Django sends (NULL): a sequence on PostgreSQL, the
+    # rowid on SQLite; it is not read back onto the instance. Migration 0004 creates the triggers; on
+    # SQLite a migration that rebuilds this table drops them and must create them again (a test
+    # checks that new records get a number).
+    seq = models.BigIntegerField(null=True, editable=False)
+
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         indexes = [
-            models.Index(
-                fields=["created_at"], condition=Q(rollup_batch__isnull=True), name="usage_not_rolled"
-            ),
-            models.Index(fields=["rollup_batch"], name="usage_rollup_batch"),
+            models.Index(fields=["seq"], name="usage_seq"),
             models.Index(fields=["organization", "-created_at"], name="usage_org_time"),
         ]
 
@@ -185,6 +192,21 @@ class DailyUsage(models.Model):
 
     def __str__(self):
         return f"{self.day} {self.tier} {self.model}"
+
+
+class RollupState(models.Model):
+    """Where the usage roll-up stands: every usage record with ``seq <= watermark`` is in DailyUsage
+    and none above it. One row; the roll-up locks it for each batch, so roll-ups take turns."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    watermark = models.BigIntegerField(default=0)
+    rolled_up_at = models.DateTimeField(null=True, blank=True, help_text="When the watermark last moved.")
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="one_rollup_state")]
+
+    def __str__(self):
+        return f"rolled up to {self.watermark}"
 
 
 class TopUpStatus(models.TextChoices):

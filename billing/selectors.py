@@ -11,7 +11,8 @@ from django.utils import timezone
 from core.money import CENTS, quantize
 
 from . import pricing
-from .models import BillingAccount, DailyUsage, LedgerEntry, ModelPrice, Plan, Tier, UsageRecord
+from .models import BillingAccount, DailyUsage, LedgerEntry, ModelPrice, Plan, Tier
+from .rollup import records_not_rolled_up
 from .services import account_for
 
 HINT_DAYS = 30
@@ -44,7 +45,8 @@ def _usage_rows(organization, since: datetime.date, group_by: tuple[str, ...]):
         .order_by()
     )
     tail = (
-        UsageRecord.objects.filter(organization=organization, day__gte=since, rollup_batch__isnull=True)
+        records_not_rolled_up()
+        .filter(organization=organization, day__gte=since)
         .values(*group_by)
         .annotate(
             requests_sum=Count("pk"),

@@ -5,11 +5,13 @@ import random
 from decimal import Decimal
 
 import pytest
-from django.db.models import Count, Sum
+from django.db import connection
+from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
-from billing.models import DailyUsage, UsageRecord
+from billing.models import DailyUsage, RollupState, UsageRecord
 from billing.rollup import usage_rollup
+from billing.selectors import usage_by_model
 from tests.billing.helpers import use
 
 MODELS = [("nexevo/fast", None), ("nexevo/balanced", "openai/gpt-4o"), ("openai/gpt-4o-mini", None)]
@@ -83,6 +85,97 @@ def test_it_is_incremental(alice_key):
     bulk_usage(api_key, 500, seed=1)
     usage_rollup()
     bulk_usage(api_key, 400, seed=2)
+    assert usage_rollup() == 400
+    assert rolled_sums() == raw_sums()
+
+
+def watermark() -> int:
+    return RollupState.objects.get().watermark
+
+
+def read_totals(organization) -> dict:
+    """What the usage pages show per (tier, model), without the zero rows."""
+    return {
+        (row["tier"], row["model"]): (row["requests"], row["prompt_tokens"], row["cost_usd"])
+        for row in usage_by_model(organization, days=30)
+    }
+
+
+def raw_totals(organization) -> dict:
+    return {
+        (row["tier"], row["model"]): (row["requests"], row["prompt_tokens"], row["cost_usd"])
+        for row in UsageRecord.objects.filter(organization=organization)
+        .values("tier", "model")
+        .annotate(requests=Count("pk"), prompt_tokens=Sum("prompt_tokens"), cost_usd=Sum("cost_usd"))
+    }
+
+
+def test_it_numbers_every_record_as_it_is_inserted_whatever_it_is_sent(alice_key):
+    api_key = alice_key[0]
+    first = use(api_key)
+    bulk_usage(api_key, 3)
+    forged = UsageRecord.objects.get(pk=first.pk)
+    forged.pk, forged.seq = "gen_forged", -5
+    UsageRecord.objects.bulk_create([forged])
+    last = use(api_key)
+    numbers = list(UsageRecord.objects.order_by("seq").values_list("id", "seq"))
+    assert len(numbers) == 6 and all(seq is not None and seq > 0 for _, seq in numbers)
+    assert len({seq for _, seq in numbers}) == 6
+    assert numbers[0][0] == first.id and numbers[-1][0] == last.id
+    assert numbers[-2][0] == "gen_forged"
+
+
+def test_records_are_never_updated_or_deleted(alice_key):
+    use(alice_key[0])
+    with pytest.raises(ValueError, match="append-only"):
+        UsageRecord.objects.update(prompt_tokens=1)
+    with pytest.raises(ValueError, match="append-only"):
+        UsageRecord.objects.all().delete()
+    assert UsageRecord.objects.get().prompt_tokens == 1000
+
+
+def test_the_watermark_ends_at_the_last_record_rolled_up(alice_key):
+    bulk_usage(alice_key[0], 50)
+    usage_rollup(batch_size=7)
+    assert watermark() == UsageRecord.objects.aggregate(highest=Max("seq"))["highest"]
+    assert RollupState.objects.get().rolled_up_at is not None
+
+
+def test_reads_count_every_record_once_as_the_roll_up_catches_up(alice_key):
+    api_key = alice_key[0]
+    organization = api_key.organization
+    bulk_usage(api_key, 300, seed=1)
+    assert read_totals(organization) == raw_totals(organization)  # all tail
+    usage_rollup(batch_size=100)
+    bulk_usage(api_key, 200, seed=2)
+    use(api_key, "nexevo/balanced", served="openai/gpt-4o")
+    assert read_totals(organization) == raw_totals(organization)  # rolled up and tail
+    assert usage_rollup() == 201
+    assert read_totals(organization) == raw_totals(organization)  # all rolled up
+    assert not DailyUsage.objects.filter(requests=0).exists()
+
+
+def test_a_roll_up_that_fails_mid_batch_leaves_nothing_behind(alice_key):
+    api_key = alice_key[0]
+    organization = api_key.organization
+    bulk_usage(api_key, 400, seed=1)
+    usage_rollup()
+    before = (rolled_sums(), watermark())
+    bulk_usage(api_key, 400, seed=2)
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_the_sums_are_written(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if sql.lstrip().startswith(f"INSERT INTO {connection.ops.quote_name('billing_dailyusage')}"):
+            raise Crash
+        return result
+
+    with pytest.raises(Crash), connection.execute_wrapper(crash_after_the_sums_are_written):
+        usage_rollup()
+    assert (rolled_sums(), watermark()) == before
+    assert read_totals(organization) == raw_totals(organization)
     assert usage_rollup() == 400
     assert rolled_sums() == raw_sums()
 
@@ -173,3 +266,68 @@ def test_the_usage_page_costs_the_same_queries_for_10_and_100_000_records(
     usage_rollup()
     with django_assert_num_queries(len(few.captured_queries)):
         assert browser.get("/billing/usage/?days=30").status_code == 200
+
+
+def test_the_migration_rolls_up_what_the_old_scheme_had_not_and_numbers_by_time(transactional_db, alice_key):
+    from django.db.migrations.executor import MigrationExecutor
+
+    api_key = alice_key[0]
+    old = [("billing", "0003_refunds_by_payment_intent")]
+    latest = MigrationExecutor(connection).loader.graph.leaf_nodes()
+    executor = MigrationExecutor(connection)
+    executor.migrate(old)
+    try:
+        apps = executor.loader.project_state(old).apps
+        OldRecord, OldDaily = (
+            apps.get_model("billing", "UsageRecord"),
+            apps.get_model("billing", "DailyUsage"),
+        )
+        start = timezone.now() - datetime.timedelta(hours=3)
+
+        def old_record(name, *, hours, model, cost, rolled):
+            OldRecord.objects.create(
+                id=f"gen_{name}",
+                organization_id=api_key.organization_id,
+                api_key_id=api_key.pk,
+                user_id=api_key.created_by_id,
+                requested_model=model,
+                model=model,
+                tier="fast",
+                prompt_tokens=100,
+                completion_tokens=10,
+                cost_usd=Decimal(cost),
+                created_at=start + datetime.timedelta(hours=hours),
+                day=start.astimezone(datetime.UTC).date(),
+                rollup_batch="rb_old" if rolled else None,
+            )
+
+        old_record("rolled", hours=2, model="nexevo/fast", cost="0.000001", rolled=True)
+        OldDaily.objects.create(
+            organization_id=api_key.organization_id,
+            api_key_id=api_key.pk,
+            day=start.astimezone(datetime.UTC).date(),
+            tier="fast",
+            model="nexevo/fast",
+            requests=1,
+            prompt_tokens=100,
+            completion_tokens=10,
+            cost_usd=Decimal("0.000001"),
+        )
+        old_record("same_group", hours=0, model="nexevo/fast", cost="0.000020", rolled=False)
+        old_record("new_group", hours=1, model="nexevo/fast-2", cost="0.000300", rolled=False)
+    finally:
+        MigrationExecutor(connection).migrate(latest)
+
+    assert rolled_sums() == raw_sums()
+    assert DailyUsage.objects.get(model="nexevo/fast").cost_usd == Decimal("0.000021")
+    assert list(UsageRecord.objects.order_by("seq").values_list("id", "seq")) == [
+        ("gen_same_group", 1),
+        ("gen_new_group", 2),
+        ("gen_rolled", 3),
+    ]
+    assert watermark() == 3
+    assert usage_rollup() == 0
+    newest = use(api_key)
+    assert UsageRecord.objects.get(pk=newest.pk).seq > 3
+    assert usage_rollup() == 1
+    assert rolled_sums() == raw_sums()
