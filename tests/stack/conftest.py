@@ -118,8 +118,10 @@ def celery_on_broker(redis_server):
 
 
 def _forget_connections(app):
-    # Celery keeps its broker connection pools once made; the next use makes them for the new URL.
-    if app._pool is not None:
-        app._pool.force_close_all()
+    # Celery and kombu keep broker connection pools once made (kombu in a registry of its own);
+    # closing and dropping them all makes the next use build them for the current URL.
+    from kombu import pools
+
+    pools.reset()
     app._pool = None
     app.amqp._producer_pool = None
