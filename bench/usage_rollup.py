@@ -77,11 +77,18 @@ def maintenance_connection(url: str) -> psycopg.Connection:
 
 def drop_database(url: str, name: str) -> None:
     """A plain DROP DATABASE: PostgreSQL stops an autovacuum worker in it by itself, which WITH (FORCE)
-    may not do for a role that is not a superuser. Retried while something still holds it."""
+    may not do for a role that is not a superuser. Sessions still open in it are this process's own
+    (Django's connections closes only the main thread's; something at start-up opens more), and are
+    ended first. Retried while something still holds it."""
     statement = sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name))
     with maintenance_connection(url) as admin:
         for attempt in range(10):
             try:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = %s AND pid <> pg_backend_pid()",
+                    [name],
+                )
                 admin.execute(statement)
                 return
             except psycopg.errors.ObjectInUse:
@@ -347,7 +354,7 @@ def run(arguments) -> list[bool]:
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"PostgreSQL {version}, {os.cpu_count()} cores, load average {load} (1, 5, 15 min) at the end")
     print(
-        f"roll-up / raw GROUP BY: {ratio:.1f}x (target <= {TARGET}x) -> "
+        f"roll-up / raw GROUP BY: {ratio:.2f}x (target <= {TARGET}x) -> "
         f"{'meets' if ratio <= TARGET else 'misses'} the target"
     )
     if phases:

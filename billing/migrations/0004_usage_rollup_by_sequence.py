@@ -12,8 +12,6 @@ from the first step, so no record is inserted half-way.
 from django.db import migrations, models
 from django.utils import timezone
 
-GROUP_COLUMNS = "organization_id, api_key_id, day, tier, model"
-
 
 def number_existing_records(apps, schema_editor):
     schema_editor.execute(
@@ -26,15 +24,17 @@ def number_existing_records(apps, schema_editor):
 
 def roll_up_the_rest(apps, schema_editor):
     schema_editor.execute(
-        f"INSERT INTO billing_dailyusage AS daily ({GROUP_COLUMNS}, requests, prompt_tokens,"
-        f"  completion_tokens, cost_usd)"
-        f" SELECT {GROUP_COLUMNS}, count(*), sum(prompt_tokens), sum(completion_tokens), sum(cost_usd)"
-        f" FROM billing_usagerecord WHERE rollup_batch IS NULL GROUP BY {GROUP_COLUMNS}"
-        f" ON CONFLICT ({GROUP_COLUMNS}) DO UPDATE SET"
-        f"  requests = daily.requests + excluded.requests,"
-        f"  prompt_tokens = daily.prompt_tokens + excluded.prompt_tokens,"
-        f"  completion_tokens = daily.completion_tokens + excluded.completion_tokens,"
-        f"  cost_usd = daily.cost_usd + excluded.cost_usd"
+        "INSERT INTO billing_dailyusage AS daily (organization_id, api_key_id, day, tier, model,"
+        "  requests, prompt_tokens, completion_tokens, cost_usd)"
+        " SELECT organization_id, api_key_id, day, tier, model,"
+        "  count(*), sum(prompt_tokens), sum(completion_tokens), sum(cost_usd)"
+        " FROM billing_usagerecord WHERE rollup_batch IS NULL"
+        " GROUP BY organization_id, api_key_id, day, tier, model"
+        " ON CONFLICT (organization_id, api_key_id, day, tier, model) DO UPDATE SET"
+        "  requests = daily.requests + excluded.requests,"
+        "  prompt_tokens = daily.prompt_tokens + excluded.prompt_tokens,"
+        "  completion_tokens = daily.completion_tokens + excluded.completion_tokens,"
+        "  cost_usd = daily.cost_usd + excluded.cost_usd"
     )
     schema_editor.execute(
         "INSERT INTO billing_rollupstate (id, watermark, rolled_up_at)"
