@@ -14,6 +14,7 @@ from billing.rollup import usage_rollup
 from billing.selectors import usage_by_model
 from tests.billing.helpers import use
 
+GROUP = ("organization_id", "api_key_id", "day", "tier", "model")
 MODELS = [("nexevo/fast", None), ("nexevo/balanced", "openai/gpt-4o"), ("openai/gpt-4o-mini", None)]
 
 
@@ -45,30 +46,26 @@ def bulk_usage(api_key, count: int, *, days_back: int = 6, seed: int = 7) -> Non
 
 def raw_sums():
     return list(
-        UsageRecord.objects.values("organization_id", "api_key_id", "day", "tier", "model")
+        UsageRecord.objects.values(*GROUP)
         .annotate(
             requests=Count("pk"),
             prompt_tokens=Sum("prompt_tokens"),
             completion_tokens=Sum("completion_tokens"),
             cost_usd=Sum("cost_usd"),
         )
-        .order_by("day", "tier", "model")
+        .order_by(*GROUP)
     )
 
 
 def rolled_sums():
     return list(
         DailyUsage.objects.values(
-            "organization_id",
-            "api_key_id",
-            "day",
-            "tier",
-            "model",
+            *GROUP,
             "requests",
             "prompt_tokens",
             "completion_tokens",
             "cost_usd",
-        ).order_by("day", "tier", "model")
+        ).order_by(*GROUP)
     )
 
 
