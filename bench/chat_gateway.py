@@ -14,12 +14,12 @@ at p50 and at p99. Without DATABASE_URL it uses a throwaway SQLite file (and no 
 """
 
 import argparse
-import asyncio
 import json
 import subprocess
 import sys
 import time
 
+import common
 import httpx
 from common import ROOT, Result, Server, django_setup, free_port, prepare_database, server_environment
 
@@ -58,32 +58,16 @@ class Process:
         self.process.wait(timeout=10)
 
 
-async def _load(url, headers, *, requests, concurrency) -> tuple[list[float], float]:
-    latencies: list[float] = []
-    remaining = iter(range(requests))
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    raw = json.dumps(BODY).encode()
-    async with httpx.AsyncClient(
-        headers={**headers, "Content-Type": "application/json"}, limits=limits, timeout=30
-    ) as client:
-
-        async def worker():
-            for _ in remaining:
-                started = time.perf_counter()
-                response = await client.post(url, content=raw)
-                latencies.append(time.perf_counter() - started)
-                if response.status_code != 200:
-                    raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:300]}")
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return latencies, time.perf_counter() - started
-
-
 def measure(name, url, headers, *, requests, concurrency) -> Result:
-    asyncio.run(_load(url, headers, requests=max(50, requests // 10), concurrency=concurrency))  # warm up
-    latencies, seconds = asyncio.run(_load(url, headers, requests=requests, concurrency=concurrency))
-    return Result(name, concurrency, latencies, seconds)
+    """The shared load generator, POSTing the chat body as JSON."""
+    return common.measure(
+        name,
+        url,
+        {**headers, "Content-Type": "application/json"},
+        requests=requests,
+        concurrency=concurrency,
+        body=json.dumps(BODY).encode(),
+    )
 
 
 def main() -> int:

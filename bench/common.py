@@ -121,7 +121,10 @@ class Result:
         return len(self.latencies) / self.seconds
 
 
-async def _load(url: str, headers: dict, *, requests: int, concurrency: int) -> tuple[list[float], float]:
+async def _load(
+    url: str, headers: dict, *, requests: int, concurrency: int, body: bytes | None = None
+) -> tuple[list[float], float]:
+    """GETs ``url``, or POSTs ``body`` to it when one is given, from ``concurrency`` workers."""
     latencies: list[float] = []
     remaining = iter(range(requests))
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -130,7 +133,10 @@ async def _load(url: str, headers: dict, *, requests: int, concurrency: int) -> 
         async def worker():
             for _ in remaining:
                 started = time.perf_counter()
-                response = await client.get(url)
+                if body is None:
+                    response = await client.get(url)
+                else:
+                    response = await client.post(url, content=body)
                 latencies.append(time.perf_counter() - started)
                 if response.status_code != 200:
                     raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:200]}")
@@ -140,9 +146,14 @@ async def _load(url: str, headers: dict, *, requests: int, concurrency: int) -> 
         return latencies, time.perf_counter() - started
 
 
-def measure(name: str, url: str, headers: dict, *, requests: int, concurrency: int) -> Result:
-    asyncio.run(_load(url, headers, requests=max(50, requests // 10), concurrency=concurrency))  # warm up
-    latencies, seconds = asyncio.run(_load(url, headers, requests=requests, concurrency=concurrency))
+def measure(
+    name: str, url: str, headers: dict, *, requests: int, concurrency: int, body: bytes | None = None
+) -> Result:
+    warm_up = max(50, requests // 10)
+    asyncio.run(_load(url, headers, requests=warm_up, concurrency=concurrency, body=body))
+    latencies, seconds = asyncio.run(
+        _load(url, headers, requests=requests, concurrency=concurrency, body=body)
+    )
     return Result(name, concurrency, latencies, seconds)
 
 
