@@ -84,6 +84,12 @@ def _reached(thresholds, *, cap: Decimal | None, spend: Decimal) -> list[int]:
     return sorted(t for t in thresholds if spend * 100 >= cap * t)
 
 
+def spend_alerts_due(*, api_key: ApiKey, spend: Decimal) -> bool:
+    """Whether the key's month-to-date ``spend`` reaches any of its thresholds (no query): only then
+    has ``spend_alerts_record`` anything to look at."""
+    return bool(_reached(api_key.alert_thresholds_pct, cap=api_key.monthly_spend_cap_usd, spend=spend))
+
+
 def spend_alerts_record(
     *, api_key: ApiKey, spend: Decimal, month: datetime.date, now: datetime.datetime
 ) -> list[SpendAlert]:

@@ -25,6 +25,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from core.cache import CacheUnavailable, shared_cache
@@ -101,8 +102,14 @@ def _without_secrets(api_key):
     return entry
 
 
+# Sent whenever keys are forgotten, so that process-local copies (gateway.hot) go too.
+keys_forgotten = Signal()
+
+
 def forget(key_hashes) -> None:
     """Replaces the entries with tombstones, now and once the current transaction has committed."""
+    key_hashes = list(key_hashes)
+    keys_forgotten.send(sender=None, key_hashes=key_hashes)
     keys = [_cache_key(key_hash) for key_hash in key_hashes]
     if not keys or not _enabled():
         return

@@ -48,7 +48,8 @@ def cost(
     list_prices: dict[str, ModelPrice] | None = None,
 ) -> Decimal:
     """The cost in dollars, rounded to 6 decimals. ``list_prices`` saves a query per call when
-    pricing many generations (the upgrade hint); without it the model's price is read."""
+    pricing many generations (the upgrade hint, the chat endpoint's catalog): given, it must hold the
+    model's price if it has one; without it the model's price is read."""
     prompt, completion = Decimal(prompt_tokens), Decimal(completion_tokens)
     if tier == Tier.FAST:
         exact = prompt * plan.fast_input_per_million_usd + completion * plan.fast_output_per_million_usd
@@ -58,7 +59,10 @@ def cost(
             prompt * plan.balanced_input_per_million_usd + completion * plan.balanced_output_per_million_usd
         )
         return quantize(exact / MILLION, MICROS)
-    price = (list_prices or {}).get(model) or ModelPrice.objects.filter(model=model).first()
+    if list_prices is not None:  # every price there is, read beforehand: no query here
+        price = list_prices.get(model)
+    else:
+        price = ModelPrice.objects.filter(model=model).first()
     if price is None:
         raise UnknownModel(model)
     list_cost = (prompt * price.input_per_million_usd + completion * price.output_per_million_usd) / MILLION

@@ -135,6 +135,18 @@ def _watch_low_balance(account: BillingAccount, before: Decimal) -> None:
         account.save(update_fields=["low_balance_alerted"])
 
 
+def low_balance_check(*, organization_id: str) -> None:
+    """The low-balance watch, on the balance as it is now: for a debit written without ``_post``
+    (gateway.recording writes the usage in one statement)."""
+    with transaction.atomic():
+        account = (
+            BillingAccount.objects.select_for_update(of=("self",))
+            .select_related("organization")
+            .get(organization_id=organization_id)
+        )
+        _watch_low_balance(account, account.balance_usd)
+
+
 def low_balance_threshold_set(*, membership: Membership, amount, ip=None) -> BillingAccount:
     require(membership, Action.MANAGE_BILLING)
     threshold = (

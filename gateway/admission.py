@@ -3,8 +3,8 @@
 Before calling a provider, the endpoint *reserves* the most the request can cost (``max_cost``). The
 reservation succeeds only if the key's month-to-date spend plus everything reserved and not yet settled
 plus this request stays within the cap, checked and added in one atomic step. After the call the
-usage is recorded (billing.services.usage_record, which adds the real cost to the month-to-date spend)
-and then the reservation is released; on failure it is just released. So however many requests race,
+usage is recorded (gateway.recording, which adds the real cost to the month-to-date spend) and then
+the reservation is released; on failure it is just released. So however many requests race,
 the spend never passes the cap.
 
 Two counters do that:
@@ -18,12 +18,14 @@ Two counters do that:
   longer counts.
 """
 
+import asyncio
 import dataclasses
 import datetime
 import json
 import logging
 from decimal import Decimal
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
@@ -36,7 +38,9 @@ from billing.models import BillingAccount, Plan
 from billing.services import account_for
 from core.errors import ServiceError
 from core.money import format_usd, from_micros, to_micros
+from orgs.models import Organization
 
+from . import hot, routing
 from .models import KeyReservation
 from .routing import Route
 
@@ -66,11 +70,47 @@ class SpendCapExceeded(ServiceError):
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class AccountView:
+    """What admission and recording read of the organization's billing account (gateway.hot)."""
+
+    plan: Plan
+    balance: Decimal
+
+
 @dataclasses.dataclass
 class Admission:
-    plan: Plan
+    view: AccountView  # the account as admission saw it: recording prices under its plan
     max_cost: Decimal
-    reservation: str | None  # None when the key has no cap: nothing is held
+    reservation: str | None = None  # None when the key has no cap: nothing is held
+
+    @property
+    def plan(self) -> Plan:
+        return self.view.plan
+
+
+def account_view(organization_id: str) -> AccountView:
+    def load():
+        account = (
+            BillingAccount.objects.select_related("plan").filter(organization_id=organization_id).first()
+        )
+        if account is None:
+            account = account_for(Organization.objects.get(pk=organization_id))
+        return AccountView(plan=account.plan, balance=account.balance_usd)
+
+    return hot.get(("account", organization_id), load)
+
+
+def balance_moved(organization_id: str, view: AccountView, balance: Decimal) -> None:
+    """The database answered with the balance after a recording: keep it, unless this process kept a
+    lower one meanwhile (two recordings answer in either order; a rise comes with a clear)."""
+
+    def lower(kept: AccountView) -> AccountView:
+        if kept.plan.pk != view.plan.pk or kept.balance <= balance:
+            return kept
+        return dataclasses.replace(kept, balance=balance)
+
+    hot.update(("account", organization_id), lower)
 
 
 def max_cost(*, plan: Plan, route: Route, messages_bytes: int, max_tokens: int | None) -> Decimal:
@@ -80,6 +120,7 @@ def max_cost(*, plan: Plan, route: Route, messages_bytes: int, max_tokens: int |
     the request's messages (and tools) have bytes; neither it nor the completion can pass the
     model's context length, which also bounds a completion without ``max_tokens``.
     """
+    prices = routing.catalog().prices
     worst = Decimal(0)
     for target in route.targets:
         context = target.context_length
@@ -93,47 +134,51 @@ def max_cost(*, plan: Plan, route: Route, messages_bytes: int, max_tokens: int |
                 model=target.model,
                 prompt_tokens=prompt,
                 completion_tokens=completion,
+                list_prices=prices,
             ),
         )
     return worst
 
 
-def admit(*, api_key: ApiKey, route: Route, body: dict) -> Admission:
-    """Refuses a request the organization cannot pay for, then reserves its worst case."""
-    account = BillingAccount.objects.select_related("plan").filter(
-        organization_id=api_key.organization_id
-    ).first() or account_for(api_key.organization)
-    plan = account.plan
-    if account.balance_usd <= 0:
+def assess(*, api_key: ApiKey, route: Route, body: dict) -> Admission:
+    """Refuses a request the organization cannot pay for, and prices its worst case. Reads only
+    snapshots when they are warm (gateway.hot); the hold is taken by ``reserve``."""
+    view = account_view(api_key.organization_id)
+    if view.balance <= 0:
         raise InsufficientBalance
     size = len(json.dumps([body.get("messages"), body.get("tools")], ensure_ascii=False).encode())
-    worst = max_cost(plan=plan, route=route, messages_bytes=size, max_tokens=body.get("max_tokens"))
-    # A key served from the key cache carries its cap: every change to a key forgets its entry.
+    worst = max_cost(plan=view.plan, route=route, messages_bytes=size, max_tokens=body.get("max_tokens"))
+    return Admission(view=view, max_cost=worst)
+
+
+async def areserve(api_key: ApiKey, admission: Admission) -> None:
+    """``admit``'s reservation from async code: Redis without leaving the event loop, the database
+    counter in a thread."""
     cap = api_key.monthly_spend_cap_usd
     if cap is None:
-        return Admission(plan=plan, max_cost=worst, reservation=None)
-    reservation = counter().reserve(api_key, worst, cap)
-    return Admission(plan=plan, max_cost=worst, reservation=reservation)
+        return
+    if settings.REDIS_URL:
+        admission.reservation = await RedisSpendCounter().areserve(api_key, admission.max_cost, cap)
+    else:
+        reserve = sync_to_async(DatabaseSpendCounter().reserve)
+        admission.reservation = await reserve(api_key, admission.max_cost, cap)
 
 
-def settle(api_key: ApiKey, admission: Admission, cost: Decimal) -> None:
-    """After the usage is recorded (the month-to-date spend includes ``cost``): drop the hold."""
-    _release(api_key, admission, recorded=cost)
-
-
-def release(api_key: ApiKey, admission: Admission) -> None:
-    """The request cost nothing (it failed): drop the hold."""
-    _release(api_key, admission, recorded=Decimal(0))
-
-
-def _release(api_key: ApiKey, admission: Admission, *, recorded: Decimal) -> None:
+async def asettle(api_key: ApiKey, admission: Admission, cost: Decimal) -> None:
+    """Drops the hold once ``cost`` is recorded (the month-to-date spend includes it); a request that
+    failed settles at zero."""
     if admission.reservation is None:
         return
     try:
-        counter().release(api_key, admission.reservation, admission.max_cost, recorded=recorded)
+        if settings.REDIS_URL:
+            counter = RedisSpendCounter()
+            await counter.arelease(api_key, admission.reservation, admission.max_cost, recorded=cost)
+        else:
+            release = sync_to_async(DatabaseSpendCounter().release)
+            await release(api_key, admission.reservation, admission.max_cost, recorded=cost)
     except CounterUnavailable:
-        # The usage is recorded already; a hold left in Redis only over-counts (never lets the
-        # spend pass the cap) and goes when the counter idles out.
+        # The usage is recorded already; a hold left in Redis only over-counts (never lets the spend
+        # pass the cap) and goes when the counter idles out.
         logger.warning("Could not release a spend hold of %s on %s.", admission.max_cost, api_key.pk)
 
 
@@ -228,9 +273,7 @@ class RedisSpendCounter:
         month = _month(now)
         total = self._reserve(api_key, month, amount, cap, seed="")
         if total == -2:  # no counter yet this month (or it idled out): seed it from the database
-            committed = (
-                ApiKey.objects.only("spend_month", "spend_month_to_date_usd").get(pk=api_key.pk)
-            ).month_to_date_spend(now)
+            committed = self._committed(api_key, now)
             total = self._reserve(api_key, month, amount, cap, seed=str(to_micros(committed)))
         if total < 0:
             raise SpendCapExceeded(cap)
@@ -252,6 +295,41 @@ class RedisSpendCounter:
         except RedisError as error:
             raise CounterUnavailable from error
 
+    async def areserve(self, api_key: ApiKey, amount: Decimal, cap: Decimal) -> str:
+        """``reserve`` on the event loop's own connection; only seeding reads the database."""
+        now = timezone.now()
+        month = _month(now)
+        total = await self._areserve(api_key, month, amount, cap, seed="")
+        if total == -2:
+            committed = await sync_to_async(self._committed)(api_key, now)
+            total = await self._areserve(api_key, month, amount, cap, seed=str(to_micros(committed)))
+        if total < 0:
+            raise SpendCapExceeded(cap)
+        return month
+
+    def _committed(self, api_key: ApiKey, now) -> Decimal:
+        key = ApiKey.objects.only("spend_month", "spend_month_to_date_usd").get(pk=api_key.pk)
+        return key.month_to_date_spend(now)
+
+    async def _areserve(
+        self, api_key: ApiKey, month: str, amount: Decimal, cap: Decimal, *, seed: str
+    ) -> int:
+        arguments = (to_micros(amount), to_micros(cap), COUNTER_IDLE_SECONDS, seed)
+        try:
+            return int(await async_client().eval(_RESERVE, 1, self._key(api_key, month), *arguments))
+        except RedisError as error:
+            raise CounterUnavailable from error
+
+    async def arelease(
+        self, api_key: ApiKey, reservation: str, amount: Decimal, *, recorded: Decimal
+    ) -> None:
+        try:
+            await async_client().eval(
+                _ADJUST, 1, self._key(api_key, reservation), to_micros(recorded - amount)
+            )
+        except RedisError as error:
+            raise CounterUnavailable from error
+
     def release(self, api_key: ApiKey, reservation: str, amount: Decimal, *, recorded: Decimal) -> None:
         # The reservation is the month it was taken in: the hold comes off that month's counter, and
         # the recorded cost goes on it (the database put it in the month the usage was recorded in,
@@ -260,6 +338,51 @@ class RedisSpendCounter:
             self.client().eval(_ADJUST, 1, self._key(api_key, reservation), to_micros(recorded - amount))
         except RedisError as error:
             raise CounterUnavailable from error
+
+
+_async_clients: dict = {}
+
+
+def async_client():
+    """A Redis client for the running event loop (a connection pool cannot cross loops)."""
+    import redis.asyncio
+
+    loop = asyncio.get_running_loop()
+    client = _async_clients.get(loop)
+    if client is None:
+        for old in [other for other in _async_clients if other.is_closed()]:
+            del _async_clients[old]
+        client = redis.asyncio.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30
+        )
+        _async_clients[loop] = client
+    return client
+
+
+# Another process revoked or changed these keys: its snapshots here are not to be trusted (gateway.hot).
+# A marker outlives any snapshot read before the change.
+_FORGOTTEN = "nexevo:key-forgotten:"
+
+
+def mark_keys_forgotten(key_hashes) -> None:
+    if not settings.REDIS_URL or not key_hashes:
+        return
+    seconds = settings.NEXEVO_HOT_CACHE_SECONDS + 1
+    try:
+        with RedisSpendCounter.client().pipeline(transaction=False) as pipe:
+            for key_hash in key_hashes:
+                pipe.set(_FORGOTTEN + key_hash, 1, ex=seconds)
+            pipe.execute()
+    except RedisError:
+        logger.warning("Could not mark %d forgotten keys for the other processes.", len(key_hashes))
+
+
+async def key_forgotten(key_hash: str) -> bool:
+    """Whether a process forgot this key in the last moments; unknown (Redis down) counts as yes."""
+    try:
+        return bool(await async_client().exists(_FORGOTTEN + key_hash))
+    except RedisError:
+        return True
 
 
 def spend_in_flight(api_key: ApiKey) -> Decimal:

@@ -1,8 +1,16 @@
 """``POST /v1/chat/completions``: OpenAI-compatible, metered, routed.
 
-An async view, so a slow stream holds a coroutine, not a worker thread. The database work happens in
-two hops to a thread per request: one before the provider is called (authenticate, route, admit and
-reserve) and one after (record the usage, settle the reservation, write the request log).
+``handle()`` is the endpoint, free of any framework: it takes the method, the Authorization header
+and the body, and answers with a ``Reply``. Two doors lead to it: ``gateway.asgi`` serves it straight
+from the ASGI server in front of Django (what ``bin/run`` and ``bin/stack`` run), and
+``chat_completions`` is the same as a Django view (the test client, a WSGI server).
+
+A warm request reads no database before the provider is called: its key, the catalog, the plan and
+balance come from this process's snapshots (gateway.hot), and the hold on the key's cap is one Redis
+call from the event loop. When a snapshot is missing the same work runs in a thread, which loads it.
+After the call everything is recorded (gateway.recording): through gateway.asgi in one statement on
+the event loop's own PostgreSQL connection, through Django in a thread. The hold is settled once the
+answer is out.
 
 The order of a request:
 
@@ -12,8 +20,8 @@ The order of a request:
    reserved against the key's cap (402 ``spend_cap_exceeded``) — see gateway.admission;
 4. the provider call. A connection error, a timeout, a 5xx or a 429 moves on to the next target, as
    long as nothing has been sent to the client yet; a 4xx is the caller's and is passed on as a 400;
-5. the usage recorded through billing.services.usage_record with the provider's token counts, the
-   reservation released, and the body answered with a ``nexevo`` block and ``X-Nexevo-Generation-Id``.
+5. the usage recorded (gateway.recording) with the provider's token counts, the reservation
+   settled, and the body answered with a ``nexevo`` block and ``X-Nexevo-Generation-Id``.
 
 A stream is relayed event by event as it arrives. The provider is asked for the usage in its last
 chunk; if the client goes away or the provider stops early, what was produced is recorded anyway
@@ -27,26 +35,26 @@ import json
 import logging
 import math
 import time
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import httpx
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.db import transaction
-from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from apikeys import tokens
 from apikeys.services import ExpiredApiKey, InvalidApiKey, key_authenticate
-from billing.services import usage_record
 from core.api import error_body
 from core.errors import ServiceError
-from core.ids import new_id
 from core.money import format_usd_exact
 
 from . import admission as admission_service
-from . import routing, upstream
-from .models import RequestLog, RequestStatus
+from . import hot, recording, routing, upstream
+from .models import RequestStatus
+from .recording import Outcome, Pending
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +65,41 @@ class BadRequest(ServiceError):
     pass
 
 
-def _error(status: int, code: str, message: str, param: str | None = None, headers=None) -> JsonResponse:
-    return JsonResponse(
-        error_body(status, code=code, message=message, param=param), status=status, headers=headers
-    )
+@dataclasses.dataclass
+class Reply:
+    """An answer of the endpoint, for whichever door the request came in by."""
+
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    content_type: str = "application/json"
+    events: AsyncIterator[bytes] | None = None  # a stream, sent event by event
+    error_code: str = ""  # the envelope's code, for the request log
+    after: list = dataclasses.field(default_factory=list)  # coroutine functions to await once sent
+
+    def as_django(self) -> HttpResponse:
+        if self.events is not None:
+            return StreamingHttpResponse(self.events, content_type=self.content_type, headers=self.headers)
+        return HttpResponse(
+            self.body, status=self.status, content_type=self.content_type, headers=self.headers
+        )
+
+
+def _json(status: int, data: dict, headers: dict | None = None) -> Reply:
+    return Reply(status, json.dumps(data).encode(), headers or {})
+
+
+def _error(status: int, code: str, message: str, param: str | None = None, headers=None) -> Reply:
+    reply = _json(status, error_body(status, code=code, message=message, param=param), headers)
+    reply.error_code = code
+    return reply
+
+
+class Refused(Exception):
+    """The request is answered with ``reply`` without calling a provider (logged when it has a body)."""
+
+    def __init__(self, reply: Reply, pending: Pending | None = None):
+        self.reply, self.pending = reply, pending
 
 
 def _refuse_constant(name: str):
@@ -100,114 +139,93 @@ def parse_body(raw: bytes) -> dict:
     return body
 
 
-@dataclasses.dataclass
-class Pending:
-    """What the request log and the usage record need, gathered as the request goes."""
-
-    api_key: object
-    body: dict
-    started: float
-    generation_id: str = dataclasses.field(default_factory=lambda: new_id("gen"))
-    route: routing.Route | None = None
-    admission: admission_service.Admission | None = None
-    target: routing.Target | None = None
-    attempts: int = 0
-
-    @property
-    def stream(self) -> bool:
-        return bool(self.body.get("stream"))
-
-    def prompt_bytes(self) -> int:
-        return len(json.dumps(self.body.get("messages"), ensure_ascii=False).encode())
-
-
 # --- Before the provider call ---------------------------------------------------------------------
 
 
-def _prepare(raw_key: str, raw_body: bytes) -> Pending | JsonResponse:
-    """Authenticates, parses, routes and admits, in the request's database thread."""
+def _authenticate(raw_key: str, *, fresh: bool = False):
+    if not tokens.is_well_formed(raw_key):
+        raise InvalidApiKey
+    if fresh:
+        return key_authenticate(raw_key)
+    # Without Redis a snapshot of a key is kept only where the key cache would keep it (never in
+    # production, where processes could not tell each other of a revocation).
+    seconds = None if settings.REDIS_URL or settings.NEXEVO_KEY_CACHE_SECONDS > 0 else 0
+    api_key = hot.get(("key", tokens.hash_key(raw_key)), lambda: key_authenticate(raw_key), seconds=seconds)
+    if api_key.is_expired():
+        raise ExpiredApiKey
+    return api_key
+
+
+def _plan(raw_key: str, raw_body: bytes, *, fresh_key: bool = False) -> Pending:
+    """Authenticates, parses, routes and prices the worst case; raises ``Refused``. Reads only
+    snapshots when they are warm (inside ``hot.memory_only()`` a cold one raises ``hot.Miss``)."""
     try:
-        api_key = key_authenticate(raw_key)
+        api_key = _authenticate(raw_key, fresh=fresh_key)
     except ExpiredApiKey:
-        return _error(401, "key_expired", "This API key has expired. Create a new one.")
+        raise Refused(_error(401, "key_expired", "This API key has expired. Create a new one.")) from None
     except InvalidApiKey:
-        return _error(401, "invalid_api_key", "Invalid API key.")
+        raise Refused(_error(401, "invalid_api_key", "Invalid API key.")) from None
     pending = Pending(api_key=api_key, body={}, started=time.monotonic())
     try:
         pending.body = parse_body(raw_body)
         pending.route = routing.route(api_key=api_key, model=pending.body["model"])
-        pending.admission = admission_service.admit(api_key=api_key, route=pending.route, body=pending.body)
+        pending.admission = admission_service.assess(api_key=api_key, route=pending.route, body=pending.body)
     except ServiceError as error:
-        if pending.body:
-            _log(pending, status=RequestStatus.REFUSED, http_status=error.status, error_code=error.code)
-        return _error(error.status, error.code, error.message, error.param)
+        reply = _error(error.status, error.code, error.message, error.param)
+        raise Refused(reply, pending if pending.body else None) from None
     return pending
+
+
+async def _prepare(raw_key: str, raw_body: bytes) -> Pending | Reply:
+    """``_plan`` from memory, or in a thread when a snapshot is cold; then the hold on the cap."""
+    try:
+        try:
+            with hot.memory_only():
+                pending = _plan(raw_key, raw_body)
+        except hot.Miss:
+            pending = await sync_to_async(_plan)(raw_key, raw_body)
+        if settings.REDIS_URL and await admission_service.key_forgotten(pending.api_key.key_hash):
+            hot.drop(("key", pending.api_key.key_hash))  # changed in some process: read it afresh
+            pending = await sync_to_async(_plan)(raw_key, raw_body, fresh_key=True)
+    except Refused as refused:
+        if refused.pending is not None:
+            await _log(refused.pending, RequestStatus.REFUSED, refused.reply)
+        return refused.reply
+    try:
+        await admission_service.areserve(pending.api_key, pending.admission)
+    except ServiceError as error:
+        reply = _error(error.status, error.code, error.message, error.param)
+        await _log(pending, RequestStatus.REFUSED, reply)
+        return reply
+    return pending
+
+
+async def _log(pending: Pending, status: str, reply: Reply) -> None:
+    await sync_to_async(recording.log)(
+        pending, status=status, http_status=reply.status, error_code=reply.error_code
+    )
 
 
 # --- After it ----------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class Outcome:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: Decimal = Decimal(0)
+async def _record(pending: Pending, **outcome) -> Outcome:
+    if recording.direct.get():
+        return await recording.arecord(pending, **outcome)
+    return await sync_to_async(recording.record)(pending, **outcome)
 
 
-def _finish(
-    pending: Pending,
-    *,
-    prompt_tokens: int,
-    completion_tokens: int,
-    status: str,
-    http_status: int,
-    error_code="",
-) -> Outcome:
-    """Records what was served (usage, ledger and the request log, in one transaction), then
-    releases the reservation: the spend is counted before the hold goes, never neither."""
-    target = pending.target
-    with transaction.atomic():
-        record = usage_record(
-            api_key=pending.api_key,
-            requested_model=pending.route.requested_model,
-            model=target.model,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            byok=target.byok,
-            generation_id=pending.generation_id,
-        )
-        outcome = Outcome(prompt_tokens, completion_tokens, record.cost_usd)
-        _log(pending, status=status, http_status=http_status, error_code=error_code, outcome=outcome)
-    admission_service.settle(pending.api_key, pending.admission, record.cost_usd)
-    return outcome
+async def _finish(pending: Pending, **outcome) -> Outcome:
+    """Records what was served, then settles the hold: the spend is counted before the hold goes."""
+    recorded = await _record(pending, **outcome)
+    await admission_service.asettle(pending.api_key, pending.admission, recorded.cost)
+    return recorded
 
 
-def _fail(pending: Pending, *, http_status: int, error_code: str) -> None:
-    admission_service.release(pending.api_key, pending.admission)
-    _log(pending, status=RequestStatus.FAILED, http_status=http_status, error_code=error_code)
-
-
-def _log(pending: Pending, *, status, http_status, error_code="", outcome: Outcome | None = None) -> None:
-    outcome = outcome or Outcome()
-    target = pending.target
-    RequestLog.objects.create(
-        id=pending.generation_id,
-        organization_id=pending.api_key.organization_id,
-        api_key_id=pending.api_key.pk,
-        requested_model=str(pending.body.get("model", ""))[:128],
-        model=target.model if target else "",
-        provider=target.provider if target else "",
-        tier=pending.route.tier if pending.route else "",
-        stream=pending.stream,
-        status=status,
-        http_status=http_status,
-        error_code=error_code,
-        attempts=pending.attempts,
-        prompt_tokens=outcome.prompt_tokens,
-        completion_tokens=outcome.completion_tokens,
-        cost_usd=outcome.cost,
-        latency_ms=int((time.monotonic() - pending.started) * 1000),
-    )
+async def _fail(pending: Pending, reply: Reply) -> Reply:
+    await admission_service.asettle(pending.api_key, pending.admission, Decimal(0))
+    await _log(pending, RequestStatus.FAILED, reply)
+    return reply
 
 
 def _nexevo_block(pending: Pending, outcome: Outcome) -> dict:
@@ -230,30 +248,53 @@ def _failure_response(failure: upstream.UpstreamFailure | None) -> tuple[int, st
     return 502, "upstream_error", "The model provider failed to answer. Try again."
 
 
-# --- The view ------------------------------------------------------------------------------------------
+# --- The endpoint -------------------------------------------------------------------------------------
+
+
+async def handle(method: str, authorization: str, raw_body: bytes | None, *, buffered=False) -> Reply:
+    """``POST /v1/chat/completions``. ``raw_body`` is None when it was too large to read;
+    ``buffered`` sends a stream whole (see ``_stream``)."""
+    if method != "POST":
+        return _error(405, "method_not_allowed", "Use POST.", headers={"Allow": "POST"})
+    scheme, _, raw_key = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not raw_key.strip():
+        return _error(401, "invalid_api_key", "Send your API key as Authorization: Bearer <key>.")
+    if raw_body is None:
+        return _error(413, "request_too_large", "The request body is too large.")
+    prepared = await _prepare(raw_key.strip(), raw_body)
+    if isinstance(prepared, Reply):
+        return prepared
+    if prepared.stream:
+        return await _stream(prepared, buffered=buffered)
+    return await _complete(prepared)
 
 
 @csrf_exempt
 async def chat_completions(request):
-    if request.method != "POST":
-        return _error(405, "method_not_allowed", "Use POST.", headers={"Allow": "POST"})
-    header = request.headers.get("Authorization", "")
-    scheme, _, raw_key = header.partition(" ")
-    if scheme.lower() != "bearer" or not raw_key.strip():
-        return _error(401, "invalid_api_key", "Send your API key as Authorization: Bearer <key>.")
+    """The endpoint as a Django view. A WSGI server (``runserver``, the tests' live server) would read
+    a stream in another event loop than the provider's connection lives in, so there it is buffered."""
     try:
         raw_body = request.body
     except Exception:  # noqa: BLE001 - RequestDataTooBig and a broken upload alike
-        return _error(413, "request_too_large", "The request body is too large.")
-    prepared = await sync_to_async(_prepare)(raw_key.strip(), raw_body)
-    if isinstance(prepared, JsonResponse):
-        return prepared
-    if prepared.stream:
-        return await _stream(prepared, buffered=not isinstance(request, ASGIRequest))
-    return await _complete(prepared)
+        raw_body = None
+    buffered = not isinstance(request, ASGIRequest)
+    reply = await handle(
+        request.method, request.headers.get("Authorization", ""), raw_body, buffered=buffered
+    )
+    await run_after(reply)  # Django sends the response only after the view returns
+    return reply.as_django()
 
 
-async def _complete(pending: Pending) -> JsonResponse:
+async def run_after(reply: Reply) -> None:
+    """The reply's jobs for after the answer: none of them may turn an answer into an error."""
+    for job in reply.after:
+        try:
+            await job()
+        except Exception:
+            logger.exception("A job after a chat answer failed.")
+
+
+async def _complete(pending: Pending) -> Reply:
     failure = None
     for target in pending.route.targets:
         pending.target = target
@@ -276,13 +317,10 @@ async def _complete(pending: Pending) -> JsonResponse:
         except (httpx.HTTPError, ValueError):
             failure = upstream.UpstreamFailure("upstream_error", "an unreadable answer")
         except upstream.UpstreamRejected as rejected:
-            await sync_to_async(_fail)(pending, http_status=400, error_code="upstream_rejected")
-            return _error(400, "upstream_rejected", rejected.message)
+            return await _fail(pending, _error(400, "upstream_rejected", rejected.message))
         logger.warning("%s failed for %s: %s", target.provider, pending.generation_id, failure.message)
     else:
-        status, code, message = _failure_response(failure)
-        await sync_to_async(_fail)(pending, http_status=status, error_code=code)
-        return _error(status, code, message)
+        return await _fail(pending, _error(*_failure_response(failure)))
 
     usage = data.get("usage")
     prompt = _tokens(usage, "prompt_tokens")
@@ -290,7 +328,7 @@ async def _complete(pending: Pending) -> JsonResponse:
     if prompt is None or completion is None:  # a provider that does not count: estimate, never skip
         prompt = math.ceil(pending.prompt_bytes() / 4)
         completion = math.ceil(len(json.dumps(data.get("choices"), ensure_ascii=False).encode()) / 4)
-    outcome = await sync_to_async(_finish)(
+    outcome = await _record(
         pending,
         prompt_tokens=prompt,
         completion_tokens=completion,
@@ -298,7 +336,10 @@ async def _complete(pending: Pending) -> JsonResponse:
         http_status=200,
     )
     data["nexevo"] = _nexevo_block(pending, outcome)
-    return JsonResponse(data, headers={GENERATION_HEADER: pending.generation_id})
+    reply = _json(200, data, {GENERATION_HEADER: pending.generation_id})
+    # The hold goes once the answer is out: until then it only over-counts, which is safe.
+    reply.after.append(lambda: admission_service.asettle(pending.api_key, pending.admission, outcome.cost))
+    return reply
 
 
 # --- Streaming -------------------------------------------------------------------------------------
@@ -332,12 +373,8 @@ class StreamState:
 
 
 async def _stream(pending: Pending, *, buffered: bool = False):
-    """Opens the stream on the first target that answers with a first chunk, then relays it.
-
-    ``buffered`` is for a WSGI server (``runserver``, the tests' live server): it would read the
-    relay in another event loop than the provider's connection lives in, so there the whole stream
-    is read here and sent at once. Under ASGI (``bin/run``) it is relayed event by event.
-    """
+    """Opens the stream on the first target that answers with a first chunk, then relays it event
+    by event, or whole when ``buffered``."""
     failure = None
     for target in pending.route.targets:
         pending.target = target
@@ -359,12 +396,9 @@ async def _stream(pending: Pending, *, buffered: bool = False):
         except upstream.UpstreamFailure as error:
             failure = error
         except upstream.UpstreamRejected as rejected:
-            await sync_to_async(_fail)(pending, http_status=400, error_code="upstream_rejected")
-            return _error(400, "upstream_rejected", rejected.message)
+            return await _fail(pending, _error(400, "upstream_rejected", rejected.message))
     else:
-        status, code, message = _failure_response(failure)
-        await sync_to_async(_fail)(pending, http_status=status, error_code=code)
-        return _error(status, code, message)
+        return await _fail(pending, _error(*_failure_response(failure)))
 
     response_headers = {
         GENERATION_HEADER: pending.generation_id,
@@ -374,8 +408,8 @@ async def _stream(pending: Pending, *, buffered: bool = False):
     relay = _relay(pending, response, chunks, first)
     if buffered:
         body = b"".join([event async for event in relay])
-        return HttpResponse(body, content_type="text/event-stream", headers=response_headers)
-    return StreamingHttpResponse(relay, content_type="text/event-stream", headers=response_headers)
+        return Reply(200, body, response_headers, content_type="text/event-stream")
+    return Reply(200, headers=response_headers, content_type="text/event-stream", events=relay)
 
 
 async def _relay(pending: Pending, response: httpx.Response, chunks, first: bytes):
@@ -383,15 +417,25 @@ async def _relay(pending: Pending, response: httpx.Response, chunks, first: byte
     reader = upstream.EventReader()
 
     async def record(status: str, error_code: str = "") -> Outcome:
+        """Records and settles, shielded: a client that goes away meanwhile (the relay is cancelled)
+        cannot cut the recording short. It goes on; the cancellation is raised once it is done."""
         prompt, completion = state.tokens(pending)
-        return await sync_to_async(_finish)(
-            pending,
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            status=status,
-            http_status=200,
-            error_code=error_code,
+        recording = asyncio.ensure_future(
+            _finish(
+                pending,
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+                status=status,
+                http_status=200,
+                error_code=error_code,
+            )
         )
+        try:
+            return await asyncio.shield(recording)
+        except asyncio.CancelledError:
+            with contextlib.suppress(BaseException):
+                await recording
+            raise
 
     ended_early = False
     try:
@@ -414,11 +458,10 @@ async def _relay(pending: Pending, response: httpx.Response, chunks, first: byte
         ended_early = True
     except BaseException:
         # The client went away (the task is cancelled, or the generator closed): record what was
-        # produced, shielded so that a second cancellation cannot cut the recording short.
+        # produced. The request is over anyway, so whatever the recording raises is not ours to raise.
         await response.aclose()
-        recording = asyncio.ensure_future(record(RequestStatus.INCOMPLETE, "client_disconnected"))
-        with contextlib.suppress(BaseException):  # the recording goes on; the request is over anyway
-            await asyncio.shield(recording)
+        with contextlib.suppress(BaseException):
+            await record(RequestStatus.INCOMPLETE, "client_disconnected")
         raise
     await response.aclose()
     if ended_early or not (state.done or state.usage):

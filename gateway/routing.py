@@ -7,20 +7,18 @@ provider keys, and for ``nexevo/fast`` and ``nexevo/balanced`` the router's orde
 import dataclasses
 import datetime
 import random
-import threading
-import time
 
 from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from apikeys.models import RoutingPolicy
-from billing.models import Tier
+from billing.models import ModelPrice, Tier
 from billing.pricing import BALANCED_MODEL, FAST_MODEL, UnknownModel
 from core.errors import ServiceError
 from feedback.selectors import model_feedback_counts
 
-from . import router
+from . import hot, router
 from .models import GatewayModel, OrganizationProviderKey, PoolCandidate, PoolTier, Region, RequestLog
 
 REGIONS_BY_POLICY = {
@@ -97,63 +95,101 @@ def _target(model: GatewayModel, *, byok_key: str | None = None) -> Target:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class Catalog:
+    """Every model with where it is served, the pools and the list prices: a few rows, read whole."""
+
+    targets: dict[str, Target]  # by public id, with our provider key
+    serving: frozenset[str]  # the public ids whose model and provider are both switched on
+    pools: dict[str, list[str]]  # pool tier -> public ids
+    prices: dict[str, ModelPrice]
+
+    @classmethod
+    def load(cls) -> "Catalog":
+        models = list(GatewayModel.objects.select_related("provider"))
+        pools: dict[str, list[str]] = {}
+        for tier, public_id in PoolCandidate.objects.values_list("tier", "model__public_id").order_by("id"):
+            pools.setdefault(tier, []).append(public_id)
+        return cls(
+            targets={model.public_id: _target(model) for model in models},
+            serving=frozenset(m.public_id for m in models if m.enabled and m.provider.enabled),
+            pools=pools,
+            prices={price.model: price for price in ModelPrice.objects.all()},
+        )
+
+
+def catalog() -> Catalog:
+    return hot.get("catalog", Catalog.load)
+
+
+def provider_keys(organization_id: str) -> dict[str, str]:
+    """The organization's own provider keys, decrypted, by provider id."""
+
+    def load():
+        return {
+            own.provider_id: own.api_key
+            for own in OrganizationProviderKey.objects.filter(organization_id=organization_id)
+        }
+
+    return hot.get(("provider_keys", organization_id), load)
+
+
 def route(*, api_key, model: str) -> Route:
     """The targets for ``model`` under ``api_key``'s policy, in the order to try them."""
     regions = REGIONS_BY_POLICY[api_key.routing_policy]
+    known = catalog()
     if model in POOLS:
         candidates = [
-            candidate.model
-            for candidate in PoolCandidate.objects.filter(
-                tier=POOLS[model],
-                model__enabled=True,
-                model__provider__enabled=True,
-                model__provider__region__in=regions,
-            ).select_related("model__provider")
+            known.targets[public_id]
+            for public_id in known.pools.get(POOLS[model], [])
+            if public_id in known.serving and known.targets[public_id].region in regions
         ]
         if not candidates:
             raise NoEligibleModel(model, api_key.routing_policy)
-        by_id = {candidate.public_id: candidate for candidate in candidates}
+        by_id = {candidate.model: candidate for candidate in candidates}
         order = router.choose(sorted(by_id), ratings(list(by_id)), _rng)
-        return Route(requested_model=model, tier=POOLS[model], targets=[_target(by_id[m]) for m in order])
+        return Route(requested_model=model, tier=POOLS[model], targets=[by_id[m] for m in order])
 
-    found = GatewayModel.objects.select_related("provider").filter(public_id=model).first()
+    found = known.targets.get(model)
     if found is None:
         raise UnknownModel(model)
-    if not found.enabled or not found.provider.enabled:
+    if model not in known.serving:
         raise ModelUnavailable(model)
-    if found.provider.region not in regions:
+    if found.region not in regions:
         raise ModelNotAllowed(model, api_key.routing_policy)
-    own = OrganizationProviderKey.objects.filter(
-        organization_id=api_key.organization_id, provider_id=found.provider_id
-    ).first()
+    own = provider_keys(api_key.organization_id).get(found.provider)
     if own is not None:
-        return Route(requested_model=model, tier=Tier.BYOK, targets=[_target(found, byok_key=own.api_key)])
-    return Route(requested_model=model, tier=Tier.PASSTHROUGH, targets=[_target(found)])
+        return Route(
+            requested_model=model,
+            tier=Tier.BYOK,
+            targets=[dataclasses.replace(found, api_key=own, byok=True)],
+        )
+    return Route(requested_model=model, tier=Tier.PASSTHROUGH, targets=[found])
 
 
 # --- The router's inputs --------------------------------------------------------------------------
 
 # One generator per process; tests reseed it for a reproducible order.
 _rng = random.Random(settings.NEXEVO_ROUTER_SEED)
-_ratings_cache: dict[str, object] = {"at": 0.0, "value": {}}
-_ratings_lock = threading.Lock()
 
 
 def reseed(seed: int | None) -> None:
     _rng.seed(seed)
-    _ratings_cache["at"] = 0.0
+    hot.clear()
 
 
 def ratings(models: list[str]) -> dict[str, tuple[int, int]]:
     """(positive, negative) per model: thumbs over the feedback window, where each upstream failure
     in the last hour also counts as a thumbs-down. Read at most every ``NEXEVO_ROUTER_RATINGS_SECONDS``
-    per process, so the hot path usually skips these two queries."""
-    now = time.monotonic()
-    with _ratings_lock:
-        fresh = now - _ratings_cache["at"] < settings.NEXEVO_ROUTER_RATINGS_SECONDS
-        cached = _ratings_cache["value"]
-    if fresh and all(model in cached for model in models):
-        return cached
+    per process (gateway.hot), so the hot path usually skips these two queries."""
+    return hot.get(
+        ("ratings", tuple(sorted(models))),
+        lambda: _ratings_read(models),
+        seconds=settings.NEXEVO_ROUTER_RATINGS_SECONDS,
+    )
+
+
+def _ratings_read(models: list[str]) -> dict[str, tuple[int, int]]:
     counts = {model: (0, 0) for model in models}
     counts.update(model_feedback_counts(models=models))
     since = timezone.now() - datetime.timedelta(hours=1)
@@ -166,7 +202,4 @@ def ratings(models: list[str]) -> dict[str, tuple[int, int]]:
     for row in failures:
         positive, negative = counts[row["model"]]
         counts[row["model"]] = (positive, negative + row["n"])
-    with _ratings_lock:
-        _ratings_cache["at"] = now
-        _ratings_cache["value"] = {**cached, **counts}
     return counts

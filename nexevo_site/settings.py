@@ -296,6 +296,11 @@ NEXEVO_RESERVATION_TTL_SECONDS = env_int("NEXEVO_RESERVATION_TTL_SECONDS", 900)
 # How often each process re-reads the router's ratings, and its seed (unset: random).
 NEXEVO_ROUTER_RATINGS_SECONDS = env_int("NEXEVO_ROUTER_RATINGS_SECONDS", 15)
 NEXEVO_ROUTER_SEED = env_int("NEXEVO_ROUTER_SEED", 0) or None
+# Seconds each process keeps what the chat endpoint reads on every request (keys, the catalog, plans
+# and balances, provider keys); a change made in another process shows within this (gateway.hot).
+NEXEVO_HOT_CACHE_SECONDS = env_int("NEXEVO_HOT_CACHE_SECONDS", 2)
+# Connections per web process for recording chat requests on PostgreSQL (gateway.database).
+NEXEVO_RECORDING_CONNECTIONS = env_int("NEXEVO_RECORDING_CONNECTIONS", 8)
 # Days the Requests page keeps its rows (gateway.tasks.prune_request_logs).
 NEXEVO_REQUEST_LOG_RETENTION_DAYS = env_int("NEXEVO_REQUEST_LOG_RETENTION_DAYS", 30)
 

@@ -128,7 +128,8 @@ def asgi_server(transactional_db, settings):
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(application, log_level="warning", lifespan="off"))
+    # The lifespan's shutdown closes the recording connections, so the test database can be dropped.
+    server = uvicorn.Server(uvicorn.Config(application, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -138,3 +139,22 @@ def asgi_server(transactional_db, settings):
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+def run_async(function):
+    """Runs the coroutine function ``function`` to completion in a thread of its own, where no event
+    loop runs (the browser tests leave Playwright's running in the main thread), and closes that
+    thread's database connections afterwards so that the test database can be dropped. For tests on
+    ``transactional_db``: the thread has its own connection."""
+    import concurrent.futures
+
+    from django.db import connections
+
+    def in_thread():
+        try:
+            return async_to_sync(function)()
+        finally:
+            connections.close_all()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(in_thread).result()

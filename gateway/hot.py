@@ -1,0 +1,118 @@
+"""What the chat endpoint reads on every request, kept in this process for a moment.
+
+A request needs its key, the catalog (providers, models, pools, list prices), its organization's
+billing account (plan and balance), the organization's own provider keys and the router's ratings.
+All of them change rarely, so each is kept here for at most ``NEXEVO_HOT_CACHE_SECONDS`` (0 turns
+this off) and a warm request reads no database at all:
+
+* a change made **in this process** (a save or delete of any model they come from, a key forgotten
+  by ``apikeys.auth_cache``) clears every snapshot at once, right away and again at the commit;
+* a change made **in another process** is seen here within ``NEXEVO_HOT_CACHE_SECONDS`` (2 seconds
+  by default): a balance topped up elsewhere, a plan, a provider switched off. Keys are the
+  exception: a process that forgets a key also leaves a marker in Redis, which the endpoint checks on
+  every request (one ``EXISTS``), so a key revoked or changed anywhere stops being served from a
+  snapshot at once. Without Redis, key snapshots follow ``NEXEVO_KEY_CACHE_SECONDS`` (0 in
+  production: processes could not tell each other). After recording a generation this process puts
+  the balance the database returned into its snapshot, so its own spending shows at once.
+
+``memory_only()`` is how the async endpoint uses this: inside it, a snapshot that is missing or old
+raises ``Miss`` instead of reading the database, and the endpoint then does the same work again in a
+thread, where snapshots load (gateway.api).
+"""
+
+import contextlib
+import contextvars
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+
+_entries: dict[Any, tuple[float, Any]] = {}
+_generation = 0
+_lock = threading.Lock()
+_memory_only = contextvars.ContextVar("hot_memory_only", default=False)
+
+
+class Miss(Exception):
+    """A snapshot is needed that is not here (raised only inside ``memory_only()``)."""
+
+
+@contextlib.contextmanager
+def memory_only():
+    token = _memory_only.set(True)
+    try:
+        yield
+    finally:
+        _memory_only.reset(token)
+
+
+def get(name, loader: Callable[[], Any], *, seconds: float | None = None):
+    """The snapshot called ``name``, loaded with ``loader()`` when missing or older than ``seconds``
+    (``NEXEVO_HOT_CACHE_SECONDS`` by default)."""
+    entry = _entries.get(name)
+    if entry is not None and entry[0] > time.monotonic():
+        return entry[1]
+    if _memory_only.get():
+        raise Miss(name)
+    generation = _generation
+    value = loader()
+    put(name, value, seconds=seconds, generation=generation)
+    return value
+
+
+def peek(name):
+    """The snapshot if it is fresh, else None; never loads."""
+    entry = _entries.get(name)
+    return entry[1] if entry is not None and entry[0] > time.monotonic() else None
+
+
+def put(name, value, *, seconds: float | None = None, generation: int | None = None) -> None:
+    """Keeps ``value``, unless a clear happened since ``generation`` (when the value was read): a
+    value read before a change must not outlive the change."""
+    seconds = settings.NEXEVO_HOT_CACHE_SECONDS if seconds is None else seconds
+    if seconds <= 0:
+        return
+    with _lock:
+        if generation is not None and generation != _generation:
+            return
+        _entries[name] = (time.monotonic() + seconds, value)
+
+
+def update(name, change: Callable[[Any], Any]) -> None:
+    """Replaces what is kept under ``name`` (if anything) with ``change(it)``, keeping its expiry."""
+    with _lock:
+        entry = _entries.get(name)
+        if entry is not None:
+            _entries[name] = (entry[0], change(entry[1]))
+
+
+def drop(name) -> None:
+    with _lock:
+        _entries.pop(name, None)
+
+
+def clear() -> None:
+    global _generation
+    with _lock:
+        _generation += 1
+        _entries.clear()
+
+
+def clear_now_and_at_commit() -> None:
+    clear()
+    transaction.on_commit(clear)
+
+
+def _on_change(sender, **kwargs) -> None:
+    clear_now_and_at_commit()
+
+
+def watch(*models) -> None:
+    """Clears the snapshots whenever one of ``models`` is saved or deleted in this process."""
+    for model in models:
+        post_save.connect(_on_change, sender=model, dispatch_uid=f"hot-save-{model._meta.label}")
+        post_delete.connect(_on_change, sender=model, dispatch_uid=f"hot-delete-{model._meta.label}")

@@ -1,0 +1,272 @@
+"""Recording a chat request: the usage record, the ledger debit, the balance, the key's month-to-date
+spend and the request log, all or nothing, before the answer goes out.
+
+``billing.services.usage_record`` is the reference: it locks the billing account, reads the plan
+under the lock and writes with the ORM (about fifteen statements). On PostgreSQL the endpoint does
+the same in **one statement** (``_RECORD``, a ``WITH`` of updates and inserts, atomic on its own):
+priced here with the plan read at admission, and written only if the account is still on that plan
+(else nothing is written and the reference path runs instead, pricing under the new plan). The
+answer carries the new balance and key spend, so the alerts that depend on them (the low-balance
+e-mail, the key's spend alerts) are checked afterwards and cost a query only when one is due.
+tests/gateway/test_recording.py checks that both paths write the same rows.
+"""
+
+import contextvars
+import dataclasses
+import datetime
+import json
+import logging
+import time
+from decimal import Decimal
+
+from asgiref.sync import sync_to_async
+from django.db import connection, transaction
+
+from alerts.services import spend_alerts_due, spend_alerts_record
+from billing import pricing
+from billing.models import EntryKind
+from billing.services import low_balance_check, month_start, usage_record
+from core.ids import new_id
+from core.money import from_micros, to_micros
+
+from . import admission as admission_service
+from . import database, hot, routing
+from .models import RequestLog
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Pending:
+    """What the request log and the usage record need, gathered as the request goes."""
+
+    api_key: object
+    body: dict
+    started: float
+    generation_id: str = dataclasses.field(default_factory=lambda: new_id("gen"))
+    route: routing.Route | None = None
+    admission: admission_service.Admission | None = None
+    target: routing.Target | None = None
+    attempts: int = 0
+
+    @property
+    def stream(self) -> bool:
+        return bool(self.body.get("stream"))
+
+    def prompt_bytes(self) -> int:
+        return len(json.dumps(self.body.get("messages"), ensure_ascii=False).encode())
+
+
+@dataclasses.dataclass
+class Outcome:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: Decimal = Decimal(0)
+
+
+# Set by gateway.asgi: the request came in straight from the ASGI server, outside any transaction of
+# Django's, so on PostgreSQL it is recorded on the event loop's own connection (``arecord``).
+direct = contextvars.ContextVar("recording_direct", default=False)
+
+
+def record(pending: Pending, **outcome) -> Outcome:
+    """Records what was served, in this thread. The caller settles the reservation afterwards: the
+    spend is counted before the hold goes, never neither. ``outcome``: prompt_tokens,
+    completion_tokens, status, http_status and error_code."""
+    if connection.vendor == "postgresql":
+        recorded, parameters = _priced(pending, **outcome)
+        with connection.cursor() as cursor:
+            cursor.execute(_RECORD, parameters)
+            row = cursor.fetchone()
+        if row is not None:
+            _afterwards(pending, row, parameters["now"])
+            return recorded
+    return _record_with_services(pending, **outcome)
+
+
+async def arecord(pending: Pending, **outcome) -> Outcome:
+    """``record`` without leaving the event loop: the statement on a connection of the loop's own
+    pool. Only what is rare goes to a thread: the reference path, and alerts that are due."""
+    try:
+        with hot.memory_only():
+            recorded, parameters = _priced(pending, **outcome)
+    except hot.Miss:  # the catalog's snapshot expired since admission
+        return await sync_to_async(record)(pending, **outcome)
+    async with (await database.pool()).connection() as conn:
+        cursor = await conn.execute(_RECORD, parameters)
+        row = await cursor.fetchone()
+    if row is None:
+        return await sync_to_async(_record_with_services)(pending, **outcome)
+    if _followups_due(pending, row):
+        await sync_to_async(_afterwards)(pending, row, parameters["now"])
+    else:
+        _balance_moved(pending, row)
+    return recorded
+
+
+def _record_with_services(
+    pending: Pending, *, prompt_tokens, completion_tokens, status, http_status, error_code=""
+) -> Outcome:
+    """The reference path (billing.services.usage_record), for SQLite and when the plan changed."""
+    with transaction.atomic():
+        usage = usage_record(
+            api_key=pending.api_key,
+            requested_model=pending.route.requested_model,
+            model=pending.target.model,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            byok=pending.target.byok,
+            generation_id=pending.generation_id,
+        )
+        recorded = Outcome(prompt_tokens, completion_tokens, usage.cost_usd)
+        log(pending, status=status, http_status=http_status, error_code=error_code, outcome=recorded)
+    return recorded
+
+
+def log(pending: Pending, *, status, http_status, error_code="", outcome: Outcome | None = None) -> None:
+    """The request log of a request that was refused or failed (nothing to bill), or of one whose
+    usage the caller records in the same transaction."""
+    RequestLog.objects.create(**_log_fields(pending, status, http_status, error_code, outcome or Outcome()))
+
+
+def _log_fields(pending, status, http_status, error_code, outcome: Outcome) -> dict:
+    target = pending.target
+    return {
+        "id": pending.generation_id,
+        "organization_id": pending.api_key.organization_id,
+        "api_key_id": pending.api_key.pk,
+        "requested_model": str(pending.body.get("model", ""))[:128],
+        "model": target.model if target else "",
+        "provider": target.provider if target else "",
+        "tier": pending.route.tier if pending.route else "",
+        "stream": pending.stream,
+        "status": status,
+        "http_status": http_status,
+        "error_code": error_code,
+        "attempts": pending.attempts,
+        "prompt_tokens": outcome.prompt_tokens,
+        "completion_tokens": outcome.completion_tokens,
+        "cost_usd": outcome.cost,
+        "latency_ms": int((time.monotonic() - pending.started) * 1000),
+    }
+
+
+# The account is debited only while it is on the plan the cost was priced under; every other write
+# reads the account's RETURNING row, so without it nothing is written and the statement returns no row.
+# Locks are taken in the order the ORM paths take them: the organization (a key share, as the inserts'
+# foreign keys would take it anyway, but first: the member services lock it before the keys), then
+# the account, then the key.
+# Table and column names are the models' (checked by the test of this module).
+_RECORD = """
+WITH organization AS (
+    SELECT id FROM orgs_organization WHERE id = %(organization)s FOR KEY SHARE
+), account AS (
+    UPDATE billing_billingaccount SET balance_usd = balance_usd - %(cost)s
+    WHERE organization_id = (SELECT id FROM organization) AND plan_id = %(plan)s
+    RETURNING balance_usd, low_balance_threshold_usd, low_balance_alerted
+), usage AS (
+    INSERT INTO billing_usagerecord (id, organization_id, api_key_id, user_id, requested_model, model,
+        tier, prompt_tokens, completion_tokens, cost_usd, created_at, day)
+    SELECT %(generation)s, %(organization)s, %(key)s, %(user)s, %(requested_model)s, %(model)s,
+        %(tier)s, %(prompt_tokens)s, %(completion_tokens)s, %(cost)s, %(now)s, %(day)s
+    FROM account
+), entry AS (
+    INSERT INTO billing_ledgerentry (id, organization_id, kind, amount_usd, reference, description,
+        created_by_id, created_at)
+    SELECT %(entry)s, %(organization)s, %(kind)s, -%(cost)s, %(generation)s, %(description)s, NULL, %(now)s
+    FROM account
+), request_log AS (
+    INSERT INTO gateway_requestlog (id, organization_id, api_key_id, created_at, requested_model, model,
+        provider, tier, stream, status, http_status, error_code, attempts, prompt_tokens,
+        completion_tokens, cost_usd, latency_ms)
+    SELECT %(generation)s, %(organization)s, %(key)s, %(now)s, %(log_requested_model)s, %(model)s,
+        %(provider)s, %(tier)s, %(stream)s, %(status)s, %(http_status)s, %(error_code)s, %(attempts)s,
+        %(prompt_tokens)s, %(completion_tokens)s, %(cost)s, %(latency_ms)s
+    FROM account
+), spend AS (
+    UPDATE apikeys_apikey SET
+        spend_month_to_date_usd = CASE WHEN spend_month = %(month)s
+            THEN spend_month_to_date_usd + %(cost)s ELSE %(cost)s END,
+        spend_month = %(month)s
+    WHERE id = %(key)s AND EXISTS (SELECT 1 FROM account)
+    RETURNING spend_month_to_date_usd
+)
+SELECT account.balance_usd, account.low_balance_threshold_usd, account.low_balance_alerted,
+    spend.spend_month_to_date_usd
+FROM account LEFT JOIN spend ON true
+"""
+
+
+def _priced(
+    pending: Pending, *, prompt_tokens, completion_tokens, status, http_status, error_code=""
+) -> tuple[Outcome, dict]:
+    """The cost under the plan admission saw, and ``_RECORD``'s parameters."""
+    api_key, target, route = pending.api_key, pending.target, pending.route
+    plan = pending.admission.plan
+    tier = pricing.tier_for(route.requested_model, byok=target.byok)
+    cost = pricing.cost(
+        plan=plan,
+        tier=tier,
+        model=target.model,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        list_prices=routing.catalog().prices,
+    )
+    recorded = Outcome(prompt_tokens, completion_tokens, cost)
+    now = datetime.datetime.now(datetime.UTC)
+    fields = _log_fields(pending, status, http_status, error_code, recorded)
+    parameters = {
+        "cost": to_micros(cost),
+        "organization": api_key.organization_id,
+        "plan": plan.pk,
+        "generation": pending.generation_id,
+        "key": api_key.pk,
+        "user": api_key.created_by_id,
+        "requested_model": route.requested_model,
+        "log_requested_model": fields["requested_model"],
+        "model": target.model,
+        "tier": tier,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "now": now,
+        "day": now.date(),
+        "entry": new_id("txn"),
+        "kind": EntryKind.USAGE.value,
+        "description": f"{target.model} ({tier})"[:255],
+        "provider": fields["provider"],
+        "stream": fields["stream"],
+        "status": status,
+        "http_status": http_status,
+        "error_code": error_code,
+        "attempts": pending.attempts,
+        "latency_ms": fields["latency_ms"],
+        "month": month_start(now),
+    }
+    return recorded, parameters
+
+
+def _followups_due(pending: Pending, row) -> bool:
+    """Whether the new balance or key spend calls for the low-balance e-mail or a spend alert."""
+    balance, threshold, alerted, spend = from_micros(row[0]), row[1], row[2], from_micros(row[3])
+    low_balance_due = threshold is not None and (balance < threshold) != alerted
+    return low_balance_due or spend_alerts_due(api_key=pending.api_key, spend=spend)
+
+
+def _balance_moved(pending: Pending, row) -> None:
+    view = pending.admission.view
+    admission_service.balance_moved(pending.api_key.organization_id, view, from_micros(row[0]))
+
+
+def _afterwards(pending: Pending, row, now: datetime.datetime) -> None:
+    """Keeps the new balance, then sends what it and the key's new spend call for. The usage is
+    committed already: a failure here is logged, never turned into an error answer."""
+    _balance_moved(pending, row)
+    balance, threshold, alerted, spend = from_micros(row[0]), row[1], row[2], from_micros(row[3])
+    try:
+        if threshold is not None and (balance < threshold) != alerted:
+            low_balance_check(organization_id=pending.api_key.organization_id)
+        if spend_alerts_due(api_key=pending.api_key, spend=spend):
+            with transaction.atomic():
+                spend_alerts_record(api_key=pending.api_key, spend=spend, month=month_start(now), now=now)
+    except Exception:
+        logger.exception("Alerts after recording %s failed.", pending.generation_id)

@@ -1,0 +1,181 @@
+"""The chat endpoint's snapshots (gateway.hot): a change made in this process reaches the very next
+request, and the snapshots themselves keep, miss and drop what they should."""
+
+import time
+
+import pytest
+
+from apikeys import tokens
+from apikeys.services import key_revoke
+from billing.services import account_for
+from gateway import hot
+from gateway.models import Provider
+from tests.billing.helpers import credit
+from tests.conftest import new_key
+
+from .conftest import chat_request, hello
+
+
+@pytest.fixture
+def lasting(settings):
+    """Snapshots that outlive the test, so that only a clear can make them go."""
+    settings.NEXEVO_HOT_CACHE_SECONDS = 60
+    hot.clear()
+
+
+# --- Through the endpoint -------------------------------------------------------------------------
+
+
+def test_a_revoked_key_is_refused_on_the_next_request(funded, alice, upstream, lasting):
+    api_key, full_key = funded
+    assert chat_request(full_key, hello("west/chat-a")).status_code == 200
+    # Recording through billing.services (SQLite) saves the account, which clears every snapshot; a
+    # request refused for its body writes nothing, so after it the key is in memory on any database.
+    assert chat_request(full_key, {"model": "west/chat-a", "messages": []}).status_code == 400
+    assert hot.peek(("key", tokens.hash_key(full_key))).pk == api_key.pk  # served from memory next
+
+    key_revoke(api_key=api_key, actor=alice)
+    response = chat_request(full_key, hello("west/chat-a"))
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_api_key"
+    assert len(upstream.requests) == 1
+
+
+def test_a_key_revoked_by_another_process_is_refused_on_the_next_request(
+    funded, alice, upstream, lasting, settings
+):
+    """Another process's snapshot of the key outlives this process's clear; the marker the revoking
+    process leaves in Redis is what stops it."""
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis: without it key snapshots are kept only within one process")
+    api_key, full_key = funded
+    assert chat_request(full_key, hello("west/chat-a")).status_code == 200
+    assert chat_request(full_key, {"model": "west/chat-a", "messages": []}).status_code == 400
+    name = ("key", tokens.hash_key(full_key))
+    stale = hot.peek(name)
+    assert stale.pk == api_key.pk and stale.revoked_at is None
+
+    key_revoke(api_key=api_key, actor=alice)
+    hot.put(name, stale)  # what the other process still holds
+    response = chat_request(full_key, hello("west/chat-a"))
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_api_key"
+    assert len(upstream.requests) == 1
+
+
+def test_a_credit_is_spendable_on_the_next_request(alice, catalog, lasting):
+    api_key, full_key = new_key(alice)
+    account_for(api_key.organization)  # at $0.00 (one created while loading would not be kept)
+    refused = chat_request(full_key, hello("west/chat-a"))
+    assert refused.status_code == 402
+    assert refused.json()["error"]["code"] == "insufficient_balance"
+    assert hot.peek(("account", api_key.organization_id)).balance == 0
+
+    credit(api_key.organization, "1.00")  # billing.services.ledger_post
+    served = chat_request(full_key, hello("west/chat-a"))
+
+    assert served.status_code == 200
+    assert served.json()["nexevo"]["cost_usd"] == "0.000014"
+    assert len(catalog.requests) == 1
+
+
+def test_a_provider_switched_off_is_unavailable_on_the_next_request(funded, upstream, lasting):
+    _api_key, full_key = funded
+    assert chat_request(full_key, hello("west/chat-a")).status_code == 200
+    # As above: a request refused by the router writes nothing but its log, and leaves the catalog
+    # in memory on any database.
+    assert chat_request(full_key, hello("nobody/nothing")).status_code == 400
+    assert "west/chat-a" in hot.peek("catalog").serving
+
+    provider = Provider.objects.get(pk="west")
+    provider.enabled = False
+    provider.save()  # as the admin's form does
+    response = chat_request(full_key, hello("west/chat-a"))
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "model_unavailable"
+    assert len(upstream.requests) == 1
+
+
+# --- The snapshots ----------------------------------------------------------------------------------
+
+
+class Loader:
+    """A loader that counts its calls."""
+
+    def __init__(self, value="loaded"):
+        self.value, self.calls = value, 0
+
+    def __call__(self):
+        self.calls += 1
+        return self.value
+
+
+def test_inside_memory_only_a_cold_snapshot_is_a_miss_and_a_warm_one_is_read(lasting):
+    load = Loader()
+
+    with hot.memory_only(), pytest.raises(hot.Miss):
+        hot.get("test-cold", load)
+    assert load.calls == 0
+    assert hot.get("test-warm", load) == "loaded"  # outside memory_only it loads
+    with hot.memory_only():
+        assert hot.get("test-warm", load) == "loaded"
+    assert load.calls == 1
+    with hot.memory_only(), pytest.raises(hot.Miss):
+        hot.get("test-cold", load)  # memory_only never loaded it
+
+
+def test_a_snapshot_older_than_its_seconds_is_loaded_again(lasting):
+    load = Loader()
+    hot.get("test-short", load, seconds=0.05)
+    time.sleep(0.1)
+
+    with hot.memory_only(), pytest.raises(hot.Miss):
+        hot.get("test-short", load)
+    assert hot.peek("test-short") is None
+    assert hot.get("test-short", load) == "loaded"
+    assert load.calls == 2
+
+
+def test_no_seconds_keep_nothing(settings):
+    settings.NEXEVO_HOT_CACHE_SECONDS = 0
+    load = Loader()
+
+    assert hot.get("test-off", load) == "loaded"
+    assert hot.get("test-off", load) == "loaded"
+
+    assert load.calls == 2
+    assert hot.peek("test-off") is None
+    hot.put("test-off", "put")
+    assert hot.peek("test-off") is None
+
+
+def test_a_clear_drops_every_snapshot(lasting):
+    hot.put("test-a", "a")
+    hot.put(("test", "b"), "b")
+    assert (hot.peek("test-a"), hot.peek(("test", "b"))) == ("a", "b")
+
+    hot.clear()
+
+    assert (hot.peek("test-a"), hot.peek(("test", "b"))) == (None, None)
+
+
+def test_a_value_read_before_a_clear_is_not_kept(lasting):
+    generation = hot._generation  # what get() notes before it calls the loader
+    hot.clear()  # a change lands meanwhile
+    hot.put("test-stale", "read before the change", generation=generation)
+    assert hot.peek("test-stale") is None
+
+    hot.put("test-stale", "read after it", generation=hot._generation)
+    assert hot.peek("test-stale") == "read after it"
+
+
+def test_a_change_while_loading_leaves_nothing_behind(lasting):
+    def load():
+        hot.clear()  # e.g. a save in another thread while this one reads the database
+        return "read before the change"
+
+    assert hot.get("test-racing", load) == "read before the change"
+    assert hot.peek("test-racing") is None

@@ -1,0 +1,348 @@
+"""Recording a served request (gateway.recording): the one statement PostgreSQL runs writes the same
+rows as the reference path (billing.services.usage_record), a plan changed since admission is priced
+under the new plan, and the alerts the new balance and spend call for still go out."""
+
+import asyncio
+import json
+import re
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from alerts.models import SpendAlert
+from apikeys.models import ApiKey
+from apikeys.services import key_create
+from billing.models import BillingAccount, LedgerEntry, UsageRecord
+from billing.services import low_balance_threshold_set, plan_change
+from gateway import admission, api, database, hot, recording, routing
+from gateway.models import OrganizationProviderKey, RequestLog, RequestStatus
+from tests.billing.helpers import credit
+
+from .conftest import hello, run_async
+
+# 1,000 prompt and 500 completion tokens: the test catalog's list price ($1.00/M in, $2.00/M out)
+# makes that $0.002000 before the plan's markup.
+SERVED = {
+    "prompt_tokens": 1000,
+    "completion_tokens": 500,
+    "status": RequestStatus.COMPLETED,
+    "http_status": 200,
+}
+USAGE_FIELDS = [
+    "requested_model",
+    "model",
+    "tier",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "user_id",
+    "organization_id",
+    "api_key_id",
+    "day",
+]
+LOG_FIELDS = [
+    "organization_id",
+    "api_key_id",
+    "requested_model",
+    "model",
+    "provider",
+    "tier",
+    "stream",
+    "status",
+    "http_status",
+    "error_code",
+    "attempts",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+]
+
+
+@pytest.fixture
+def postgresql(db):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: the one-statement recording is PostgreSQL's")
+
+
+def planned(full_key: str, model: str, **extra) -> recording.Pending:
+    """A request as the endpoint holds it once the provider has answered: admitted, with its first
+    target tried."""
+    pending = api._plan(full_key, json.dumps(hello(model, **extra)).encode())
+    pending.target = pending.route.targets[0]
+    pending.attempts = 1
+    return pending
+
+
+def ran_the_statement(queries) -> bool:
+    return any(query["sql"].lstrip().startswith("WITH organization AS") for query in queries.captured_queries)
+
+
+def inserted_with_the_orm(queries) -> bool:
+    return any('INSERT INTO "billing_usagerecord"' in query["sql"] for query in queries.captured_queries)
+
+
+def balance_of(api_key) -> Decimal:
+    return BillingAccount.objects.get(organization_id=api_key.organization_id).balance_usd
+
+
+def spend_of(api_key) -> Decimal:
+    return ApiKey.objects.get(pk=api_key.pk).month_to_date_spend()
+
+
+def test_the_statement_names_the_models_tables_and_columns():
+    """``_RECORD`` is plain SQL: its tables and columns are checked against the models here, so a
+    renamed or added column cannot go unnoticed."""
+    models = [BillingAccount, UsageRecord, LedgerEntry, RequestLog, ApiKey]
+    columns = {
+        model._meta.db_table: {field.column for field in model._meta.concrete_fields} for model in models
+    }
+
+    inserts = {
+        table: [name.strip() for name in names.split(",")]
+        for table, names in re.findall(r"INSERT INTO (\w+) \(([^)]*)\)", recording._RECORD)
+    }
+    assert set(inserts) == {"billing_usagerecord", "billing_ledgerentry", "gateway_requestlog"}
+    for table, names in inserts.items():
+        assert len(names) == len(set(names)), table
+        # Every column is written, but the sequence number the trigger sets.
+        assert columns[table] - set(names) == ({"seq"} if table == "billing_usagerecord" else set()), table
+        assert set(names) <= columns[table], table
+
+    updates = re.findall(r"UPDATE (\w+) SET(.*?)WHERE(.*?)RETURNING (\w+(?:, \w+)*)", recording._RECORD, re.S)
+    assert [table for table, *_ in updates] == ["billing_billingaccount", "apikeys_apikey"]
+    for table, assignments, condition, returning in updates:
+        named = set(re.findall(r"(\w+) =", assignments + condition)) | set(returning.split(", "))
+        assert named <= columns[table], (table, named - columns[table])
+
+
+@pytest.mark.parametrize(
+    ("model", "own_key", "tier", "cost"),
+    [
+        ("west/chat-a", False, "passthrough", "0.002100"),  # +5% on payg
+        ("nexevo/balanced", False, "balanced", "0.002500"),  # 1000 × $1.00/M + 500 × $3.00/M
+        ("west/chat-a", True, "byok", "0.000060"),  # 3% of the list price
+    ],
+)
+def test_the_one_statement_writes_what_the_reference_path_writes(
+    postgresql, funded, model, own_key, tier, cost
+):
+    api_key, full_key = funded
+    if own_key:
+        own = OrganizationProviderKey(organization=api_key.organization, provider_id="west", last_four="mine")
+        own.set_api_key("sk-org-own-mine")
+        own.save()
+    routing.reseed(1234)
+    by_services = planned(full_key, model)
+    routing.reseed(1234)
+    in_one = planned(full_key, model)
+    assert by_services.target == in_one.target  # the same request, served by the same target
+
+    with CaptureQueriesContext(connection) as reference:
+        reference_outcome = recording._record_with_services(by_services, **SERVED)
+    with CaptureQueriesContext(connection) as statement:
+        statement_outcome = recording.record(in_one, **SERVED)
+
+    assert (ran_the_statement(reference), inserted_with_the_orm(reference)) == (False, True)
+    assert (ran_the_statement(statement), inserted_with_the_orm(statement)) == (True, False)
+    assert reference_outcome == statement_outcome == recording.Outcome(1000, 500, Decimal(cost))
+
+    first = UsageRecord.objects.get(pk=by_services.generation_id)
+    second = UsageRecord.objects.get(pk=in_one.generation_id)
+    assert [getattr(second, name) for name in USAGE_FIELDS] == [getattr(first, name) for name in USAGE_FIELDS]
+    assert (first.requested_model, first.tier, first.cost_usd, first.user_id, first.day) == (
+        model,
+        tier,
+        Decimal(cost),
+        api_key.created_by_id,
+        timezone.now().date(),
+    )
+    assert abs(second.created_at - first.created_at).total_seconds() < 60
+
+    entries = [LedgerEntry.objects.get(reference=p.generation_id) for p in (by_services, in_one)]
+    for entry in entries:
+        assert (
+            entry.organization_id,
+            entry.kind,
+            entry.amount_usd,
+            entry.description,
+            entry.created_by_id,
+        ) == (
+            api_key.organization_id,
+            "usage",
+            -Decimal(cost),
+            f"{first.model} ({tier})",
+            None,
+        )
+
+    logs = [RequestLog.objects.get(pk=p.generation_id) for p in (by_services, in_one)]
+    assert [getattr(logs[1], name) for name in LOG_FIELDS] == [getattr(logs[0], name) for name in LOG_FIELDS]
+    assert (logs[0].status, logs[0].http_status, logs[0].attempts, logs[0].cost_usd, logs[0].tier) == (
+        "completed",
+        200,
+        1,
+        Decimal(cost),
+        tier,
+    )
+
+    assert balance_of(api_key) == Decimal("10.00") - 2 * Decimal(cost)
+    assert spend_of(api_key) == 2 * Decimal(cost)
+
+
+def test_a_plan_changed_since_admission_is_priced_under_the_new_plan(funded, alice):
+    api_key, full_key = funded
+    credit(api_key.organization, "100.00")  # enough for Pro's fee for the rest of the month
+    pending = planned(full_key, "west/chat-a")
+    assert pending.admission.plan.pk == "payg"
+    plan_change(membership=alice.memberships.get(), plan_id="pro")
+    before = balance_of(api_key)
+
+    with CaptureQueriesContext(connection) as queries:
+        outcome = recording.record(pending, **SERVED)
+
+    # On PostgreSQL the statement found the account on another plan and wrote nothing; the reference
+    # path then priced it under Pro: $0.002000 + 3% instead of payg's 5%.
+    assert ran_the_statement(queries) == (connection.vendor == "postgresql")
+    assert inserted_with_the_orm(queries)
+    assert outcome.cost == Decimal("0.002060")
+    record = UsageRecord.objects.get()
+    assert (record.pk, record.cost_usd) == (pending.generation_id, Decimal("0.002060"))
+    usage = LedgerEntry.objects.get(kind="usage")
+    assert (usage.reference, usage.amount_usd) == (pending.generation_id, Decimal("-0.002060"))
+    assert RequestLog.objects.get().cost_usd == Decimal("0.002060")
+    assert balance_of(api_key) == before - Decimal("0.002060")
+    assert spend_of(api_key) == Decimal("0.002060")
+
+
+def test_falling_under_the_low_balance_line_sends_the_e_mail_once(
+    funded, alice, mailoutbox, django_capture_on_commit_callbacks
+):
+    api_key, full_key = funded
+    low_balance_threshold_set(membership=alice.memberships.get(), amount="10.00")  # $10.00 is not under
+    assert mailoutbox == []
+
+    with django_capture_on_commit_callbacks(execute=True), CaptureQueriesContext(connection) as queries:
+        recording.record(planned(full_key, "west/chat-a"), **SERVED)
+        recording.record(planned(full_key, "west/chat-a"), **SERVED)  # still under: no second e-mail
+
+    assert ran_the_statement(queries) == (connection.vendor == "postgresql")
+    assert inserted_with_the_orm(queries) == (connection.vendor != "postgresql")
+    account = BillingAccount.objects.get(organization=api_key.organization)
+    assert (account.balance_usd, account.low_balance_alerted) == (Decimal("9.995800"), True)
+    [message] = mailoutbox
+    assert message.to == [alice.email]
+    assert "$9.9979" in message.body
+
+
+def test_crossing_a_spend_threshold_records_one_alert(funded, alice):
+    api_key, _full_key = funded
+    capped, capped_full = key_create(
+        organization=api_key.organization,
+        created_by=alice,
+        name="capped",
+        monthly_spend_cap_usd="0.40",
+        alert_thresholds_pct=[50, 100],
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        recording.record(planned(capped_full, "west/chat-a"), **SERVED)  # $0.0021: under 50%
+        assert not SpendAlert.objects.exists()
+        # 100,000 + 50,000 tokens: $0.20 + 5% = $0.21, 52.5% of the cap.
+        recording.record(
+            planned(capped_full, "west/chat-a"),
+            **{**SERVED, "prompt_tokens": 100_000, "completion_tokens": 50_000},
+        )
+
+    assert ran_the_statement(queries) == (connection.vendor == "postgresql")
+    alert = SpendAlert.objects.get()
+    assert (alert.api_key_id, alert.threshold_pct, alert.cap_usd, alert.spend_usd) == (
+        capped.pk,
+        50,
+        Decimal("0.40"),
+        Decimal("0.212100"),
+    )
+    assert spend_of(capped) == Decimal("0.212100")
+
+
+# --- On the event loop ----------------------------------------------------------------------------
+
+
+def on_a_loop(coroutine_function, *args, **kwargs):
+    """Runs it on an event loop of its own, as the ASGI server would, and closes that loop's
+    recording connections before the loop goes (gateway.database keeps a pool per loop)."""
+
+    async def run():
+        try:
+            return await coroutine_function(*args, **kwargs)
+        finally:
+            pool = database._pools.pop(asyncio.get_running_loop(), None)
+            if pool is not None:
+                await pool.close()
+
+    return run_async(run)
+
+
+@pytest.fixture
+def warm(settings):
+    """Snapshots that stay for the whole test, so that ``arecord`` never has to fall back."""
+    settings.NEXEVO_HOT_CACHE_SECONDS = 60
+
+
+def test_arecord_writes_on_the_loops_own_connection(transactional_db, postgresql, funded, warm):
+    api_key, full_key = funded
+    pending = planned(full_key, "west/chat-a")
+
+    with CaptureQueriesContext(connection) as queries:
+        outcome = on_a_loop(recording.arecord, pending, **SERVED)
+
+    assert not ran_the_statement(queries)  # not on Django's connection: on the pool's
+    assert not inserted_with_the_orm(queries)
+    assert outcome == recording.Outcome(1000, 500, Decimal("0.002100"))
+    record = UsageRecord.objects.get()
+    assert (record.pk, record.model, record.tier, record.cost_usd) == (
+        pending.generation_id,
+        "west/chat-a",
+        "passthrough",
+        Decimal("0.002100"),
+    )
+    assert LedgerEntry.objects.get(kind="usage").reference == pending.generation_id
+    log = RequestLog.objects.get()
+    assert (log.pk, log.status, log.provider, log.cost_usd) == (
+        pending.generation_id,
+        "completed",
+        "west",
+        Decimal("0.002100"),
+    )
+    assert balance_of(api_key) == Decimal("9.997900")
+    assert spend_of(api_key) == Decimal("0.002100")
+    # The balance the database answered with is what this process now admits against.
+    assert hot.peek(("account", api_key.organization_id)).balance == Decimal("9.997900")
+    assert admission.account_view(api_key.organization_id).balance == Decimal("9.997900")
+
+
+def test_arecord_sends_the_low_balance_e_mail_and_records_the_spend_alert(
+    transactional_db, postgresql, funded, alice, warm, mailoutbox
+):
+    api_key, _full_key = funded
+    capped, capped_full = key_create(
+        organization=api_key.organization,
+        created_by=alice,
+        name="capped",
+        monthly_spend_cap_usd="0.40",
+        alert_thresholds_pct=[50, 100],
+    )
+    low_balance_threshold_set(membership=alice.memberships.get(), amount="9.90")
+    pending = planned(capped_full, "west/chat-a")
+
+    on_a_loop(recording.arecord, pending, **{**SERVED, "prompt_tokens": 100_000, "completion_tokens": 50_000})
+
+    assert UsageRecord.objects.get().pk == pending.generation_id
+    account = BillingAccount.objects.get(organization=api_key.organization)
+    assert (account.balance_usd, account.low_balance_alerted) == (Decimal("9.79"), True)
+    [message] = mailoutbox
+    assert message.to == [alice.email]
+    assert "$9.79" in message.body
+    alert = SpendAlert.objects.get()
+    assert (alert.api_key_id, alert.threshold_pct, alert.spend_usd) == (capped.pk, 50, Decimal("0.21"))
