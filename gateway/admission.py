@@ -151,14 +151,24 @@ def assess(*, api_key: ApiKey, route: Route, body: dict) -> Admission:
     return Admission(view=view, max_cost=worst)
 
 
-async def areserve(api_key: ApiKey, admission: Admission) -> None:
-    """``admit``'s reservation from async code: Redis without leaving the event loop, the database
-    counter in a thread."""
+class KeyForgotten(Exception):
+    """Some process revoked or changed the key since this one read it: nothing was held; read the
+    key afresh (gateway.hot)."""
+
+
+async def areserve(api_key: ApiKey, admission: Admission, *, check_forgotten: bool = True) -> None:
+    """Holds the request's worst case against the key's cap: with Redis, from the event loop (and in
+    the same call, unless told otherwise, refuses with ``KeyForgotten`` a key some process forgot);
+    without it, the database counter in a thread."""
     cap = api_key.monthly_spend_cap_usd
+    forgotten = _FORGOTTEN + api_key.key_hash if settings.REDIS_URL and check_forgotten else None
     if cap is None:
+        if forgotten is not None and await key_forgotten(api_key.key_hash):
+            raise KeyForgotten
         return
     if settings.REDIS_URL:
-        admission.reservation = await RedisSpendCounter().areserve(api_key, admission.max_cost, cap)
+        counter = RedisSpendCounter()
+        admission.reservation = await counter.areserve(api_key, admission.max_cost, cap, forgotten=forgotten)
     else:
         reserve = sync_to_async(DatabaseSpendCounter().reserve)
         admission.reservation = await reserve(api_key, admission.max_cost, cap)
@@ -222,10 +232,14 @@ class DatabaseSpendCounter:
         KeyReservation.objects.filter(pk=reservation).delete()
 
 
-# KEYS[1] the counter; ARGV: amount, cap, idle seconds, and the committed spend to seed a missing
-# counter with ("" when not read yet: then a missing counter answers -2, and the caller reads the
-# spend from the database and asks again). All amounts in micro-dollars.
+# KEYS[1] the counter, KEYS[2] (optional) a key-forgotten marker: -3 if it exists. ARGV: amount, cap,
+# idle seconds, and the committed spend to seed a missing counter with ("" when not read yet: then a
+# missing counter answers -2, and the caller reads the spend from the database and asks again). All
+# amounts in micro-dollars.
 _RESERVE = """
+if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then
+  return -3
+end
 local current = redis.call('GET', KEYS[1])
 if not current then
   if ARGV[4] == '' then
@@ -295,14 +309,18 @@ class RedisSpendCounter:
         except RedisError as error:
             raise CounterUnavailable from error
 
-    async def areserve(self, api_key: ApiKey, amount: Decimal, cap: Decimal) -> str:
-        """``reserve`` on the event loop's own connection; only seeding reads the database."""
+    async def areserve(self, api_key: ApiKey, amount: Decimal, cap: Decimal, *, forgotten=None) -> str:
+        """``reserve`` on the event loop's own connection; only seeding reads the database. With
+        ``forgotten`` (a marker's name), a key whose marker exists is refused with ``KeyForgotten``."""
         now = timezone.now()
         month = _month(now)
-        total = await self._areserve(api_key, month, amount, cap, seed="")
+        total = await self._areserve(api_key, month, amount, cap, seed="", forgotten=forgotten)
         if total == -2:
             committed = await sync_to_async(self._committed)(api_key, now)
-            total = await self._areserve(api_key, month, amount, cap, seed=str(to_micros(committed)))
+            seed = str(to_micros(committed))
+            total = await self._areserve(api_key, month, amount, cap, seed=seed, forgotten=forgotten)
+        if total == -3:
+            raise KeyForgotten
         if total < 0:
             raise SpendCapExceeded(cap)
         return month
@@ -312,11 +330,12 @@ class RedisSpendCounter:
         return key.month_to_date_spend(now)
 
     async def _areserve(
-        self, api_key: ApiKey, month: str, amount: Decimal, cap: Decimal, *, seed: str
+        self, api_key: ApiKey, month: str, amount: Decimal, cap: Decimal, *, seed: str, forgotten
     ) -> int:
+        keys = [self._key(api_key, month)] + ([forgotten] if forgotten else [])
         arguments = (to_micros(amount), to_micros(cap), COUNTER_IDLE_SECONDS, seed)
         try:
-            return int(await async_client().eval(_RESERVE, 1, self._key(api_key, month), *arguments))
+            return int(await async_client().eval(_RESERVE, len(keys), *keys, *arguments))
         except RedisError as error:
             raise CounterUnavailable from error
 

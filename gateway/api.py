@@ -184,15 +184,16 @@ async def _prepare(raw_key: str, raw_body: bytes) -> Pending | Reply:
                 pending = _plan(raw_key, raw_body)
         except hot.Miss:
             pending = await sync_to_async(_plan)(raw_key, raw_body)
-        if settings.REDIS_URL and await admission_service.key_forgotten(pending.api_key.key_hash):
-            hot.drop(("key", pending.api_key.key_hash))  # changed in some process: read it afresh
+        try:
+            await admission_service.areserve(pending.api_key, pending.admission)
+        except admission_service.KeyForgotten:  # changed in some process: read it afresh
+            hot.drop(("key", pending.api_key.key_hash))
             pending = await sync_to_async(_plan)(raw_key, raw_body, fresh_key=True)
+            await admission_service.areserve(pending.api_key, pending.admission, check_forgotten=False)
     except Refused as refused:
         if refused.pending is not None:
             await _log(refused.pending, RequestStatus.REFUSED, refused.reply)
         return refused.reply
-    try:
-        await admission_service.areserve(pending.api_key, pending.admission)
     except ServiceError as error:
         reply = _error(error.status, error.code, error.message, error.param)
         await _log(pending, RequestStatus.REFUSED, reply)
