@@ -236,15 +236,20 @@ def test_falling_under_the_low_balance_line_sends_the_e_mail_once(
     assert "$9.9979" in message.body
 
 
-def test_crossing_a_spend_threshold_records_one_alert(funded, alice):
-    api_key, _full_key = funded
-    capped, capped_full = key_create(
-        organization=api_key.organization,
-        created_by=alice,
+def capped_key(organization, creator):
+    """A key with a $0.40 cap that alerts at 50% and 100%."""
+    return key_create(
+        organization=organization,
+        created_by=creator,
         name="capped",
         monthly_spend_cap_usd="0.40",
         alert_thresholds_pct=[50, 100],
     )
+
+
+def test_crossing_a_spend_threshold_records_one_alert(funded, alice):
+    api_key, _full_key = funded
+    capped, capped_full = capped_key(api_key.organization, alice)
 
     with CaptureQueriesContext(connection) as queries:
         recording.record(planned(capped_full, "west/chat-a"), **SERVED)  # $0.0021: under 50%
@@ -326,13 +331,7 @@ def test_arecord_sends_the_low_balance_e_mail_and_records_the_spend_alert(
     transactional_db, postgresql, funded, alice, warm, mailoutbox
 ):
     api_key, _full_key = funded
-    capped, capped_full = key_create(
-        organization=api_key.organization,
-        created_by=alice,
-        name="capped",
-        monthly_spend_cap_usd="0.40",
-        alert_thresholds_pct=[50, 100],
-    )
+    capped, capped_full = capped_key(api_key.organization, alice)
     low_balance_threshold_set(membership=alice.memberships.get(), amount="9.90")
     pending = planned(capped_full, "west/chat-a")
 
