@@ -83,14 +83,15 @@ class ChatCompletions:
 
 
 async def _lifespan(receive, send) -> None:
-    """Startup needs nothing; at shutdown the recording connections are closed (Django itself has no
-    lifespan handling, so these messages stop here)."""
+    """Startup needs nothing; at shutdown the recording connections and the one Django's thread kept
+    are closed (Django itself has no lifespan handling, so these messages stop here)."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await database.close()
+            await sync_to_async(connections.close_all)()  # the connection Django's thread kept
             await send({"type": "lifespan.shutdown.complete"})
             return
 
