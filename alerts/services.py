@@ -101,7 +101,7 @@ def spend_alerts_record(
     here one at a time, and the unique (key, month, threshold) constraint settles anything else.
     Below every threshold this costs no query.
     """
-    if not _reached(api_key.alert_thresholds_pct, cap=api_key.monthly_spend_cap_usd, spend=spend):
+    if not spend_alerts_due(api_key=api_key, spend=spend):
         return []
     api_key = ApiKey.objects.get(pk=api_key.pk)  # the cap, thresholds and webhook as they are now
     reached = _reached(api_key.alert_thresholds_pct, cap=api_key.monthly_spend_cap_usd, spend=spend)

@@ -89,7 +89,7 @@ def _json(status: int, data: dict, headers: dict | None = None) -> Reply:
     return Reply(status, json.dumps(data).encode(), headers or {})
 
 
-def _error(status: int, code: str, message: str, param: str | None = None, headers=None) -> Reply:
+def error_reply(status: int, code: str, message: str, param: str | None = None, headers=None) -> Reply:
     reply = _json(status, error_body(status, code=code, message=message, param=param), headers)
     reply.error_code = code
     return reply
@@ -162,16 +162,18 @@ def _plan(raw_key: str, raw_body: bytes, *, fresh_key: bool = False) -> Pending:
     try:
         api_key = _authenticate(raw_key, fresh=fresh_key)
     except ExpiredApiKey:
-        raise Refused(_error(401, "key_expired", "This API key has expired. Create a new one.")) from None
+        raise Refused(
+            error_reply(401, "key_expired", "This API key has expired. Create a new one.")
+        ) from None
     except InvalidApiKey:
-        raise Refused(_error(401, "invalid_api_key", "Invalid API key.")) from None
+        raise Refused(error_reply(401, "invalid_api_key", "Invalid API key.")) from None
     pending = Pending(api_key=api_key, body={}, started=time.monotonic())
     try:
         pending.body = parse_body(raw_body)
         pending.route = routing.route(api_key=api_key, model=pending.body["model"])
         pending.admission = admission_service.assess(api_key=api_key, route=pending.route, body=pending.body)
     except ServiceError as error:
-        reply = _error(error.status, error.code, error.message, error.param)
+        reply = error_reply(error.status, error.code, error.message, error.param)
         raise Refused(reply, pending if pending.body else None) from None
     return pending
 
@@ -195,7 +197,7 @@ async def _prepare(raw_key: str, raw_body: bytes) -> Pending | Reply:
             await _log(refused.pending, RequestStatus.REFUSED, refused.reply)
         return refused.reply
     except ServiceError as error:
-        reply = _error(error.status, error.code, error.message, error.param)
+        reply = error_reply(error.status, error.code, error.message, error.param)
         await _log(pending, RequestStatus.REFUSED, reply)
         return reply
     return pending
@@ -211,7 +213,7 @@ async def _log(pending: Pending, status: str, reply: Reply) -> None:
 
 
 async def _record(pending: Pending, **outcome) -> Outcome:
-    if recording.direct.get():
+    if pending.direct:
         return await recording.arecord(pending, **outcome)
     return await sync_to_async(recording.record)(pending, **outcome)
 
@@ -252,19 +254,23 @@ def _failure_response(failure: upstream.UpstreamFailure | None) -> tuple[int, st
 # --- The endpoint -------------------------------------------------------------------------------------
 
 
-async def handle(method: str, authorization: str, raw_body: bytes | None, *, buffered=False) -> Reply:
+async def handle(
+    method: str, authorization: str, raw_body: bytes | None, *, buffered=False, direct=False
+) -> Reply:
     """``POST /v1/chat/completions``. ``raw_body`` is None when it was too large to read;
-    ``buffered`` sends a stream whole (see ``_stream``)."""
+    ``buffered`` sends a stream whole (see ``chat_completions``); ``direct`` records on the event
+    loop's own connection (see ``recording.Pending.direct``)."""
     if method != "POST":
-        return _error(405, "method_not_allowed", "Use POST.", headers={"Allow": "POST"})
+        return error_reply(405, "method_not_allowed", "Use POST.", headers={"Allow": "POST"})
     scheme, _, raw_key = authorization.partition(" ")
     if scheme.lower() != "bearer" or not raw_key.strip():
-        return _error(401, "invalid_api_key", "Send your API key as Authorization: Bearer <key>.")
+        return error_reply(401, "invalid_api_key", "Send your API key as Authorization: Bearer <key>.")
     if raw_body is None:
-        return _error(413, "request_too_large", "The request body is too large.")
+        return error_reply(413, "request_too_large", "The request body is too large.")
     prepared = await _prepare(raw_key.strip(), raw_body)
     if isinstance(prepared, Reply):
         return prepared
+    prepared.direct = direct
     if prepared.stream:
         return await _stream(prepared, buffered=buffered)
     return await _complete(prepared)
@@ -318,10 +324,10 @@ async def _complete(pending: Pending) -> Reply:
         except (httpx.HTTPError, ValueError):
             failure = upstream.UpstreamFailure("upstream_error", "an unreadable answer")
         except upstream.UpstreamRejected as rejected:
-            return await _fail(pending, _error(400, "upstream_rejected", rejected.message))
+            return await _fail(pending, error_reply(400, "upstream_rejected", rejected.message))
         logger.warning("%s failed for %s: %s", target.provider, pending.generation_id, failure.message)
     else:
-        return await _fail(pending, _error(*_failure_response(failure)))
+        return await _fail(pending, error_reply(*_failure_response(failure)))
 
     usage = data.get("usage")
     prompt = _tokens(usage, "prompt_tokens")
@@ -397,9 +403,9 @@ async def _stream(pending: Pending, *, buffered: bool = False):
         except upstream.UpstreamFailure as error:
             failure = error
         except upstream.UpstreamRejected as rejected:
-            return await _fail(pending, _error(400, "upstream_rejected", rejected.message))
+            return await _fail(pending, error_reply(400, "upstream_rejected", rejected.message))
     else:
-        return await _fail(pending, _error(*_failure_response(failure)))
+        return await _fail(pending, error_reply(*_failure_response(failure)))
 
     response_headers = {
         GENERATION_HEADER: pending.generation_id,

@@ -19,7 +19,6 @@ relay is cancelled, which records what was produced (gateway.api._relay).
 
 import asyncio
 import contextlib
-import json
 import logging
 
 import psycopg
@@ -28,10 +27,10 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 from django.http.request import split_domain_port, validate_host
 
-from core.api import as_service_unavailable, error_body
+from core.api import as_service_unavailable
 from core.errors import ServiceUnavailable
 
-from . import api, database, recording
+from . import api, database
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +49,14 @@ class ChatCompletions:
         if scope["type"] != "http" or scope["path"] != PATH:
             return await self.django_application(scope, receive, send)
         headers = _headers(scope)
-        if not _secure(scope, headers) and settings.SECURE_SSL_REDIRECT:
+        secure = _secure(scope, headers)
+        if not secure and settings.SECURE_SSL_REDIRECT:
             return await self.django_application(scope, receive, send)
         reply = await self._reply(scope, receive, headers)
         if reply is None:  # the client went away before its body was in: nobody to answer
             return
         try:
-            await _send(reply, scope, send, receive, headers)
+            await _send(reply, send, receive, secure=secure)
         finally:
             await api.run_after(reply)
 
@@ -64,13 +64,15 @@ class ChatCompletions:
         host = headers.get("host", "")
         domain, _port = split_domain_port(host)
         if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
-            return _failure(400, "invalid_host", "The Host header is not one this server answers to.")
+            return api.error_reply(400, "invalid_host", "The Host header is not one this server answers to.")
         raw_body = await _read_body(receive, limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         if raw_body is DISCONNECTED:
             return None
-        recording.direct.set(connections["default"].vendor == "postgresql")
+        direct = connections["default"].vendor == "postgresql"
         try:
-            return await api.handle(scope["method"], headers.get("authorization", ""), raw_body)
+            return await api.handle(
+                scope["method"], headers.get("authorization", ""), raw_body, direct=direct
+            )
         except (DatabaseError, psycopg.Error):  # Django's connection, or the recording pool's
             logger.exception("The database failed during a chat request.")
             await sync_to_async(connections.close_all)()  # the next request connects afresh
@@ -79,7 +81,7 @@ class ChatCompletions:
             if as_service_unavailable(error) is not None:
                 return _unavailable()
             logger.exception("A chat request failed.")
-            return _failure(500, "internal_error", "Something went wrong on our side. Try again.")
+            return api.error_reply(500, "internal_error", "Something went wrong on our side. Try again.")
 
 
 async def _lifespan(receive, send) -> None:
@@ -110,15 +112,10 @@ def _secure(scope, headers) -> bool:
     return False
 
 
-def _failure(status: int, code: str, message: str) -> api.Reply:
-    return api.Reply(status, json.dumps(error_body(status, code=code, message=message)).encode())
-
-
 def _unavailable() -> api.Reply:
     unavailable = ServiceUnavailable()
-    reply = _failure(503, unavailable.code, unavailable.message)
-    reply.headers["Retry-After"] = str(unavailable.retry_after)
-    return reply
+    headers = {"Retry-After": str(unavailable.retry_after)}
+    return api.error_reply(503, unavailable.code, unavailable.message, headers=headers)
 
 
 DISCONNECTED = object()
@@ -140,7 +137,7 @@ async def _read_body(receive, *, limit: int | None) -> bytes | None:
             return b"".join(chunks)
 
 
-def _response_headers(reply: api.Reply, scope, request_headers) -> list[tuple[bytes, bytes]]:
+def _response_headers(reply: api.Reply, *, secure: bool) -> list[tuple[bytes, bytes]]:
     headers = {
         "content-type": reply.content_type,
         "x-content-type-options": "nosniff",
@@ -150,7 +147,7 @@ def _response_headers(reply: api.Reply, scope, request_headers) -> list[tuple[by
     }
     if reply.events is None:
         headers["content-length"] = str(len(reply.body))
-    if settings.SECURE_HSTS_SECONDS and _secure(scope, request_headers):
+    if settings.SECURE_HSTS_SECONDS and secure:
         hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
         if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
             hsts += "; includeSubDomains"
@@ -160,11 +157,11 @@ def _response_headers(reply: api.Reply, scope, request_headers) -> list[tuple[by
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
 
 
-async def _send(reply: api.Reply, scope, send, receive, request_headers) -> None:
+async def _send(reply: api.Reply, send, receive, *, secure: bool) -> None:
     start = {
         "type": "http.response.start",
         "status": reply.status,
-        "headers": _response_headers(reply, scope, request_headers),
+        "headers": _response_headers(reply, secure=secure),
     }
     if reply.events is None:
         await send(start)

@@ -11,7 +11,6 @@ e-mail, the key's spend alerts) are checked afterwards and cost a query only whe
 tests/gateway/test_recording.py checks that both paths write the same rows.
 """
 
-import contextvars
 import dataclasses
 import datetime
 import json
@@ -48,6 +47,9 @@ class Pending:
     admission: admission_service.Admission | None = None
     target: routing.Target | None = None
     attempts: int = 0
+    # Recorded on the event loop's own connection (``arecord``): the request came in through
+    # gateway.asgi on PostgreSQL, outside any transaction of Django's.
+    direct: bool = False
 
     @property
     def stream(self) -> bool:
@@ -64,11 +66,6 @@ class Outcome:
     cost: Decimal = Decimal(0)
 
 
-# Set by gateway.asgi: the request came in straight from the ASGI server, outside any transaction of
-# Django's, so on PostgreSQL it is recorded on the event loop's own connection (``arecord``).
-direct = contextvars.ContextVar("recording_direct", default=False)
-
-
 def record(pending: Pending, **outcome) -> Outcome:
     """Records what was served, in this thread. The caller settles the reservation afterwards: the
     spend is counted before the hold goes, never neither. ``outcome``: prompt_tokens,
@@ -79,7 +76,9 @@ def record(pending: Pending, **outcome) -> Outcome:
             cursor.execute(_RECORD, parameters)
             row = cursor.fetchone()
         if row is not None:
-            _afterwards(pending, row, parameters["now"])
+            answer = _Answer.of(pending, row, parameters["now"])
+            answer.keep_balance()
+            answer.send_alerts()
             return recorded
     return _record_with_services(pending, **outcome)
 
@@ -97,10 +96,10 @@ async def arecord(pending: Pending, **outcome) -> Outcome:
         row = await cursor.fetchone()
     if row is None:
         return await sync_to_async(_record_with_services)(pending, **outcome)
-    if _followups_due(pending, row):
-        await sync_to_async(_afterwards)(pending, row, parameters["now"])
-    else:
-        _balance_moved(pending, row)
+    answer = _Answer.of(pending, row, parameters["now"])
+    answer.keep_balance()
+    if answer.low_balance_due or answer.spend_alerts_due:
+        await sync_to_async(answer.send_alerts)()
     return recorded
 
 
@@ -245,28 +244,45 @@ def _priced(
     return recorded, parameters
 
 
-def _followups_due(pending: Pending, row) -> bool:
-    """Whether the new balance or key spend calls for the low-balance e-mail or a spend alert."""
-    balance, threshold, alerted, spend = from_micros(row[0]), row[1], row[2], from_micros(row[3])
-    low_balance_due = threshold is not None and (balance < threshold) != alerted
-    return low_balance_due or spend_alerts_due(api_key=pending.api_key, spend=spend)
+@dataclasses.dataclass(frozen=True)
+class _Answer:
+    """``_RECORD``'s row: the account and the key as the recording left them."""
 
+    pending: Pending
+    balance: Decimal
+    low_balance_threshold: Decimal | None
+    low_balance_alerted: bool
+    spend: Decimal
+    now: datetime.datetime
 
-def _balance_moved(pending: Pending, row) -> None:
-    view = pending.admission.view
-    admission_service.balance_moved(pending.api_key.organization_id, view, from_micros(row[0]))
+    @classmethod
+    def of(cls, pending: Pending, row, now: datetime.datetime) -> "_Answer":
+        return cls(pending, from_micros(row[0]), row[1], row[2], from_micros(row[3]), now)
 
+    @property
+    def low_balance_due(self) -> bool:
+        """The balance crossed the low-balance line, either way, since the last e-mail."""
+        threshold = self.low_balance_threshold
+        return threshold is not None and (self.balance < threshold) != self.low_balance_alerted
 
-def _afterwards(pending: Pending, row, now: datetime.datetime) -> None:
-    """Keeps the new balance, then sends what it and the key's new spend call for. The usage is
-    committed already: a failure here is logged, never turned into an error answer."""
-    _balance_moved(pending, row)
-    balance, threshold, alerted, spend = from_micros(row[0]), row[1], row[2], from_micros(row[3])
-    try:
-        if threshold is not None and (balance < threshold) != alerted:
-            low_balance_check(organization_id=pending.api_key.organization_id)
-        if spend_alerts_due(api_key=pending.api_key, spend=spend):
-            with transaction.atomic():
-                spend_alerts_record(api_key=pending.api_key, spend=spend, month=month_start(now), now=now)
-    except Exception:
-        logger.exception("Alerts after recording %s failed.", pending.generation_id)
+    @property
+    def spend_alerts_due(self) -> bool:
+        return spend_alerts_due(api_key=self.pending.api_key, spend=self.spend)
+
+    def keep_balance(self) -> None:
+        pending = self.pending
+        admission_service.balance_moved(pending.api_key.organization_id, pending.admission.view, self.balance)
+
+    def send_alerts(self) -> None:
+        """What the new balance and spend call for. The usage is committed already: a failure here is
+        logged, never turned into an error answer."""
+        api_key = self.pending.api_key
+        try:
+            if self.low_balance_due:
+                low_balance_check(organization_id=api_key.organization_id)
+            if self.spend_alerts_due:
+                with transaction.atomic():
+                    month = month_start(self.now)
+                    spend_alerts_record(api_key=api_key, spend=self.spend, month=month, now=self.now)
+        except Exception:
+            logger.exception("Alerts after recording %s failed.", self.pending.generation_id)
