@@ -107,6 +107,11 @@ class Result:
     concurrency: int
     latencies: list[float]
     seconds: float
+    warm_up: int = 0  # requests sent before the measured ones
+
+    @property
+    def sent(self) -> int:
+        return self.warm_up + len(self.latencies)
 
     @property
     def median_ms(self) -> float:
@@ -154,7 +159,7 @@ def measure(
     latencies, seconds = asyncio.run(
         _load(url, headers, requests=requests, concurrency=concurrency, body=body)
     )
-    return Result(name, concurrency, latencies, seconds)
+    return Result(name, concurrency, latencies, seconds, warm_up)
 
 
 def print_table(results: list[Result]) -> None:

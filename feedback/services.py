@@ -1,10 +1,13 @@
 import re
+import time
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from billing.models import UsageRecord
-from core.errors import NotFound, ServiceError
+from core.errors import NotFound, ServiceError, ServiceUnavailable
+from gateway import journal
 
 from .models import COMMENT_MAX_LENGTH, MAX_TAGS, Feedback
 
@@ -38,17 +41,39 @@ def _clean(rating, comment, tags) -> dict:
     return {"rating": rating, "comment": comment, "tags": sorted(set(tags))}
 
 
+def _generation(organization, generation_id: str):
+    return UsageRecord.objects.filter(organization=organization, id=generation_id).only("id", "model").first()
+
+
+def _generation_once_written(organization, generation_id: str):
+    """A generation answered moments ago through the usage journal (gateway.journal) is written by
+    the recorder a few milliseconds later: wait for it, for a while."""
+    deadline = time.monotonic() + settings.NEXEVO_USAGE_JOURNAL_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+        generation = _generation(organization, generation_id)
+        if generation is not None:
+            return generation
+        if not journal.unrecorded(generation_id):  # written, and not this organization's
+            return None
+    raise ServiceUnavailable(
+        _("This generation is still being recorded. Try again in a moment."),
+        code="generation_pending",
+        retry_after=5,
+    )
+
+
 def feedback_submit(
     *, organization, user, generation_id, rating, comment=None, tags=None
 ) -> tuple[Feedback, bool]:
     """Records the user's rating of a generation of their organization, replacing an earlier one.
     Returns the feedback and whether it is new. Another organization's generation is a 404."""
     values = _clean(rating, comment, tags)
-    generation = (
-        UsageRecord.objects.filter(organization=organization, id=generation_id).only("id", "model").first()
-        if isinstance(generation_id, str)
-        else None
-    )
+    if not isinstance(generation_id, str):
+        raise NotFound(_("No such generation."), code="generation_not_found", param="generation_id")
+    generation = _generation(organization, generation_id)
+    if generation is None and journal.unrecorded(generation_id):
+        generation = _generation_once_written(organization, generation_id)
     if generation is None:
         raise NotFound(_("No such generation."), code="generation_not_found", param="generation_id")
     for _attempt in range(2):  # a concurrent first submit by the same user wins the insert; then update

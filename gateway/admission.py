@@ -156,19 +156,24 @@ class KeyForgotten(Exception):
     key afresh (gateway.hot)."""
 
 
-async def areserve(api_key: ApiKey, admission: Admission, *, check_forgotten: bool = True) -> None:
+async def areserve(
+    api_key: ApiKey, admission: Admission, *, check_forgotten: bool = True, mark: str | None = None
+) -> None:
     """Holds the request's worst case against the key's cap: with Redis, from the event loop (and in
-    the same call, unless told otherwise, refuses with ``KeyForgotten`` a key some process forgot);
-    without it, the database counter in a thread."""
+    the same call, unless told otherwise, refuses with ``KeyForgotten`` a key some process forgot,
+    and sets the Redis key ``mark`` once admitted: gateway.journal's not-written marker); without
+    it, the database counter in a thread."""
     cap = api_key.monthly_spend_cap_usd
     forgotten = _FORGOTTEN + api_key.key_hash if settings.REDIS_URL and check_forgotten else None
     if cap is None:
-        if forgotten is not None and await key_forgotten(api_key.key_hash):
+        if (forgotten or mark) and await _admit_uncapped(forgotten, mark):
             raise KeyForgotten
         return
     if settings.REDIS_URL:
         counter = RedisSpendCounter()
-        admission.reservation = await counter.areserve(api_key, admission.max_cost, cap, forgotten=forgotten)
+        admission.reservation = await counter.areserve(
+            api_key, admission.max_cost, cap, forgotten=forgotten, mark=mark
+        )
     else:
         reserve = sync_to_async(DatabaseSpendCounter().reserve)
         admission.reservation = await reserve(api_key, admission.max_cost, cap)
@@ -190,6 +195,14 @@ async def asettle(api_key: ApiKey, admission: Admission, cost: Decimal) -> None:
         # The usage is recorded already; a hold left in Redis only over-counts (never lets the spend
         # pass the cap) and goes when the counter idles out.
         logger.warning("Could not release a spend hold of %s on %s.", admission.max_cost, api_key.pk)
+
+
+def settlement(api_key: ApiKey, admission: Admission, cost: Decimal) -> tuple[str, int] | None:
+    """What settles the hold at ``cost`` inside another Redis script (gateway.journal): the key's
+    counter and the adjustment in micro-dollars; None when nothing is held in Redis."""
+    if admission.reservation is None or not settings.REDIS_URL:
+        return None
+    return RedisSpendCounter().key(api_key, admission.reservation), to_micros(cost - admission.max_cost)
 
 
 class CounterUnavailable(ServiceError):
@@ -232,12 +245,15 @@ class DatabaseSpendCounter:
         KeyReservation.objects.filter(pk=reservation).delete()
 
 
-# KEYS[1] the counter, KEYS[2] (optional) a key-forgotten marker: -3 if it exists. ARGV: amount, cap,
-# idle seconds, and the committed spend to seed a missing counter with ("" when not read yet: then a
-# missing counter answers -2, and the caller reads the spend from the database and asks again). All
-# amounts in micro-dollars.
+# How long a mark set on admission lives (gateway.journal's not-written marker; the recorder deletes it).
+MARK_SECONDS = 24 * 3600
+
+# KEYS[1] the counter, KEYS[2] a key-forgotten marker ("" for none): -3 if it exists, KEYS[3]
+# (optional) a mark to set once admitted. ARGV: amount, cap, idle seconds, the committed spend to seed
+# a missing counter with ("" when not read yet: then a missing counter answers -2, and the caller reads
+# the spend from the database and asks again), the mark's lifetime. All amounts in micro-dollars.
 _RESERVE = """
-if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then
+if KEYS[2] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then
   return -3
 end
 local current = redis.call('GET', KEYS[1])
@@ -254,7 +270,21 @@ if tonumber(current) + tonumber(ARGV[1]) > tonumber(ARGV[2]) then
 end
 local total = redis.call('INCRBY', KEYS[1], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
+if KEYS[3] then
+  redis.call('SET', KEYS[3], 1, 'EX', ARGV[5])
+end
 return total
+"""
+# A key without a cap: KEYS[1] a key-forgotten marker ("" for none): 1 if it exists; else KEYS[2]
+# (optional) a mark to set, for ARGV[1] seconds.
+_ADMIT_UNCAPPED = """
+if KEYS[1] ~= '' and redis.call('EXISTS', KEYS[1]) == 1 then
+  return 1
+end
+if KEYS[2] then
+  redis.call('SET', KEYS[2], 1, 'EX', ARGV[1])
+end
+return 0
 """
 # Adds ARGV[1] (negative to release) only to a counter that still exists: a counter that expired is
 # seeded afresh from the database, which already holds every recorded cost.
@@ -279,7 +309,7 @@ class RedisSpendCounter:
             )
         return cls._client
 
-    def _key(self, api_key: ApiKey, month: str) -> str:
+    def key(self, api_key: ApiKey, month: str) -> str:
         return f"nexevo:spend:{api_key.pk}:{month}"
 
     def reserve(self, api_key: ApiKey, amount: Decimal, cap: Decimal) -> str:
@@ -298,8 +328,9 @@ class RedisSpendCounter:
             return int(
                 self.client().eval(
                     _RESERVE,
-                    1,
-                    self._key(api_key, month),
+                    2,
+                    self.key(api_key, month),
+                    "",
                     to_micros(amount),
                     to_micros(cap),
                     COUNTER_IDLE_SECONDS,
@@ -309,16 +340,20 @@ class RedisSpendCounter:
         except RedisError as error:
             raise CounterUnavailable from error
 
-    async def areserve(self, api_key: ApiKey, amount: Decimal, cap: Decimal, *, forgotten=None) -> str:
+    async def areserve(
+        self, api_key: ApiKey, amount: Decimal, cap: Decimal, *, forgotten=None, mark=None
+    ) -> str:
         """``reserve`` on the event loop's own connection; only seeding reads the database. With
-        ``forgotten`` (a marker's name), a key whose marker exists is refused with ``KeyForgotten``."""
+        ``forgotten`` (a marker's name), a key whose marker exists is refused with ``KeyForgotten``;
+        ``mark`` is set once the hold is taken."""
         now = timezone.now()
         month = _month(now)
-        total = await self._areserve(api_key, month, amount, cap, seed="", forgotten=forgotten)
+        extra = {"forgotten": forgotten, "mark": mark}
+        total = await self._areserve(api_key, month, amount, cap, seed="", **extra)
         if total == -2:
             committed = await sync_to_async(self._committed)(api_key, now)
             seed = str(to_micros(committed))
-            total = await self._areserve(api_key, month, amount, cap, seed=seed, forgotten=forgotten)
+            total = await self._areserve(api_key, month, amount, cap, seed=seed, **extra)
         if total == -3:
             raise KeyForgotten
         if total < 0:
@@ -330,10 +365,10 @@ class RedisSpendCounter:
         return key.month_to_date_spend(now)
 
     async def _areserve(
-        self, api_key: ApiKey, month: str, amount: Decimal, cap: Decimal, *, seed: str, forgotten
+        self, api_key: ApiKey, month: str, amount: Decimal, cap: Decimal, *, seed: str, forgotten, mark
     ) -> int:
-        keys = [self._key(api_key, month)] + ([forgotten] if forgotten else [])
-        arguments = (to_micros(amount), to_micros(cap), COUNTER_IDLE_SECONDS, seed)
+        keys = [self.key(api_key, month), forgotten or ""] + ([mark] if mark else [])
+        arguments = (to_micros(amount), to_micros(cap), COUNTER_IDLE_SECONDS, seed, MARK_SECONDS)
         try:
             return int(await async_client().eval(_RESERVE, len(keys), *keys, *arguments))
         except RedisError as error:
@@ -344,7 +379,7 @@ class RedisSpendCounter:
     ) -> None:
         try:
             await async_client().eval(
-                _ADJUST, 1, self._key(api_key, reservation), to_micros(recorded - amount)
+                _ADJUST, 1, self.key(api_key, reservation), to_micros(recorded - amount)
             )
         except RedisError as error:
             raise CounterUnavailable from error
@@ -354,7 +389,7 @@ class RedisSpendCounter:
         # the recorded cost goes on it (the database put it in the month the usage was recorded in,
         # which is the same month unless the request straddled midnight on the 1st).
         try:
-            self.client().eval(_ADJUST, 1, self._key(api_key, reservation), to_micros(recorded - amount))
+            self.client().eval(_ADJUST, 1, self.key(api_key, reservation), to_micros(recorded - amount))
         except RedisError as error:
             raise CounterUnavailable from error
 
@@ -396,10 +431,12 @@ def mark_keys_forgotten(key_hashes) -> None:
         logger.warning("Could not mark %d forgotten keys for the other processes.", len(key_hashes))
 
 
-async def key_forgotten(key_hash: str) -> bool:
-    """Whether a process forgot this key in the last moments; unknown (Redis down) counts as yes."""
+async def _admit_uncapped(forgotten: str | None, mark: str | None) -> bool:
+    """Whether a process forgot this key in the last moments (unknown, Redis down, counts as yes);
+    if not, sets ``mark``."""
+    keys = [forgotten or ""] + ([mark] if mark else [])
     try:
-        return bool(await async_client().exists(_FORGOTTEN + key_hash))
+        return bool(await async_client().eval(_ADMIT_UNCAPPED, len(keys), *keys, MARK_SECONDS))
     except RedisError:
         return True
 

@@ -44,6 +44,7 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
+from redis.exceptions import RedisError
 
 from apikeys import tokens
 from apikeys.services import ExpiredApiKey, InvalidApiKey, key_authenticate
@@ -52,7 +53,7 @@ from core.errors import ServiceError
 from core.money import format_usd_exact
 
 from . import admission as admission_service
-from . import hot, recording, routing, upstream
+from . import hot, journal, recording, routing, upstream
 from .models import RequestStatus
 from .recording import Outcome, Pending
 
@@ -178,20 +179,27 @@ def _plan(raw_key: str, raw_body: bytes, *, fresh_key: bool = False) -> Pending:
     return pending
 
 
-async def _prepare(raw_key: str, raw_body: bytes) -> Pending | Reply:
-    """``_plan`` from memory, or in a thread when a snapshot is cold; then the hold on the cap."""
+async def _prepare(raw_key: str, raw_body: bytes, *, direct: bool) -> Pending | Reply:
+    """``_plan`` from memory, or in a thread when a snapshot is cold; then the hold on the cap (which
+    also marks a request to be journaled as not written yet, see gateway.journal)."""
     try:
         try:
             with hot.memory_only():
                 pending = _plan(raw_key, raw_body)
         except hot.Miss:
             pending = await sync_to_async(_plan)(raw_key, raw_body)
+        pending.direct = direct
+        pending.journal = direct and not pending.stream and journal.enabled()
         try:
-            await admission_service.areserve(pending.api_key, pending.admission)
+            await admission_service.areserve(pending.api_key, pending.admission, mark=_mark(pending))
         except admission_service.KeyForgotten:  # changed in some process: read it afresh
             hot.drop(("key", pending.api_key.key_hash))
-            pending = await sync_to_async(_plan)(raw_key, raw_body, fresh_key=True)
-            await admission_service.areserve(pending.api_key, pending.admission, check_forgotten=False)
+            fresh = await sync_to_async(_plan)(raw_key, raw_body, fresh_key=True)
+            fresh.direct, fresh.journal = pending.direct, pending.journal
+            pending = fresh
+            await admission_service.areserve(
+                pending.api_key, pending.admission, check_forgotten=False, mark=_mark(pending)
+            )
     except Refused as refused:
         if refused.pending is not None:
             await _log(refused.pending, RequestStatus.REFUSED, refused.reply)
@@ -201,6 +209,10 @@ async def _prepare(raw_key: str, raw_body: bytes) -> Pending | Reply:
         await _log(pending, RequestStatus.REFUSED, reply)
         return reply
     return pending
+
+
+def _mark(pending: Pending) -> str | None:
+    return journal.unrecorded_key(pending.generation_id) if pending.journal else None
 
 
 async def _log(pending: Pending, status: str, reply: Reply) -> None:
@@ -227,6 +239,8 @@ async def _finish(pending: Pending, **outcome) -> Outcome:
 
 async def _fail(pending: Pending, reply: Reply) -> Reply:
     await admission_service.asettle(pending.api_key, pending.admission, Decimal(0))
+    if pending.journal:
+        await journal.adiscard(pending.generation_id)
     await _log(pending, RequestStatus.FAILED, reply)
     return reply
 
@@ -267,10 +281,9 @@ async def handle(
         return error_reply(401, "invalid_api_key", "Send your API key as Authorization: Bearer <key>.")
     if raw_body is None:
         return error_reply(413, "request_too_large", "The request body is too large.")
-    prepared = await _prepare(raw_key.strip(), raw_body)
+    prepared = await _prepare(raw_key.strip(), raw_body, direct=direct)
     if isinstance(prepared, Reply):
         return prepared
-    prepared.direct = direct
     if prepared.stream:
         return await _stream(prepared, buffered=buffered)
     return await _complete(prepared)
@@ -335,18 +348,50 @@ async def _complete(pending: Pending) -> Reply:
     if prompt is None or completion is None:  # a provider that does not count: estimate, never skip
         prompt = math.ceil(pending.prompt_bytes() / 4)
         completion = math.ceil(len(json.dumps(data.get("choices"), ensure_ascii=False).encode()) / 4)
-    outcome = await _record(
-        pending,
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        status=RequestStatus.COMPLETED,
-        http_status=200,
-    )
+    served = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "status": RequestStatus.COMPLETED,
+        "http_status": 200,
+    }
+    entry = None
+    if pending.journal:
+        try:
+            with hot.memory_only():
+                outcome, entry = recording.journal_entry(pending, **served)
+        except hot.Miss:  # the catalog's snapshot expired since admission: written here instead
+            pass
+    if entry is None:
+        outcome = await _record(pending, **served)
     data["nexevo"] = _nexevo_block(pending, outcome)
     reply = _json(200, data, {GENERATION_HEADER: pending.generation_id})
+    if entry is not None:
+        reply.after.append(lambda: _journal(pending, entry, outcome, served))
+        return reply
     # The hold goes once the answer is out: until then it only over-counts, which is safe.
-    reply.after.append(lambda: admission_service.asettle(pending.api_key, pending.admission, outcome.cost))
+    settle = admission_service.asettle
+    reply.after.append(lambda: settle(pending.api_key, pending.admission, outcome.cost))
+    if pending.journal:  # marked on admission, written here after all
+        reply.after.append(lambda: journal.adiscard(pending.generation_id))
     return reply
+
+
+async def _journal(pending: Pending, entry: dict, outcome: Outcome, served: dict) -> None:
+    """Once the answer is out: journals the request and settles its hold in one Redis call
+    (gateway.journal). If Redis fails just then, the request is written here, as without the journal."""
+    settlement = admission_service.settlement(pending.api_key, pending.admission, outcome.cost)
+    try:
+        await journal.aappend(entry, settlement=settlement)
+        return
+    except RedisError:
+        logger.warning("Could not journal %s; writing it now.", pending.generation_id)
+    try:
+        await _finish(pending, **served)
+    except Exception:
+        logger.exception(
+            "Could not record %s, answered with a cost of %s: %s", pending.generation_id, outcome.cost, entry
+        )
+        raise
 
 
 # --- Streaming -------------------------------------------------------------------------------------

@@ -19,11 +19,12 @@ import time
 from decimal import Decimal
 
 from asgiref.sync import sync_to_async
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from alerts.services import spend_alerts_due, spend_alerts_record
+from apikeys.models import ApiKey
 from billing import pricing
-from billing.models import EntryKind
+from billing.models import EntryKind, UsageRecord
 from billing.services import low_balance_check, month_start, usage_record
 from core.ids import new_id
 from core.money import from_micros, to_micros
@@ -50,6 +51,8 @@ class Pending:
     # Recorded on the event loop's own connection (``arecord``): the request came in through
     # gateway.asgi on PostgreSQL, outside any transaction of Django's.
     direct: bool = False
+    # Journaled (gateway.journal): answered first, written by the recorder. Only with ``direct``.
+    journal: bool = False
 
     @property
     def stream(self) -> bool:
@@ -76,8 +79,8 @@ def record(pending: Pending, **outcome) -> Outcome:
             cursor.execute(_RECORD, parameters)
             row = cursor.fetchone()
         if row is not None:
-            answer = _Answer.of(pending, row, parameters["now"])
-            answer.keep_balance()
+            answer = _Answer.of(pending.api_key, pending.generation_id, row, parameters["now"])
+            _keep_balance(pending, answer)
             answer.send_alerts()
             return recorded
     return _record_with_services(pending, **outcome)
@@ -96,11 +99,80 @@ async def arecord(pending: Pending, **outcome) -> Outcome:
         row = await cursor.fetchone()
     if row is None:
         return await sync_to_async(_record_with_services)(pending, **outcome)
-    answer = _Answer.of(pending, row, parameters["now"])
-    answer.keep_balance()
+    answer = _Answer.of(pending.api_key, pending.generation_id, row, parameters["now"])
+    _keep_balance(pending, answer)
     if answer.low_balance_due or answer.spend_alerts_due:
         await sync_to_async(answer.send_alerts)()
     return recorded
+
+
+# --- Journaled: answered first, written by the recorder (gateway.journal) -----------------------------
+
+
+def journal_entry(pending: Pending, **outcome) -> tuple[Outcome, dict]:
+    """The cost and what the recorder will write, as JSON, priced from this process's snapshots (call
+    it inside ``hot.memory_only()``). The entry is charged what the answer says: the plan is not
+    checked again when it is written."""
+    recorded, parameters = _priced(pending, **outcome)
+    parameters["plan"] = None
+    for name in ("now", "day", "month"):
+        parameters[name] = parameters[name].isoformat()
+    return recorded, parameters
+
+
+def write_journaled(entries: list[dict]) -> tuple[list[str], list[str]]:
+    """Writes journal entries (``journal_entry``'s dicts) in one transaction, skipping any already
+    written (an entry can come twice if a recorder stopped between its commit and its acknowledgement).
+    Returns the generation ids settled (written now or before) and those that could not be written:
+    when the batch fails each entry is tried alone, so one bad entry holds up no other.
+    PostgreSQL only, on Django's connection; the alerts they call for are sent after the commit."""
+    try:
+        return _write_batch(entries), []
+    except DatabaseError:
+        if len(entries) == 1:
+            logger.exception("Could not record %s.", entries[0]["generation"])
+            return [], [entries[0]["generation"]]
+    done, failed = [], []
+    for entry in entries:
+        settled, not_written = write_journaled([entry])
+        done += settled
+        failed += not_written
+    return done, failed
+
+
+def _write_batch(entries: list[dict]) -> list[str]:
+    answers = []
+    with transaction.atomic():
+        ids = [entry["generation"] for entry in entries]
+        written = set(UsageRecord.objects.filter(pk__in=ids).values_list("pk", flat=True))
+        with connection.cursor() as cursor:
+            for entry in entries:
+                if entry["generation"] in written:
+                    continue
+                parameters = {
+                    **entry,
+                    "now": datetime.datetime.fromisoformat(entry["now"]),
+                    "day": datetime.date.fromisoformat(entry["day"]),
+                    "month": datetime.date.fromisoformat(entry["month"]),
+                }
+                cursor.execute(_RECORD, parameters)
+                row = cursor.fetchone()
+                if row is None:  # the organization is gone, and its account with it: nothing to charge
+                    logger.warning("Dropped the usage of %s: its organization is gone.", entry["generation"])
+                    continue
+                answers.append((entry, row, parameters["now"]))
+    if answers:
+        keys = ApiKey.objects.in_bulk({entry["key"] for entry, _row, _now in answers})
+        for entry, row, now in answers:
+            answer = _Answer.of(keys.get(entry["key"]), entry["generation"], row, now)
+            if answer.api_key is not None and (answer.low_balance_due or answer.spend_alerts_due):
+                answer.send_alerts()
+    return ids
+
+
+def _keep_balance(pending: Pending, answer: "_Answer") -> None:
+    organization_id = pending.api_key.organization_id
+    admission_service.balance_moved(organization_id, pending.admission.view, answer.balance)
 
 
 def _record_with_services(
@@ -150,7 +222,8 @@ def _log_fields(pending, status, http_status, error_code, outcome: Outcome) -> d
     }
 
 
-# The account is debited only while it is on the plan the cost was priced under; every other write
+# The account is debited only while it is on the plan the cost was priced under (unless ``plan`` is
+# NULL: a journaled request is charged what its answer said, see gateway.journal); every other write
 # reads the account's RETURNING row, so without it nothing is written and the statement returns no row.
 # Locks are taken in the order the ORM paths take them: the organization (a key share, as the inserts'
 # foreign keys would take it anyway, but first: the member services lock it before the keys), then
@@ -161,7 +234,7 @@ WITH organization AS (
     SELECT id FROM orgs_organization WHERE id = %(organization)s FOR KEY SHARE
 ), account AS (
     UPDATE billing_billingaccount SET balance_usd = balance_usd - %(cost)s
-    WHERE organization_id = (SELECT id FROM organization) AND plan_id = %(plan)s
+    WHERE organization_id = (SELECT id FROM organization) AND plan_id = COALESCE(%(plan)s, plan_id)
     RETURNING balance_usd, low_balance_threshold_usd, low_balance_alerted
 ), usage AS (
     INSERT INTO billing_usagerecord (id, organization_id, api_key_id, user_id, requested_model, model,
@@ -248,7 +321,8 @@ def _priced(
 class _Answer:
     """``_RECORD``'s row: the account and the key as the recording left them."""
 
-    pending: Pending
+    api_key: object
+    generation_id: str
     balance: Decimal
     low_balance_threshold: Decimal | None
     low_balance_alerted: bool
@@ -256,8 +330,8 @@ class _Answer:
     now: datetime.datetime
 
     @classmethod
-    def of(cls, pending: Pending, row, now: datetime.datetime) -> "_Answer":
-        return cls(pending, from_micros(row[0]), row[1], row[2], from_micros(row[3]), now)
+    def of(cls, api_key, generation_id: str, row, now: datetime.datetime) -> "_Answer":
+        return cls(api_key, generation_id, from_micros(row[0]), row[1], row[2], from_micros(row[3]), now)
 
     @property
     def low_balance_due(self) -> bool:
@@ -267,16 +341,12 @@ class _Answer:
 
     @property
     def spend_alerts_due(self) -> bool:
-        return spend_alerts_due(api_key=self.pending.api_key, spend=self.spend)
-
-    def keep_balance(self) -> None:
-        pending = self.pending
-        admission_service.balance_moved(pending.api_key.organization_id, pending.admission.view, self.balance)
+        return spend_alerts_due(api_key=self.api_key, spend=self.spend)
 
     def send_alerts(self) -> None:
         """What the new balance and spend call for. The usage is committed already: a failure here is
         logged, never turned into an error answer."""
-        api_key = self.pending.api_key
+        api_key = self.api_key
         try:
             if self.low_balance_due:
                 low_balance_check(organization_id=api_key.organization_id)
@@ -285,4 +355,4 @@ class _Answer:
                     month = month_start(self.now)
                     spend_alerts_record(api_key=api_key, spend=self.spend, month=month, now=self.now)
         except Exception:
-            logger.exception("Alerts after recording %s failed.", self.pending.generation_id)
+            logger.exception("Alerts after recording %s failed.", self.generation_id)

@@ -4,6 +4,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from . import journal
 from .models import KeyReservation, RequestLog
 
 # Deleted a slice at a time, so a large backlog never holds one long transaction.
@@ -32,3 +33,12 @@ def request_logs_prune(*, now: datetime.datetime | None = None) -> int:
 @shared_task(acks_late=True)
 def prune_request_logs() -> int:
     return request_logs_prune()
+
+
+@shared_task(acks_late=True)
+def record_usage() -> int:
+    """Sweeps the usage journal behind the recorder (gateway.journal): whatever it left, or all of it
+    when no recorder runs. Does nothing without the journal."""
+    if not journal.enabled():
+        return 0
+    return journal.drain_all(consumer="sweep")

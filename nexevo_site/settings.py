@@ -209,6 +209,7 @@ CELERY_BEAT_SCHEDULE = {
     "prune-request-logs": {"task": "gateway.tasks.prune_request_logs", "schedule": 60 * 60},
     "expire-invitations": {"task": "orgs.tasks.expire_invitations", "schedule": 15 * 60},
     "deliver-due-webhooks": {"task": "alerts.tasks.deliver_due_webhooks", "schedule": 30},
+    "record-usage-journal": {"task": "gateway.tasks.record_usage", "schedule": 30},
 }
 # Seconds between a worker's heartbeats (core/health.py); /healthz calls a worker silent for three
 # of them down.
@@ -301,6 +302,13 @@ NEXEVO_ROUTER_SEED = env_int("NEXEVO_ROUTER_SEED", 0) or None
 NEXEVO_HOT_CACHE_SECONDS = env_int("NEXEVO_HOT_CACHE_SECONDS", 2)
 # Connections per web process for recording chat requests on PostgreSQL (gateway.database).
 NEXEVO_RECORDING_CONNECTIONS = env_int("NEXEVO_RECORDING_CONNECTIONS", 8)
+# Answer chat requests first and write their usage through a Redis stream, in batches, from a
+# recorder process (gateway.journal; bin/stack turns it on and runs the recorder). Needs Redis.
+NEXEVO_USAGE_JOURNAL = env_bool("NEXEVO_USAGE_JOURNAL", default=False)
+if NEXEVO_USAGE_JOURNAL and not REDIS_URL:
+    raise ImproperlyConfigured("NEXEVO_USAGE_JOURNAL needs REDIS_URL.")
+# How long feedback on a generation answered but not written yet waits for the recorder.
+NEXEVO_USAGE_JOURNAL_WAIT_SECONDS = env_int("NEXEVO_USAGE_JOURNAL_WAIT_SECONDS", 5)
 # Days the Requests page keeps its rows (gateway.tasks.prune_request_logs).
 NEXEVO_REQUEST_LOG_RETENTION_DAYS = env_int("NEXEVO_REQUEST_LOG_RETENTION_DAYS", 30)
 

@@ -23,6 +23,7 @@ EXPECTED = {
     "prune-request-logs": ("gateway.tasks.prune_request_logs", 3600),
     "expire-invitations": ("orgs.tasks.expire_invitations", 900),
     "deliver-due-webhooks": ("alerts.tasks.deliver_due_webhooks", 30),
+    "record-usage-journal": ("gateway.tasks.record_usage", 30),
 }
 
 

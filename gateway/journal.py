@@ -1,0 +1,189 @@
+"""The usage journal: answer first, write the usage in batches beside the web server.
+
+With ``NEXEVO_USAGE_JOURNAL`` on (it needs Redis and PostgreSQL; ``bin/stack`` turns it on), a
+completed chat request that came in through gateway.asgi is not written to the database before its
+answer:
+
+1. when it is admitted, the same Redis call that holds its cost against the key's cap marks its
+   generation as not written yet (gateway.admission.areserve), for feedback that comes before the
+   recorder has written it (``unrecorded``; the feedback waits for it);
+2. the answer goes out, priced from this process's snapshots;
+3. one Redis call (``_APPEND``) appends what is to be written (gateway.recording.journal_entry: the
+   usage record, the ledger debit, the key's spend and the request log, at the answer's price) to the
+   stream ``nexevo:usage`` and settles the hold at the real cost, so the cap counts it at once.
+
+A recorder (``manage.py recordusage``, run by ``bin/stack``; the Celery beat task
+``gateway.tasks.record_usage`` sweeps up behind it) reads the stream in a consumer group, writes each
+batch in one transaction (gateway.recording.write_journaled), acknowledges it and drops the markers.
+An entry a recorder took and never acknowledged (it stopped) is claimed by another after a minute; one
+written twice is skipped by its generation id. An entry that cannot be written is set aside on
+``nexevo:usage:unwritten`` and logged (``recordusage --retry-unwritten`` puts it back). If Redis
+fails at step 3, the request is written to the database there and then, as without the journal.
+
+What it trades: the answer waits neither for the database (a commit, about 1 ms here) nor for a
+second Redis round trip, and the database lags the answers by the recorder's batch (tens of
+milliseconds): balances, key spend and the Requests page show a request once it is written. What is
+journaled is as safe as Redis keeps it (``bin/services`` runs it with an append-only file). A process
+killed outright between sending an answer and step 3 loses that request's charge (the customer is
+never charged twice, or for what they were not answered); a server that is stopped finishes step 3
+for every answer first. Without the journal every request is written before its answer, as
+gateway.recording describes.
+"""
+
+import json
+import logging
+
+from django.conf import settings
+from redis.exceptions import RedisError, ResponseError
+
+logger = logging.getLogger(__name__)
+
+STREAM = "nexevo:usage"
+UNWRITTEN = "nexevo:usage:unwritten"
+GROUP = "recorders"
+BATCH = 500
+# How long the recorder lets a batch gather after a small one: what the database lags the answers by.
+GATHER_SECONDS = 0.05
+# A recorder that took entries and said nothing for this long is taken to have stopped.
+CLAIM_IDLE_MS = 60_000
+_UNRECORDED = "nexevo:unrecorded:"
+
+# KEYS[1] the journal, KEYS[2] (optional) the key's spend counter. ARGV: the entry, the counter's
+# adjustment in micro-dollars (the real cost less the hold; applied only to a counter that still
+# exists, as gateway.admission's _ADJUST).
+_APPEND = """
+redis.call('XADD', KEYS[1], '*', 'entry', ARGV[1])
+if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('INCRBY', KEYS[2], ARGV[2])
+end
+return 1
+"""
+
+
+def enabled() -> bool:
+    return bool(settings.NEXEVO_USAGE_JOURNAL and settings.REDIS_URL)
+
+
+async def aappend(entry: dict, *, settlement: tuple[str, int] | None) -> None:
+    """Journals ``entry`` and settles the hold (``settlement``: the counter and the adjustment, from
+    gateway.admission.settlement) in one call from the event loop. Raises ``RedisError``."""
+    from .admission import async_client
+
+    keys, adjustment = [STREAM], 0
+    if settlement is not None:
+        keys.append(settlement[0])
+        adjustment = settlement[1]
+    await async_client().eval(_APPEND, len(keys), *keys, json.dumps(entry, separators=(",", ":")), adjustment)
+
+
+async def adiscard(generation_id: str) -> None:
+    """Drops the not-written marker of a request that will not be journaled after all (it failed, or
+    was written before its answer)."""
+    from .admission import async_client
+
+    try:
+        await async_client().delete(_UNRECORDED + generation_id)
+    except RedisError:
+        logger.warning("Could not drop the journal marker of %s.", generation_id)
+
+
+def unrecorded_key(generation_id: str) -> str:
+    """The marker set when the request is admitted (gateway.admission.areserve), deleted once written."""
+    return _UNRECORDED + generation_id
+
+
+def unrecorded(generation_id: str) -> bool:
+    """Whether this generation was answered and is not written yet (False without the journal, or
+    when Redis cannot say)."""
+    if not enabled():
+        return False
+    try:
+        return bool(_client().exists(_UNRECORDED + generation_id))
+    except RedisError:
+        return False
+
+
+# --- The recorder's side (in a process with Django's database connection) ---------------------------
+
+
+def _client():
+    from .admission import RedisSpendCounter
+
+    return RedisSpendCounter.client()
+
+
+def ensure_group() -> None:
+    try:
+        _client().xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    except ResponseError as error:
+        if "BUSYGROUP" not in str(error):
+            raise
+
+
+def drain(*, consumer: str, count: int = BATCH, block_ms: int | None = None, own=False) -> int:
+    """Writes the next batch of new entries; waits up to ``block_ms`` for one when there is none.
+    With ``own``, the entries this consumer took and did not finish instead (after a failure).
+    Returns how many entries it settled (written now, or found written)."""
+    start = "0" if own else ">"
+    response = _client().xreadgroup(GROUP, consumer, {STREAM: start}, count=count, block=block_ms)
+    if not response:
+        return 0
+    return _write(response[0][1])
+
+
+def reclaim(*, consumer: str, idle_ms: int = CLAIM_IDLE_MS, count: int = BATCH) -> int:
+    """Takes over and writes entries another recorder took and did not acknowledge for ``idle_ms``."""
+    settled, start = 0, "0-0"
+    while True:
+        start, messages, *_deleted = _client().xautoclaim(
+            STREAM, GROUP, consumer, min_idle_time=idle_ms, start_id=start, count=count
+        )
+        if messages:
+            settled += _write(messages)
+        if start in (b"0-0", "0-0"):
+            return settled
+
+
+def drain_all(*, consumer: str) -> int:
+    """Everything in the journal now, written (the beat task's sweep, and the tests' wait)."""
+    ensure_group()
+    settled = reclaim(consumer=consumer)
+    while written := drain(consumer=consumer):
+        settled += written
+    return settled
+
+
+def retry_unwritten() -> int:
+    """Puts the entries set aside as unwritable back in the journal; returns how many."""
+    client = _client()
+    moved = 0
+    for message_id, fields in client.xrange(UNWRITTEN):
+        with client.pipeline() as pipe:
+            pipe.xadd(STREAM, {"entry": fields[b"entry"]})
+            pipe.xdel(UNWRITTEN, message_id)
+            pipe.execute()
+        moved += 1
+    return moved
+
+
+def _write(messages) -> int:
+    from . import recording
+
+    gone = [message_id for message_id, fields in messages if not fields]  # deleted while pending
+    if gone:
+        _client().xack(STREAM, GROUP, *gone)
+    entries = {message_id: json.loads(fields[b"entry"]) for message_id, fields in messages if fields}
+    if not entries:
+        return 0
+    settled, failed = recording.write_journaled(list(entries.values()))
+    failed = set(failed)
+    with _client().pipeline() as pipe:
+        for entry in entries.values():
+            if entry["generation"] in failed:
+                logger.error("Set aside usage %s that could not be written: %s", entry["generation"], entry)
+                pipe.xadd(UNWRITTEN, {"entry": json.dumps(entry)})
+            pipe.delete(_UNRECORDED + entry["generation"])
+        pipe.xack(STREAM, GROUP, *entries)
+        pipe.xdel(STREAM, *entries)
+        pipe.execute()
+    return len(settled)
