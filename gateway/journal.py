@@ -159,7 +159,7 @@ def retry_unwritten() -> int:
     moved = 0
     for message_id, fields in client.xrange(UNWRITTEN):
         with client.pipeline() as pipe:
-            pipe.xadd(STREAM, {"entry": fields[b"entry"]})
+            pipe.xadd(STREAM, fields)  # as it was: one that is not an entry is set aside again
             pipe.xdel(UNWRITTEN, message_id)
             pipe.execute()
         moved += 1
@@ -172,18 +172,31 @@ def _write(messages) -> int:
     gone = [message_id for message_id, fields in messages if not fields]  # deleted while pending
     if gone:
         _client().xack(STREAM, GROUP, *gone)
-    entries = {message_id: json.loads(fields[b"entry"]) for message_id, fields in messages if fields}
-    if not entries:
-        return 0
-    settled, failed = recording.write_journaled(list(entries.values()))
+    entries, unreadable = {}, {}
+    for message_id, fields in messages:
+        if not fields:
+            continue
+        try:
+            entry = json.loads(fields[b"entry"])
+            entries[message_id] = entry if isinstance(entry, dict) and "generation" in entry else None
+        except (KeyError, ValueError):
+            entries[message_id] = None
+        if entries[message_id] is None:
+            unreadable[message_id] = fields
+    written = [entry for entry in entries.values() if entry is not None]
+    settled, failed = recording.write_journaled(written) if written else ([], [])
     failed = set(failed)
     with _client().pipeline() as pipe:
-        for entry in entries.values():
+        for message_id, fields in unreadable.items():
+            logger.error("Set aside journal entry %s, which is not one: %s", message_id, fields)
+            pipe.xadd(UNWRITTEN, {key: value for key, value in fields.items()})
+        for entry in written:
             if entry["generation"] in failed:
                 logger.error("Set aside usage %s that could not be written: %s", entry["generation"], entry)
                 pipe.xadd(UNWRITTEN, {"entry": json.dumps(entry)})
             pipe.delete(_UNRECORDED + entry["generation"])
-        pipe.xack(STREAM, GROUP, *entries)
-        pipe.xdel(STREAM, *entries)
+        if entries:
+            pipe.xack(STREAM, GROUP, *entries)
+            pipe.xdel(STREAM, *entries)
         pipe.execute()
     return len(settled)

@@ -19,7 +19,7 @@ import time
 from decimal import Decimal
 
 from asgiref.sync import sync_to_async
-from django.db import DatabaseError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 
 from alerts.services import spend_alerts_due, spend_alerts_record
 from apikeys.models import ApiKey
@@ -120,6 +120,11 @@ def journal_entry(pending: Pending, **outcome) -> tuple[Outcome, dict]:
     return recorded, parameters
 
 
+# What an entry itself can fail with (a foreign key gone, a value out of range, a malformed entry);
+# anything else (the database unreachable) is raised, and the batch is tried again later.
+_UNWRITABLE = (IntegrityError, DataError, KeyError, ValueError, TypeError)
+
+
 def write_journaled(entries: list[dict]) -> tuple[list[str], list[str]]:
     """Writes journal entries (``journal_entry``'s dicts) in one transaction, skipping any already
     written (an entry can come twice if a recorder stopped between its commit and its acknowledgement).
@@ -128,10 +133,10 @@ def write_journaled(entries: list[dict]) -> tuple[list[str], list[str]]:
     PostgreSQL only, on Django's connection; the alerts they call for are sent after the commit."""
     try:
         return _write_batch(entries), []
-    except DatabaseError:
+    except _UNWRITABLE:
         if len(entries) == 1:
-            logger.exception("Could not record %s.", entries[0]["generation"])
-            return [], [entries[0]["generation"]]
+            logger.exception("Could not record %s.", entries[0].get("generation"))
+            return [], [entries[0].get("generation")]
     done, failed = [], []
     for entry in entries:
         settled, not_written = write_journaled([entry])
