@@ -72,8 +72,12 @@ def feedback_submit(
     if not isinstance(generation_id, str):
         raise NotFound(_("No such generation."), code="generation_not_found", param="generation_id")
     generation = _generation(organization, generation_id)
-    if generation is None and journal.unrecorded(generation_id):
-        generation = _generation_once_written(organization, generation_id)
+    if generation is None:
+        # The recorder commits, then drops the mark: no mark now means a commit would show now.
+        if journal.unrecorded(generation_id):
+            generation = _generation_once_written(organization, generation_id)
+        else:
+            generation = _generation(organization, generation_id)
     if generation is None:
         raise NotFound(_("No such generation."), code="generation_not_found", param="generation_id")
     for _attempt in range(2):  # a concurrent first submit by the same user wins the insert; then update

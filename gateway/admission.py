@@ -4,8 +4,9 @@ Before calling a provider, the endpoint *reserves* the most the request can cost
 reservation succeeds only if the key's month-to-date spend plus everything reserved and not yet settled
 plus this request stays within the cap, checked and added in one atomic step. After the call the
 usage is recorded (gateway.recording, which adds the real cost to the month-to-date spend) and then
-the reservation is released; on failure it is just released. So however many requests race,
-the spend never passes the cap.
+the reservation is released; on failure it is just released. (With the usage journal, the release
+leaves the real cost on the Redis counter before the database has it: gateway.journal.) So however
+many requests race, the spend never passes the cap.
 
 Two counters do that:
 
@@ -197,6 +198,19 @@ async def asettle(api_key: ApiKey, admission: Admission, cost: Decimal) -> None:
         logger.warning("Could not release a spend hold of %s on %s.", admission.max_cost, api_key.pk)
 
 
+def spent(organization_id: str, view: AccountView, cost: Decimal) -> None:
+    """A request was charged ``cost`` and the database has not said the new balance yet (the usage
+    journal): this process's snapshot of the balance goes down by it. A snapshot read afresh before the
+    recorder wrote it goes down by it twice until it expires: it errs low, never lets a balance pass 0."""
+
+    def lower(kept: AccountView) -> AccountView:
+        if kept.plan.pk != view.plan.pk:
+            return kept
+        return dataclasses.replace(kept, balance=kept.balance - cost)
+
+    hot.update(("account", organization_id), lower)
+
+
 def settlement(api_key: ApiKey, admission: Admission, cost: Decimal) -> tuple[str, int] | None:
     """What settles the hold at ``cost`` inside another Redis script (gateway.journal): the key's
     counter and the adjustment in micro-dollars; None when nothing is held in Redis."""
@@ -287,7 +301,8 @@ end
 return 0
 """
 # Adds ARGV[1] (negative to release) only to a counter that still exists: a counter that expired is
-# seeded afresh from the database, which already holds every recorded cost.
+# seeded afresh from the database, which holds every recorded cost (with the usage journal on, all but
+# what the recorder has not written yet: a counter idles out only after an hour without requests).
 _ADJUST = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return redis.call('INCRBY', KEYS[1], ARGV[1])
@@ -432,13 +447,14 @@ def mark_keys_forgotten(key_hashes) -> None:
 
 
 async def _admit_uncapped(forgotten: str | None, mark: str | None) -> bool:
-    """Whether a process forgot this key in the last moments (unknown, Redis down, counts as yes);
-    if not, sets ``mark``."""
+    """Whether a process forgot this key in the last moments (when asked, ``forgotten``: unknown, Redis
+    down, counts as yes); if not, sets ``mark`` (the mark is lost with Redis down, which only makes
+    feedback on this generation wait less)."""
     keys = [forgotten or ""] + ([mark] if mark else [])
     try:
         return bool(await async_client().eval(_ADMIT_UNCAPPED, len(keys), *keys, MARK_SECONDS))
     except RedisError:
-        return True
+        return forgotten is not None
 
 
 def spend_in_flight(api_key: ApiKey) -> Decimal:

@@ -21,7 +21,9 @@ The order of a request:
 4. the provider call. A connection error, a timeout, a 5xx or a 429 moves on to the next target, as
    long as nothing has been sent to the client yet; a 4xx is the caller's and is passed on as a 400;
 5. the usage recorded (gateway.recording) with the provider's token counts, the reservation
-   settled, and the body answered with a ``nexevo`` block and ``X-Nexevo-Generation-Id``.
+   settled, and the body answered with a ``nexevo`` block and ``X-Nexevo-Generation-Id``. With the
+   usage journal on (gateway.journal) a completion is answered first, then journaled, and the
+   recorder writes it.
 
 A stream is relayed event by event as it arrives. The provider is asked for the usage in its last
 chunk; if the client goes away or the provider stops early, what was produced is recorded anyway
@@ -50,7 +52,7 @@ from apikeys import tokens
 from apikeys.services import ExpiredApiKey, InvalidApiKey, key_authenticate
 from core.api import error_body
 from core.errors import ServiceError
-from core.money import format_usd_exact
+from core.money import format_usd_exact, from_micros
 
 from . import admission as admission_service
 from . import hot, journal, recording, routing, upstream
@@ -366,7 +368,8 @@ async def _complete(pending: Pending) -> Reply:
     data["nexevo"] = _nexevo_block(pending, outcome)
     reply = _json(200, data, {GENERATION_HEADER: pending.generation_id})
     if entry is not None:
-        reply.after.append(lambda: _journal(pending, entry, outcome, served))
+        admission_service.spent(pending.api_key.organization_id, pending.admission.view, outcome.cost)
+        reply.after.append(lambda: _journal(pending, entry))
         return reply
     # The hold goes once the answer is out: until then it only over-counts, which is safe.
     settle = admission_service.asettle
@@ -376,22 +379,21 @@ async def _complete(pending: Pending) -> Reply:
     return reply
 
 
-async def _journal(pending: Pending, entry: dict, outcome: Outcome, served: dict) -> None:
+async def _journal(pending: Pending, entry: dict) -> None:
     """Once the answer is out: journals the request and settles its hold in one Redis call
-    (gateway.journal). If Redis fails just then, the request is written here, as without the journal."""
-    settlement = admission_service.settlement(pending.api_key, pending.admission, outcome.cost)
+    (gateway.journal). If Redis fails just then, the entry is written here, at the answer's price (once:
+    if the call went through after all, the recorder finds it written). Its hold is left to idle out:
+    it may have been settled, and settling twice would under-count the cap."""
+    cost = from_micros(entry["cost"])
+    settlement = admission_service.settlement(pending.api_key, pending.admission, cost)
     try:
         await journal.aappend(entry, settlement=settlement)
         return
     except RedisError:
         logger.warning("Could not journal %s; writing it now.", pending.generation_id)
-    try:
-        await _finish(pending, **served)
-    except Exception:
-        logger.exception(
-            "Could not record %s, answered with a cost of %s: %s", pending.generation_id, outcome.cost, entry
-        )
-        raise
+    _settled, failed = await sync_to_async(recording.write_journaled)([entry])
+    if failed:
+        logger.error("Could not record %s, answered: %s", pending.generation_id, entry)
 
 
 # --- Streaming -------------------------------------------------------------------------------------

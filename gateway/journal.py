@@ -32,6 +32,7 @@ gateway.recording describes.
 
 import json
 import logging
+import time
 
 from django.conf import settings
 from redis.exceptions import RedisError, ResponseError
@@ -144,11 +145,13 @@ def reclaim(*, consumer: str, idle_ms: int = CLAIM_IDLE_MS, count: int = BATCH) 
             return settled
 
 
-def drain_all(*, consumer: str) -> int:
-    """Everything in the journal now, written (the beat task's sweep, and the tests' wait)."""
+def drain_all(*, consumer: str, seconds: float | None = None) -> int:
+    """Everything in the journal now, written (the beat task's sweep, and the tests' wait); with
+    ``seconds``, no longer than that (under steady traffic the journal is never empty for long)."""
     ensure_group()
+    deadline = None if seconds is None else time.monotonic() + seconds
     settled = reclaim(consumer=consumer)
-    while written := drain(consumer=consumer):
+    while (deadline is None or time.monotonic() < deadline) and (written := drain(consumer=consumer)):
         settled += written
     return settled
 
@@ -178,7 +181,8 @@ def _write(messages) -> int:
             continue
         try:
             entry = json.loads(fields[b"entry"])
-            entries[message_id] = entry if isinstance(entry, dict) and "generation" in entry else None
+            readable = isinstance(entry, dict) and isinstance(entry.get("generation"), str)
+            entries[message_id] = entry if readable else None
         except (KeyError, ValueError):
             entries[message_id] = None
         if entries[message_id] is None:

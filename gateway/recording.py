@@ -1,5 +1,6 @@
 """Recording a chat request: the usage record, the ledger debit, the balance, the key's month-to-date
-spend and the request log, all or nothing, before the answer goes out.
+spend and the request log, all or nothing: before the answer goes out, or with the usage journal on
+(gateway.journal) by the recorder, in batches (``journal_entry``, ``write_journaled``).
 
 ``billing.services.usage_record`` is the reference: it locks the billing account, reads the plan
 under the lock and writes with the ORM (about fifteen statements). On PostgreSQL the endpoint does
@@ -19,7 +20,7 @@ import time
 from decimal import Decimal
 
 from asgiref.sync import sync_to_async
-from django.db import DataError, IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, ProgrammingError, connection, transaction
 
 from alerts.services import spend_alerts_due, spend_alerts_record
 from apikeys.models import ApiKey
@@ -122,7 +123,9 @@ def journal_entry(pending: Pending, **outcome) -> tuple[Outcome, dict]:
 
 # What an entry itself can fail with (a foreign key gone, a value out of range, a malformed entry);
 # anything else (the database unreachable) is raised, and the batch is tried again later.
-_UNWRITABLE = (IntegrityError, DataError, KeyError, ValueError, TypeError)
+# A ProgrammingError is an entry of another shape (a parameter missing after a deploy); entries set
+# aside are not lost: ``recordusage --retry-unwritten`` puts them back.
+_UNWRITABLE = (IntegrityError, DataError, ProgrammingError, KeyError, ValueError, TypeError)
 
 
 def write_journaled(entries: list[dict]) -> tuple[list[str], list[str]]:
@@ -149,11 +152,13 @@ def _write_batch(entries: list[dict]) -> list[str]:
     answers = []
     with transaction.atomic():
         ids = [entry["generation"] for entry in entries]
-        written = set(UsageRecord.objects.filter(pk__in=ids).values_list("pk", flat=True))
-        with connection.cursor() as cursor:
-            for entry in entries:
-                if entry["generation"] in written:
-                    continue
+        done = set(UsageRecord.objects.filter(pk__in=ids).values_list("pk", flat=True))
+        # One lock order for every batch (organization, then key): two recorders cannot deadlock.
+        for entry in sorted(entries, key=lambda entry: (entry["organization"], entry["key"])):
+            if entry["generation"] in done:
+                continue
+            done.add(entry["generation"])  # an entry twice in one batch is written once
+            with connection.cursor() as cursor:
                 parameters = {
                     **entry,
                     "now": datetime.datetime.fromisoformat(entry["now"]),
@@ -263,8 +268,9 @@ WITH organization AS (
 ), spend AS (
     UPDATE apikeys_apikey SET
         spend_month_to_date_usd = CASE WHEN spend_month = %(month)s
-            THEN spend_month_to_date_usd + %(cost)s ELSE %(cost)s END,
-        spend_month = %(month)s
+            THEN spend_month_to_date_usd + %(cost)s
+            WHEN spend_month > %(month)s THEN spend_month_to_date_usd ELSE %(cost)s END,
+        spend_month = GREATEST(spend_month, %(month)s)
     WHERE id = %(key)s AND EXISTS (SELECT 1 FROM account)
     RETURNING spend_month_to_date_usd
 )

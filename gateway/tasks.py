@@ -7,6 +7,8 @@ from django.utils import timezone
 from . import journal
 from .models import KeyReservation, RequestLog
 
+# The usage journal's sweep stops after this long; the next one (30 s later) goes on.
+SWEEP_SECONDS = 20
 # Deleted a slice at a time, so a large backlog never holds one long transaction.
 PRUNE_BATCH = 5_000
 
@@ -41,4 +43,4 @@ def record_usage() -> int:
     when no recorder runs. Does nothing without the journal."""
     if not journal.enabled():
         return 0
-    return journal.drain_all(consumer="sweep")
+    return journal.drain_all(consumer="sweep", seconds=SWEEP_SECONDS)

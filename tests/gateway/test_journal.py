@@ -499,3 +499,48 @@ def test_retrying_the_set_aside_entries_copes_with_a_message_that_has_no_entry(
     assert {b"junk": b"x"} in back  # put back as it was, and it did not stop the other
     assert bad in [json.loads(fields[b"entry"]) for fields in back if b"entry" in fields]
     assert stream_length(journal.UNWRITTEN) == 0
+
+
+# --- What the review of the journal found ------------------------------------------------------------
+
+
+def test_with_redis_down_a_key_without_a_cap_is_served_and_written_at_once(
+    transactional_db, funded, journaled
+):
+    """Nothing can be marked or journaled: the request is served all the same (a key without a cap
+    needs no counter), and its usage is written before the answer's jobs are done."""
+    api_key, full_key = funded
+    assert api_key.monthly_spend_cap_usd is None
+    journaled.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+
+    answer = chat(full_key, hello("west/chat-a"))
+
+    assert answer.status == 200, answer.body
+    block = answer.json()["nexevo"]
+    usage = UsageRecord.objects.get(pk=block["generation_id"])
+    assert usage.cost_usd == Decimal(block["cost_usd"])
+    assert stream_length() == 0
+
+
+def test_an_entry_of_an_earlier_month_written_late_keeps_this_months_spend(
+    transactional_db, funded, journaled
+):
+    api_key, full_key = funded
+    generation, cost = answered(full_key)
+    [entry] = stream_entries()
+    journal.drain_all(consumer="test")
+    late = {
+        **entry,
+        "generation": new_id("gen"),
+        "entry": new_id("txn"),
+        "now": "2020-01-31T23:59:59+00:00",
+        "day": "2020-01-31",
+        "month": "2020-01-01",
+    }
+
+    assert recording.write_journaled([late]) == ([late["generation"]], [])
+
+    key = ApiKey.objects.get(pk=api_key.pk)
+    assert key.spend_month == timezone.now().date().replace(day=1)
+    assert key.month_to_date_spend() == cost  # the late one is charged, and counted in its own month
+    assert UsageRecord.objects.filter(pk=late["generation"]).exists()
