@@ -10,25 +10,18 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from apikeys.selectors import keys_of_organization
-from billing.models import UsageRecord
 from core.errors import NotFound, ServiceError
 from core.pagination import paginate
 from core.web import service_error_response
-from feedback.models import Feedback
 from orgs.audit import client_ip
 from orgs.permissions import Action, can, require
 from orgs.selectors import active_membership
 
-from . import provider_keys
+from . import provider_keys, selectors
 from .forms import ProviderKeyForm, RequestFilterForm
-from .models import GatewayModel, PoolTier, Provider, RequestLog
+from .models import Provider
 
 REQUESTS_PER_PAGE = 50
-
-
-def _known_models() -> list[str]:
-    pools = [tier.label for tier in PoolTier]
-    return pools + list(GatewayModel.objects.filter(enabled=True).values_list("public_id", flat=True))
 
 
 @login_required
@@ -36,7 +29,7 @@ def request_list(request):
     organization = active_membership(request).organization
     keys = list(keys_of_organization(organization=organization).values_list("id", "name"))
     form = RequestFilterForm(request.GET, keys=keys)
-    requests = form.filter(RequestLog.objects.filter(organization=organization).select_related("api_key"))
+    requests = form.filter(selectors.requests_of_organization(organization=organization))
     cursor = request.GET.get("cursor") or None
     try:
         page = paginate(requests, ordering=("-created_at", "-id"), limit=REQUESTS_PER_PAGE, cursor=cursor)
@@ -44,7 +37,7 @@ def request_list(request):
         messages.error(request, _("That page link is not valid any more. Showing the newest requests."))
         cursor = None
         page = paginate(requests, ordering=("-created_at", "-id"), limit=REQUESTS_PER_PAGE, cursor=None)
-    provider_names = dict(Provider.objects.values_list("id", "name"))
+    provider_names = selectors.provider_names()
     for logged in page.items:
         logged.provider_name = provider_names.get(logged.provider, logged.provider)
     next_query = None
@@ -62,10 +55,10 @@ def request_list(request):
             "page": page,
             "next_query": next_query,
             "first_query": first_query.urlencode() if cursor else None,
-            "known_models": _known_models(),
+            "known_models": selectors.known_models(),
             "chat_url": request.build_absolute_uri("/v1/chat/completions"),
             "has_any_request": bool(page.items)
-            or RequestLog.objects.filter(organization=organization).exists(),
+            or selectors.requests_of_organization(organization=organization).exists(),
         },
     )
 
@@ -73,21 +66,10 @@ def request_list(request):
 @login_required
 def request_detail(request, generation_id):
     organization = active_membership(request).organization
-    logged = (
-        RequestLog.objects.filter(organization=organization, id=generation_id)
-        .select_related("api_key")
-        .first()
-    )
+    logged = selectors.request_of_organization(organization=organization, generation_id=generation_id)
     if logged is None:
         raise Http404
-    served = UsageRecord.objects.filter(organization=organization, id=logged.id).exists()
-    feedback = (
-        Feedback.objects.filter(organization=organization, generation_id=logged.id)
-        .select_related("user")
-        .order_by("-updated_at")
-        if served
-        else Feedback.objects.none()
-    )
+    served, feedback = selectors.feedback_on_request(organization=organization, logged=logged)
     return render(
         request,
         "gateway/request_detail.html",
