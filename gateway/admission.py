@@ -41,7 +41,7 @@ from core.errors import ServiceError
 from core.money import format_usd, from_micros, to_micros
 from orgs.models import Organization
 
-from . import hot, routing
+from . import hot, journal, routing
 from .models import KeyReservation
 from .routing import Route
 
@@ -259,9 +259,6 @@ class DatabaseSpendCounter:
         KeyReservation.objects.filter(pk=reservation).delete()
 
 
-# How long a mark set on admission lives (gateway.journal's not-written marker; the recorder deletes it).
-MARK_SECONDS = 24 * 3600
-
 # KEYS[1] the counter, KEYS[2] a key-forgotten marker ("" for none): -3 if it exists, KEYS[3]
 # (optional) a mark to set once admitted. ARGV: amount, cap, idle seconds, the committed spend to seed
 # a missing counter with ("" when not read yet: then a missing counter answers -2, and the caller reads
@@ -383,7 +380,13 @@ class RedisSpendCounter:
         self, api_key: ApiKey, month: str, amount: Decimal, cap: Decimal, *, seed: str, forgotten, mark
     ) -> int:
         keys = [self.key(api_key, month), forgotten or ""] + ([mark] if mark else [])
-        arguments = (to_micros(amount), to_micros(cap), COUNTER_IDLE_SECONDS, seed, MARK_SECONDS)
+        arguments = (
+            to_micros(amount),
+            to_micros(cap),
+            COUNTER_IDLE_SECONDS,
+            seed,
+            journal.UNRECORDED_SECONDS,
+        )
         try:
             return int(await async_client().eval(_RESERVE, len(keys), *keys, *arguments))
         except RedisError as error:
@@ -452,7 +455,7 @@ async def _admit_uncapped(forgotten: str | None, mark: str | None) -> bool:
     feedback on this generation wait less)."""
     keys = [forgotten or ""] + ([mark] if mark else [])
     try:
-        return bool(await async_client().eval(_ADMIT_UNCAPPED, len(keys), *keys, MARK_SECONDS))
+        return bool(await async_client().eval(_ADMIT_UNCAPPED, len(keys), *keys, journal.UNRECORDED_SECONDS))
     except RedisError:
         return forgotten is not None
 

@@ -48,6 +48,8 @@ GATHER_SECONDS = 0.05
 # A recorder that took entries and said nothing for this long is taken to have stopped.
 CLAIM_IDLE_MS = 60_000
 _UNRECORDED = "nexevo:unrecorded:"
+# How long a not-written marker lives if nobody drops it (the recorder drops it once written).
+UNRECORDED_SECONDS = 24 * 3600
 
 # KEYS[1] the journal, KEYS[2] (optional) the key's spend counter. ARGV: the entry, the counter's
 # adjustment in micro-dollars (the real cost less the hold; applied only to a counter that still
@@ -83,7 +85,7 @@ async def adiscard(generation_id: str) -> None:
     from .admission import async_client
 
     try:
-        await async_client().delete(_UNRECORDED + generation_id)
+        await async_client().delete(unrecorded_key(generation_id))
     except RedisError:
         logger.warning("Could not drop the journal marker of %s.", generation_id)
 
@@ -99,7 +101,7 @@ def unrecorded(generation_id: str) -> bool:
     if not enabled():
         return False
     try:
-        return bool(_client().exists(_UNRECORDED + generation_id))
+        return bool(_client().exists(unrecorded_key(generation_id)))
     except RedisError:
         return False
 
@@ -175,32 +177,29 @@ def _write(messages) -> int:
     gone = [message_id for message_id, fields in messages if not fields]  # deleted while pending
     if gone:
         _client().xack(STREAM, GROUP, *gone)
-    entries, unreadable = {}, {}
-    for message_id, fields in messages:
-        if not fields:
-            continue
-        try:
-            entry = json.loads(fields[b"entry"])
-            readable = isinstance(entry, dict) and isinstance(entry.get("generation"), str)
-            entries[message_id] = entry if readable else None
-        except (KeyError, ValueError):
-            entries[message_id] = None
-        if entries[message_id] is None:
-            unreadable[message_id] = fields
-    written = [entry for entry in entries.values() if entry is not None]
-    settled, failed = recording.write_journaled(written) if written else ([], [])
+    present = {message_id: fields for message_id, fields in messages if fields}
+    entries = {message_id: _entry(fields) for message_id, fields in present.items()}
+    readable = [entry for entry in entries.values() if entry is not None]
+    settled, failed = recording.write_journaled(readable) if readable else ([], [])
     failed = set(failed)
     with _client().pipeline() as pipe:
-        for message_id, fields in unreadable.items():
-            logger.error("Set aside journal entry %s, which is not one: %s", message_id, fields)
-            pipe.xadd(UNWRITTEN, {key: value for key, value in fields.items()})
-        for entry in written:
-            if entry["generation"] in failed:
-                logger.error("Set aside usage %s that could not be written: %s", entry["generation"], entry)
-                pipe.xadd(UNWRITTEN, {"entry": json.dumps(entry)})
-            pipe.delete(_UNRECORDED + entry["generation"])
-        if entries:
-            pipe.xack(STREAM, GROUP, *entries)
-            pipe.xdel(STREAM, *entries)
+        for message_id, entry in entries.items():
+            if entry is None or entry["generation"] in failed:
+                logger.error("Set aside journal entry %s, which could not be written: %s", message_id, entry)
+                pipe.xadd(UNWRITTEN, present[message_id])  # as it came
+            if entry is not None:
+                pipe.delete(unrecorded_key(entry["generation"]))
+        if present:
+            pipe.xack(STREAM, GROUP, *present)
+            pipe.xdel(STREAM, *present)
         pipe.execute()
     return len(settled)
+
+
+def _entry(fields) -> dict | None:
+    """The usage a journal message holds, or None when it holds none."""
+    try:
+        entry = json.loads(fields[b"entry"])
+    except (KeyError, ValueError):
+        return None
+    return entry if isinstance(entry, dict) and isinstance(entry.get("generation"), str) else None

@@ -174,9 +174,9 @@ def _write_batch(entries: list[dict]) -> list[str]:
     if answers:
         keys = ApiKey.objects.in_bulk({entry["key"] for entry, _row, _now in answers})
         for entry, row, now in answers:
-            answer = _Answer.of(keys.get(entry["key"]), entry["generation"], row, now)
-            if answer.api_key is not None and (answer.low_balance_due or answer.spend_alerts_due):
-                answer.send_alerts()
+            api_key = keys.get(entry["key"])
+            if api_key is not None:
+                _Answer.of(api_key, entry["generation"], row, now).send_alerts()
     return ids
 
 

@@ -136,7 +136,7 @@ def test_a_completion_is_answered_first_and_written_by_the_recorder(transactiona
         5,
     )
     assert marked(generation)
-    assert 0 < redis().ttl(journal.unrecorded_key(generation)) <= admission.MARK_SECONDS
+    assert 0 < redis().ttl(journal.unrecorded_key(generation)) <= journal.UNRECORDED_SECONDS
     assert journal.unrecorded(generation)
 
     assert journal.drain_all(consumer="test") == 1
