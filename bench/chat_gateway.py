@@ -112,21 +112,22 @@ def metering_check(api_key, served: int) -> int:
     return recorded
 
 
-def measure(name, url, headers, *, requests, concurrency) -> Result:
-    """The shared load generator, POSTing the chat body as JSON."""
-    return common.measure(
-        name,
-        url,
-        {**headers, "Content-Type": "application/json"},
+def measure(runs: dict, *, requests, concurrency, rounds) -> list[Result]:
+    """The shared load generator, POSTing the chat body as JSON to every run in turns."""
+    json_headers = {"Content-Type": "application/json"}
+    return common.measure_in_turns(
+        {name: (url, {**headers, **json_headers}) for name, (url, headers) in runs.items()},
         requests=requests,
         concurrency=concurrency,
         body=json.dumps(BODY).encode(),
+        rounds=rounds,
     )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=5, help="turns the requests are sent in")
     arguments = parser.parse_args()
 
     environment = server_environment()
@@ -203,9 +204,8 @@ def main() -> int:
                         f"{gateway_inline.url}/v1/chat/completions",
                         authorization,
                     )
-                direct, bare, full, *written_first = (
-                    measure(name, url, headers, requests=arguments.requests, concurrency=concurrency)
-                    for name, (url, headers) in runs.items()
+                direct, bare, full, *written_first = measure(
+                    runs, requests=arguments.requests, concurrency=concurrency, rounds=arguments.rounds
                 )
                 served += sum(run.sent for run in [full, *written_first])
                 results += [direct, bare, full, *written_first]

@@ -5,6 +5,7 @@ the thing under test) and reports their ratio, so the figures say something on a
 """
 
 import asyncio
+import gc
 import os
 import socket
 import statistics
@@ -127,39 +128,83 @@ class Result:
 
 
 async def _load(
-    url: str, headers: dict, *, requests: int, concurrency: int, body: bytes | None = None
+    client: httpx.AsyncClient, url: str, *, requests: int, concurrency: int, body: bytes | None = None
 ) -> tuple[list[float], float]:
     """GETs ``url``, or POSTs ``body`` to it when one is given, from ``concurrency`` workers."""
     latencies: list[float] = []
     remaining = iter(range(requests))
+
+    async def worker():
+        for _ in remaining:
+            started = time.perf_counter()
+            if body is None:
+                response = await client.get(url)
+            else:
+                response = await client.post(url, content=body)
+            latencies.append(time.perf_counter() - started)
+            if response.status_code != 200:
+                raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:200]}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies, time.perf_counter() - started
+
+
+def _client(headers: dict, concurrency: int) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=30) as client:
-
-        async def worker():
-            for _ in remaining:
-                started = time.perf_counter()
-                if body is None:
-                    response = await client.get(url)
-                else:
-                    response = await client.post(url, content=body)
-                latencies.append(time.perf_counter() - started)
-                if response.status_code != 200:
-                    raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:200]}")
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return latencies, time.perf_counter() - started
+    return httpx.AsyncClient(headers=headers, limits=limits, timeout=30)
 
 
 def measure(
     name: str, url: str, headers: dict, *, requests: int, concurrency: int, body: bytes | None = None
 ) -> Result:
-    warm_up = max(50, requests // 10)
-    asyncio.run(_load(url, headers, requests=warm_up, concurrency=concurrency, body=body))
-    latencies, seconds = asyncio.run(
-        _load(url, headers, requests=requests, concurrency=concurrency, body=body)
+    """A warm-up of a tenth (at least 50 requests), then ``requests`` measured, on the same
+    connections: the measured requests never include opening one."""
+    [result] = measure_in_turns(
+        {name: (url, headers)}, requests=requests, concurrency=concurrency, body=body, rounds=1
     )
-    return Result(name, concurrency, latencies, seconds, warm_up)
+    return result
+
+
+def measure_in_turns(
+    targets: dict[str, tuple[str, dict]],
+    *,
+    requests: int,
+    concurrency: int,
+    body: bytes | None = None,
+    rounds: int = 5,
+) -> list[Result]:
+    """``requests`` to each target (name: (url, headers)), sent in ``rounds`` turns of one share per
+    target, so that whatever else the machine does in the meantime falls on every target alike. Each
+    target has its connections of its own, opened during a warm-up of a tenth (at least 50 requests)."""
+    warm_up = max(50, requests // 10)
+    share = max(requests // rounds, 1)
+    # What this process loaded so far (Django, when the benchmark set it up) is out of the garbage
+    # collector's sight: a full collection would walk it all, a pause of the load generator that
+    # would show as the server's latency.
+    gc.collect()
+    gc.freeze()
+
+    async def run() -> list[Result]:
+        clients = {name: _client(headers, concurrency) for name, (_url, headers) in targets.items()}
+        latencies = {name: [] for name in targets}
+        seconds = dict.fromkeys(targets, 0.0)
+        try:
+            for name, (url, _headers) in targets.items():
+                await _load(clients[name], url, requests=warm_up, concurrency=concurrency, body=body)
+            for _ in range(rounds):
+                for name, (url, _headers) in targets.items():
+                    measured, elapsed = await _load(
+                        clients[name], url, requests=share, concurrency=concurrency, body=body
+                    )
+                    latencies[name] += measured
+                    seconds[name] += elapsed
+        finally:
+            for client in clients.values():
+                await client.aclose()
+        return [Result(name, concurrency, latencies[name], seconds[name], warm_up) for name in targets]
+
+    return asyncio.run(run())
 
 
 def print_table(results: list[Result]) -> None:

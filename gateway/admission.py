@@ -6,7 +6,8 @@ plus this request stays within the cap, checked and added in one atomic step. Af
 usage is recorded (gateway.recording, which adds the real cost to the month-to-date spend) and then
 the reservation is released; on failure it is just released. (With the usage journal, the release
 leaves the real cost on the Redis counter before the database has it: gateway.journal.) So however
-many requests race, the spend never passes the cap.
+many requests race, the spend never passes the cap. Under uvicorn most holds come from the process's
+lease on the cap instead, in memory; the counter counts the lease in full (gateway.leases).
 
 Two counters do that:
 
@@ -41,7 +42,7 @@ from core.errors import ServiceError
 from core.money import format_usd, from_micros, to_micros
 from orgs.models import Organization
 
-from . import hot, journal, routing
+from . import hot, leases, routing
 from .models import KeyReservation
 from .routing import Route
 
@@ -84,6 +85,7 @@ class Admission:
     view: AccountView  # the account as admission saw it: recording prices under its plan
     max_cost: Decimal
     reservation: str | None = None  # None when the key has no cap: nothing is held
+    leased: bool = False  # held from this process's lease on the cap (gateway.leases), not in Redis
 
     @property
     def plan(self) -> Plan:
@@ -157,24 +159,28 @@ class KeyForgotten(Exception):
     key afresh (gateway.hot)."""
 
 
-async def areserve(
-    api_key: ApiKey, admission: Admission, *, check_forgotten: bool = True, mark: str | None = None
-) -> None:
-    """Holds the request's worst case against the key's cap: with Redis, from the event loop (and in
-    the same call, unless told otherwise, refuses with ``KeyForgotten`` a key some process forgot,
-    and sets the Redis key ``mark`` once admitted: gateway.journal's not-written marker); without
-    it, the database counter in a thread."""
+async def areserve(api_key: ApiKey, admission: Admission, *, check_forgotten: bool = True) -> None:
+    """Holds the request's worst case against the key's cap: with Redis, from this process's lease
+    when it has one (gateway.leases), else in one call from the event loop which, unless told
+    otherwise, also refuses with ``KeyForgotten`` a key some process forgot; without Redis, the
+    database counter in a thread."""
     cap = api_key.monthly_spend_cap_usd
+    trusted = leases.trusted()  # every key forgotten anywhere is forgotten here: no marker to check
     forgotten = _FORGOTTEN + api_key.key_hash if settings.REDIS_URL and check_forgotten else None
     if cap is None:
-        if (forgotten or mark) and await _admit_uncapped(forgotten, mark):
+        if forgotten and not trusted and await _admit_uncapped(forgotten):
             raise KeyForgotten
         return
     if settings.REDIS_URL:
+        month = _month(timezone.now())
         counter = RedisSpendCounter()
-        admission.reservation = await counter.areserve(
-            api_key, admission.max_cost, cap, forgotten=forgotten, mark=mark
-        )
+        if trusted and leases.take(
+            counter.key(api_key, month), cap=to_micros(cap), amount=to_micros(admission.max_cost)
+        ):
+            admission.reservation, admission.leased = month, True
+            return
+        admission.reservation = await counter.areserve(api_key, admission.max_cost, cap, forgotten=forgotten)
+        admission.leased = leases.running()
     else:
         reserve = sync_to_async(DatabaseSpendCounter().reserve)
         admission.reservation = await reserve(api_key, admission.max_cost, cap)
@@ -184,6 +190,11 @@ async def asettle(api_key: ApiKey, admission: Admission, cost: Decimal) -> None:
     """Drops the hold once ``cost`` is recorded (the month-to-date spend includes it); a request that
     failed settles at zero."""
     if admission.reservation is None:
+        return
+    if admission.leased:
+        key = RedisSpendCounter().key(api_key, admission.reservation)
+        unspent = to_micros(admission.max_cost - cost)
+        leases.release(key, cap=to_micros(api_key.monthly_spend_cap_usd), amount=unspent)
         return
     try:
         if settings.REDIS_URL:
@@ -214,7 +225,7 @@ def spent(organization_id: str, view: AccountView, cost: Decimal) -> None:
 def settlement(api_key: ApiKey, admission: Admission, cost: Decimal) -> tuple[str, int] | None:
     """What settles the hold at ``cost`` inside another Redis script (gateway.journal): the key's
     counter and the adjustment in micro-dollars; None when nothing is held in Redis."""
-    if admission.reservation is None or not settings.REDIS_URL:
+    if admission.reservation is None or admission.leased or not settings.REDIS_URL:
         return None
     return RedisSpendCounter().key(api_key, admission.reservation), to_micros(cost - admission.max_cost)
 
@@ -259,10 +270,12 @@ class DatabaseSpendCounter:
         KeyReservation.objects.filter(pk=reservation).delete()
 
 
-# KEYS[1] the counter, KEYS[2] a key-forgotten marker ("" for none): -3 if it exists, KEYS[3]
-# (optional) a mark to set once admitted. ARGV: amount, cap, idle seconds, the committed spend to seed
-# a missing counter with ("" when not read yet: then a missing counter answers -2, and the caller reads
-# the spend from the database and asks again), the mark's lifetime. All amounts in micro-dollars.
+# KEYS[1] the counter, KEYS[2] a key-forgotten marker ("" for none): -3 if it exists. ARGV: amount,
+# cap, idle seconds, the committed spend to seed a missing counter with ("" when not read yet: then a
+# missing counter answers -2, and the caller reads the spend from the database and asks again), and
+# how much more to grant if the cap leaves room (a lease, gateway.leases: at most half of the room
+# left). Answers what it granted (the amount and the extra), or -1 when the amount does not fit. All
+# amounts in micro-dollars.
 _RESERVE = """
 if KEYS[2] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then
   return -3
@@ -275,27 +288,15 @@ if not current then
   redis.call('SET', KEYS[1], ARGV[4])
   current = ARGV[4]
 end
-if tonumber(current) + tonumber(ARGV[1]) > tonumber(ARGV[2]) then
+local room = tonumber(ARGV[2]) - tonumber(current) - tonumber(ARGV[1])
+if room < 0 then
   redis.call('EXPIRE', KEYS[1], ARGV[3])
   return -1
 end
-local total = redis.call('INCRBY', KEYS[1], ARGV[1])
+local granted = tonumber(ARGV[1]) + math.min(tonumber(ARGV[5] or 0), math.floor(room / 2))
+redis.call('INCRBY', KEYS[1], granted)
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-if KEYS[3] then
-  redis.call('SET', KEYS[3], 1, 'EX', ARGV[5])
-end
-return total
-"""
-# A key without a cap: KEYS[1] a key-forgotten marker ("" for none): 1 if it exists; else KEYS[2]
-# (optional) a mark to set, for ARGV[1] seconds.
-_ADMIT_UNCAPPED = """
-if KEYS[1] ~= '' and redis.call('EXISTS', KEYS[1]) == 1 then
-  return 1
-end
-if KEYS[2] then
-  redis.call('SET', KEYS[2], 1, 'EX', ARGV[1])
-end
-return 0
+return granted
 """
 # Adds ARGV[1] (negative to release) only to a counter that still exists: a counter that expired is
 # seeded afresh from the database, which holds every recorded cost (with the usage journal on, all but
@@ -352,23 +353,31 @@ class RedisSpendCounter:
         except RedisError as error:
             raise CounterUnavailable from error
 
-    async def areserve(
-        self, api_key: ApiKey, amount: Decimal, cap: Decimal, *, forgotten=None, mark=None
-    ) -> str:
+    async def areserve(self, api_key: ApiKey, amount: Decimal, cap: Decimal, *, forgotten=None) -> str:
         """``reserve`` on the event loop's own connection; only seeding reads the database. With
-        ``forgotten`` (a marker's name), a key whose marker exists is refused with ``KeyForgotten``;
-        ``mark`` is set once the hold is taken."""
+        ``forgotten`` (a marker's name), a key whose marker exists is refused with ``KeyForgotten``.
+        Where leases run (gateway.leases), what is left of this process's lease counts towards the
+        request, a new lease is asked for on top, and what is granted beyond the request is kept."""
         now = timezone.now()
         month = _month(now)
-        extra = {"forgotten": forgotten, "mark": mark}
-        total = await self._areserve(api_key, month, amount, cap, seed="", **extra)
-        if total == -2:
-            committed = await sync_to_async(self._committed)(api_key, now)
-            seed = str(to_micros(committed))
-            total = await self._areserve(api_key, month, amount, cap, seed=seed, **extra)
-        if total == -3:
+        key = self.key(api_key, month)
+        cap_micros, amount_micros = to_micros(cap), to_micros(amount)
+        rest = leases.take_rest(key, cap=cap_micros) if leases.running() else 0
+        need = max(amount_micros - rest, 0)
+        extra = amount_micros * leases.LEASE_REQUESTS if leases.live() else 0
+        ask = {"forgotten": forgotten, "extra": extra}
+        granted = -1
+        try:
+            granted = await self._areserve(key, need, cap_micros, seed="", **ask)
+            if granted == -2:
+                seed = str(to_micros(await sync_to_async(self._committed)(api_key, now)))
+                granted = await self._areserve(key, need, cap_micros, seed=seed, **ask)
+        finally:
+            surplus = rest + granted - amount_micros if granted >= 0 else rest
+            leases.keep(key, key_hash=api_key.key_hash, cap=cap_micros, amount=surplus)
+        if granted == -3:
             raise KeyForgotten
-        if total < 0:
+        if granted < 0:
             raise SpendCapExceeded(cap)
         return month
 
@@ -376,19 +385,10 @@ class RedisSpendCounter:
         key = ApiKey.objects.only("spend_month", "spend_month_to_date_usd").get(pk=api_key.pk)
         return key.month_to_date_spend(now)
 
-    async def _areserve(
-        self, api_key: ApiKey, month: str, amount: Decimal, cap: Decimal, *, seed: str, forgotten, mark
-    ) -> int:
-        keys = [self.key(api_key, month), forgotten or ""] + ([mark] if mark else [])
-        arguments = (
-            to_micros(amount),
-            to_micros(cap),
-            COUNTER_IDLE_SECONDS,
-            seed,
-            journal.UNRECORDED_SECONDS,
-        )
+    async def _areserve(self, key: str, amount: int, cap: int, *, seed: str, forgotten, extra: int) -> int:
+        arguments = (amount, cap, COUNTER_IDLE_SECONDS, seed, extra)
         try:
-            return int(await async_client().eval(_RESERVE, len(keys), *keys, *arguments))
+            return int(await async_client().eval(_RESERVE, 2, key, forgotten or "", *arguments))
         except RedisError as error:
             raise CounterUnavailable from error
 
@@ -444,20 +444,18 @@ def mark_keys_forgotten(key_hashes) -> None:
         with RedisSpendCounter.client().pipeline(transaction=False) as pipe:
             for key_hash in key_hashes:
                 pipe.set(_FORGOTTEN + key_hash, 1, ex=seconds)
+            pipe.publish(leases.CHANNEL, " ".join(key_hashes))  # the processes that hold leases
             pipe.execute()
     except RedisError:
         logger.warning("Could not mark %d forgotten keys for the other processes.", len(key_hashes))
 
 
-async def _admit_uncapped(forgotten: str | None, mark: str | None) -> bool:
-    """Whether a process forgot this key in the last moments (when asked, ``forgotten``: unknown, Redis
-    down, counts as yes); if not, sets ``mark`` (the mark is lost with Redis down, which only makes
-    feedback on this generation wait less)."""
-    keys = [forgotten or ""] + ([mark] if mark else [])
+async def _admit_uncapped(forgotten: str) -> bool:
+    """Whether a process forgot this key in the last moments (unknown, Redis down, counts as yes)."""
     try:
-        return bool(await async_client().eval(_ADMIT_UNCAPPED, len(keys), *keys, journal.UNRECORDED_SECONDS))
+        return bool(await async_client().exists(forgotten))
     except RedisError:
-        return forgotten is not None
+        return True
 
 
 def spend_in_flight(api_key: ApiKey) -> Decimal:

@@ -6,8 +6,9 @@ from the ASGI server in front of Django (what ``bin/run`` and ``bin/stack`` run)
 ``chat_completions`` is the same as a Django view (the test client, a WSGI server).
 
 A warm request reads no database before the provider is called: its key, the catalog, the plan and
-balance come from this process's snapshots (gateway.hot), and the hold on the key's cap is one Redis
-call from the event loop. When a snapshot is missing the same work runs in a thread, which loads it.
+balance come from this process's snapshots (gateway.hot), and the hold on the key's cap comes from
+this process's lease on it (gateway.leases) or is one Redis call from the event loop. When a
+snapshot is missing the same work runs in a thread, which loads it.
 After the call everything is recorded (gateway.recording): through gateway.asgi in one statement on
 the event loop's own PostgreSQL connection, through Django in a thread. The hold is settled once the
 answer is out.
@@ -22,8 +23,8 @@ The order of a request:
    long as nothing has been sent to the client yet; a 4xx is the caller's and is passed on as a 400;
 5. the usage recorded (gateway.recording) with the provider's token counts, the reservation
    settled, and the body answered with a ``nexevo`` block and ``X-Nexevo-Generation-Id``. With the
-   usage journal on (gateway.journal) a completion is answered first, then journaled, and the
-   recorder writes it.
+   usage journal on (gateway.journal) a completion is sent to the journal, answered, and written by
+   the recorder.
 
 A stream is relayed event by event as it arrives. The provider is asked for the usage in its last
 chunk; if the client goes away or the provider stops early, what was produced is recorded anyway
@@ -52,7 +53,7 @@ from apikeys import tokens
 from apikeys.services import ExpiredApiKey, InvalidApiKey, key_authenticate
 from core.api import error_body
 from core.errors import ServiceError
-from core.money import format_usd_exact, from_micros
+from core.money import format_usd_exact
 
 from . import admission as admission_service
 from . import hot, journal, recording, routing, upstream
@@ -193,15 +194,13 @@ async def _prepare(raw_key: str, raw_body: bytes, *, direct: bool) -> Pending | 
         pending.direct = direct
         pending.journal = direct and not pending.stream and journal.enabled()
         try:
-            await admission_service.areserve(pending.api_key, pending.admission, mark=_mark(pending))
+            await admission_service.areserve(pending.api_key, pending.admission)
         except admission_service.KeyForgotten:  # changed in some process: read it afresh
             hot.drop(("key", pending.api_key.key_hash))
             fresh = await sync_to_async(_plan)(raw_key, raw_body, fresh_key=True)
             fresh.direct, fresh.journal = pending.direct, pending.journal
             pending = fresh
-            await admission_service.areserve(
-                pending.api_key, pending.admission, check_forgotten=False, mark=_mark(pending)
-            )
+            await admission_service.areserve(pending.api_key, pending.admission, check_forgotten=False)
     except Refused as refused:
         if refused.pending is not None:
             await _log(refused.pending, RequestStatus.REFUSED, refused.reply)
@@ -211,10 +210,6 @@ async def _prepare(raw_key: str, raw_body: bytes, *, direct: bool) -> Pending | 
         await _log(pending, RequestStatus.REFUSED, reply)
         return reply
     return pending
-
-
-def _mark(pending: Pending) -> str | None:
-    return journal.unrecorded_key(pending.generation_id) if pending.journal else None
 
 
 async def _log(pending: Pending, status: str, reply: Reply) -> None:
@@ -241,8 +236,6 @@ async def _finish(pending: Pending, **outcome) -> Outcome:
 
 async def _fail(pending: Pending, reply: Reply) -> Reply:
     await admission_service.asettle(pending.api_key, pending.admission, Decimal(0))
-    if pending.journal:
-        await journal.adiscard(pending.generation_id)
     await _log(pending, RequestStatus.FAILED, reply)
     return reply
 
@@ -356,38 +349,49 @@ async def _complete(pending: Pending) -> Reply:
         "status": RequestStatus.COMPLETED,
         "http_status": 200,
     }
-    entry = None
-    if pending.journal:
-        try:
-            with hot.memory_only():
-                outcome, entry = recording.journal_entry(pending, **served)
-        except hot.Miss:  # the catalog's snapshot expired since admission: written here instead
-            pass
-    if entry is None:
+    journaled = await _journal(pending, served) if pending.journal else None
+    if journaled is not None:
+        outcome, entry, confirm = journaled
+    else:
         outcome = await _record(pending, **served)
     data["nexevo"] = _nexevo_block(pending, outcome)
     reply = _json(200, data, {GENERATION_HEADER: pending.generation_id})
-    if entry is not None:
+    if journaled is not None:
         admission_service.spent(pending.api_key.organization_id, pending.admission.view, outcome.cost)
-        reply.after.append(lambda: _journal(pending, entry))
-        return reply
+        reply.after.append(lambda: _confirm(pending, entry, confirm))
+        if admission_service.settlement(pending.api_key, pending.admission, outcome.cost) is not None:
+            return reply  # the journal's call settles the hold kept in Redis
     # The hold goes once the answer is out: until then it only over-counts, which is safe.
     settle = admission_service.asettle
     reply.after.append(lambda: settle(pending.api_key, pending.admission, outcome.cost))
-    if pending.journal:  # marked on admission, written here after all
-        reply.after.append(lambda: journal.adiscard(pending.generation_id))
     return reply
 
 
-async def _journal(pending: Pending, entry: dict) -> None:
-    """Once the answer is out: journals the request and settles its hold in one Redis call
-    (gateway.journal). If Redis fails just then, the entry is written here, at the answer's price (once:
-    if the call went through after all, the recorder finds it written). Its hold is left to idle out:
-    it may have been settled, and settling twice would under-count the cap."""
-    cost = from_micros(entry["cost"])
-    settlement = admission_service.settlement(pending.api_key, pending.admission, cost)
+async def _journal(pending: Pending, served: dict):
+    """Prices the request from snapshots and sends it to the journal (gateway.journal.asend): the
+    outcome, the entry and the ``confirm`` to await once answered; None when it is to be written
+    before its answer instead (a snapshot expired since admission, or Redis failed)."""
     try:
-        await journal.aappend(entry, settlement=settlement)
+        with hot.memory_only():
+            outcome, entry = recording.journal_entry(pending, **served)
+    except hot.Miss:
+        return None
+    settlement = admission_service.settlement(pending.api_key, pending.admission, outcome.cost)
+    try:
+        confirm = await journal.asend(entry, settlement=settlement)
+    except RedisError:
+        logger.warning("Could not journal %s; writing it before its answer.", pending.generation_id)
+        return None
+    return outcome, entry, confirm
+
+
+async def _confirm(pending: Pending, entry: dict, confirm) -> None:
+    """Once the answer is out: the journal's reply. If Redis failed meanwhile, the entry is written
+    here, at the answer's price (once: if the call went through after all, the recorder finds it
+    written). A hold the call was to settle is left to idle out: it may have been settled, and
+    settling twice would under-count the cap."""
+    try:
+        await confirm()
         return
     except RedisError:
         logger.warning("Could not journal %s; writing it now.", pending.generation_id)

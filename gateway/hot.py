@@ -9,19 +9,25 @@ this off) and a warm request reads no database at all:
   by ``apikeys.auth_cache``) clears every snapshot at once, right away and again at the commit;
 * a change made **in another process** is seen here within ``NEXEVO_HOT_CACHE_SECONDS`` (2 seconds
   by default): a balance topped up elsewhere, a plan, a provider switched off. Keys are the
-  exception: a process that forgets a key also leaves a marker in Redis, which the endpoint checks on
-  every request (one ``EXISTS``), so a key revoked or changed anywhere stops being served from a
-  snapshot at once. Without Redis, key snapshots follow ``NEXEVO_KEY_CACHE_SECONDS`` (0 in
+  exception: a process that forgets a key also leaves a marker in Redis, which the endpoint checks
+  with the request's hold, and tells the processes that hold leases (gateway.leases), so a key
+  revoked or changed anywhere stops being served from a snapshot at once. Without Redis, key
+  snapshots follow ``NEXEVO_KEY_CACHE_SECONDS`` (0 in
   production: processes could not tell each other). After recording a generation this process puts
   the balance the database returned into its snapshot, so its own spending shows at once.
 
 ``memory_only()`` is how the async endpoint uses this: inside it, a snapshot that is missing or old
 raises ``Miss`` instead of reading the database, and the endpoint then does the same work again in a
-thread, where snapshots load (gateway.api).
+thread, where snapshots load (gateway.api). So that a warm endpoint never waits for that, a snapshot
+read inside ``memory_only()`` in its last ``REFRESH_AHEAD`` of its lifetime is loaded again in the
+background (in Django's thread) while the request goes on with the one kept: no snapshot is older
+than its lifetime either way.
 """
 
+import asyncio
 import contextlib
 import contextvars
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -31,10 +37,17 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
-_entries: dict[Any, tuple[float, Any]] = {}
+logger = logging.getLogger(__name__)
+
+# The share of a snapshot's lifetime, at its end, in which reading it inside ``memory_only()`` loads
+# it again in the background.
+REFRESH_AHEAD = 0.25
+
+_entries: dict[Any, tuple[float, float, Any]] = {}  # name: (loaded at, expires at, value)
 _generation = 0
 _lock = threading.Lock()
 _memory_only = contextvars.ContextVar("hot_memory_only", default=False)
+_refreshing: dict[Any, asyncio.Task] = {}
 
 
 class Miss(Exception):
@@ -54,8 +67,12 @@ def get(name, loader: Callable[[], Any], *, seconds: float | None = None):
     """The snapshot called ``name``, loaded with ``loader()`` when missing or older than ``seconds``
     (``NEXEVO_HOT_CACHE_SECONDS`` by default)."""
     entry = _entries.get(name)
-    if entry is not None and entry[0] > time.monotonic():
-        return entry[1]
+    now = time.monotonic()
+    if entry is not None and entry[1] > now:
+        loaded, expires, value = entry
+        if _memory_only.get() and expires - now < (expires - loaded) * REFRESH_AHEAD:
+            _refresh(name, loader, seconds)
+        return value
     if _memory_only.get():
         raise Miss(name)
     generation = _generation
@@ -64,10 +81,37 @@ def get(name, loader: Callable[[], Any], *, seconds: float | None = None):
     return value
 
 
+def _refresh(name, loader: Callable[[], Any], seconds: float | None) -> None:
+    """Loads ``name`` again in Django's thread, once at a time, without waiting for it."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    running = _refreshing.get(name)
+    if running is not None and not running.done() and running.get_loop() is loop:
+        return
+    from asgiref.sync import sync_to_async
+
+    def load() -> None:
+        generation = _generation
+        put(name, loader(), seconds=seconds, generation=generation)
+
+    async def refresh() -> None:
+        try:
+            await sync_to_async(load)()
+        except Exception:  # the snapshot kept serves until it expires; then a request loads it
+            logger.warning("Could not refresh the snapshot %r.", name, exc_info=True)
+        finally:
+            if _refreshing.get(name) is asyncio.current_task():
+                del _refreshing[name]
+
+    _refreshing[name] = loop.create_task(refresh())
+
+
 def peek(name):
     """The snapshot if it is fresh, else None; never loads."""
     entry = _entries.get(name)
-    return entry[1] if entry is not None and entry[0] > time.monotonic() else None
+    return entry[2] if entry is not None and entry[1] > time.monotonic() else None
 
 
 def put(name, value, *, seconds: float | None = None, generation: int | None = None) -> None:
@@ -79,7 +123,8 @@ def put(name, value, *, seconds: float | None = None, generation: int | None = N
     with _lock:
         if generation is not None and generation != _generation:
             return
-        _entries[name] = (time.monotonic() + seconds, value)
+        now = time.monotonic()
+        _entries[name] = (now, now + seconds, value)
 
 
 def update(name, change: Callable[[Any], Any]) -> None:
@@ -87,7 +132,7 @@ def update(name, change: Callable[[Any], Any]) -> None:
     with _lock:
         entry = _entries.get(name)
         if entry is not None:
-            _entries[name] = (entry[0], change(entry[1]))
+            _entries[name] = (entry[0], entry[1], change(entry[2]))
 
 
 def drop(name) -> None:

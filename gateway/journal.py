@@ -4,13 +4,14 @@ With ``NEXEVO_USAGE_JOURNAL`` on (it needs Redis and PostgreSQL; ``bin/stack`` t
 completed chat request that came in through gateway.asgi is not written to the database before its
 answer:
 
-1. when it is admitted, the same Redis call that holds its cost against the key's cap marks its
-   generation as not written yet (gateway.admission.areserve), for feedback that comes before the
-   recorder has written it (``unrecorded``; the feedback waits for it);
-2. the answer goes out, priced from this process's snapshots;
-3. one Redis call (``_APPEND``) appends what is to be written (gateway.recording.journal_entry: the
-   usage record, the ledger debit, the key's spend and the request log, at the answer's price) to the
-   stream ``nexevo:usage`` and settles the hold at the real cost, so the cap counts it at once.
+1. it is priced from this process's snapshots, and one Redis call (``_APPEND``) is sent: it appends
+   what is to be written (gateway.recording.journal_entry: the usage record, the ledger debit, the
+   key's spend and the request log, at the answer's price) to the stream ``nexevo:usage``, marks the
+   generation as not written yet, for feedback that comes before the recorder has written it
+   (``unrecorded``; the feedback waits for it), and settles a hold kept in Redis at the real cost
+   (a hold from a lease is settled in memory, gateway.leases);
+2. the answer goes out as soon as that call is on its way to Redis;
+3. the call's reply is read.
 
 A recorder (``manage.py recordusage``, run by ``bin/stack``; the Celery beat task
 ``gateway.tasks.record_usage`` sweeps up behind it) reads the stream in a consumer group, writes each
@@ -18,16 +19,17 @@ batch in one transaction (gateway.recording.write_journaled), acknowledges it an
 An entry a recorder took and never acknowledged (it stopped) is claimed by another after a minute; one
 written twice is skipped by its generation id. An entry that cannot be written is set aside on
 ``nexevo:usage:unwritten`` and logged (``recordusage --retry-unwritten`` puts it back). If Redis
-fails at step 3, the request is written to the database there and then, as without the journal.
+fails at step 1, the request is written to the database before its answer; if it fails at step 3,
+after it, at the answer's price. Either way as without the journal.
 
 What it trades: the answer waits neither for the database (a commit, about 1 ms here) nor for a
-second Redis round trip, and the database lags the answers by the recorder's batch (tens of
+Redis round trip, and the database lags the answers by the recorder's batch (tens of
 milliseconds): balances, key spend and the Requests page show a request once it is written. What is
 journaled is as safe as Redis keeps it (``bin/services`` runs it with an append-only file). A process
-killed outright between sending an answer and step 3 loses that request's charge (the customer is
-never charged twice, or for what they were not answered); a server that is stopped finishes step 3
-for every answer first. Without the journal every request is written before its answer, as
-gateway.recording describes.
+killed outright after an answer may still lose that request's charge, if Redis had not read the
+call (the customer is never charged twice, or for what they were not answered); a server that is
+stopped finishes step 3 for every answer first. Without the journal every request is written
+before its answer, as gateway.recording describes.
 """
 
 import json
@@ -51,13 +53,15 @@ _UNRECORDED = "nexevo:unrecorded:"
 # How long a not-written marker lives if nobody drops it (the recorder drops it once written).
 UNRECORDED_SECONDS = 24 * 3600
 
-# KEYS[1] the journal, KEYS[2] (optional) the key's spend counter. ARGV: the entry, the counter's
-# adjustment in micro-dollars (the real cost less the hold; applied only to a counter that still
-# exists, as gateway.admission's _ADJUST).
+# KEYS[1] the journal, KEYS[2] the generation's not-written marker, KEYS[3] (optional) the key's
+# spend counter. ARGV: the entry, the marker's lifetime, the counter's adjustment in micro-dollars
+# (the real cost less the hold; applied only to a counter that still exists, as gateway.admission's
+# _ADJUST).
 _APPEND = """
 redis.call('XADD', KEYS[1], '*', 'entry', ARGV[1])
-if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('INCRBY', KEYS[2], ARGV[2])
+redis.call('SET', KEYS[2], 1, 'EX', ARGV[2])
+if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('INCRBY', KEYS[3], ARGV[3])
 end
 return 1
 """
@@ -67,31 +71,44 @@ def enabled() -> bool:
     return bool(settings.NEXEVO_USAGE_JOURNAL and settings.REDIS_URL)
 
 
-async def aappend(entry: dict, *, settlement: tuple[str, int] | None) -> None:
-    """Journals ``entry`` and settles the hold (``settlement``: the counter and the adjustment, from
-    gateway.admission.settlement) in one call from the event loop. Raises ``RedisError``."""
+async def asend(entry: dict, *, settlement: tuple[str, int] | None):
+    """Sends the journaling of ``entry``, with its not-written marker and the hold's settlement
+    (``settlement``: the counter and the adjustment, from gateway.admission.settlement, or None), in
+    one call from the event loop, and returns once it is written to Redis's connection, before its
+    reply: the caller answers the client, then awaits the returned ``confirm()`` for the reply. So
+    the marker is in Redis before the client can ask about the generation, and the answer does not
+    wait for a round trip. Raises ``RedisError`` (from either)."""
     from .admission import async_client
 
-    keys, adjustment = [STREAM], 0
+    keys = [STREAM, unrecorded_key(entry["generation"])]
+    adjustment = 0
     if settlement is not None:
         keys.append(settlement[0])
         adjustment = settlement[1]
-    await async_client().eval(_APPEND, len(keys), *keys, json.dumps(entry, separators=(",", ":")), adjustment)
-
-
-async def adiscard(generation_id: str) -> None:
-    """Drops the not-written marker of a request that will not be journaled after all (it failed, or
-    was written before its answer)."""
-    from .admission import async_client
-
+    arguments = [json.dumps(entry, separators=(",", ":")), UNRECORDED_SECONDS, adjustment]
+    pool = async_client().connection_pool
+    connection = await pool.get_connection()
     try:
-        await async_client().delete(unrecorded_key(generation_id))
-    except RedisError:
-        logger.warning("Could not drop the journal marker of %s.", generation_id)
+        await connection.send_command("EVAL", _APPEND, len(keys), *keys, *arguments)
+    except BaseException:
+        await connection.disconnect()
+        await pool.release(connection)
+        raise
+
+    async def confirm() -> None:
+        try:
+            await connection.read_response()
+        except BaseException:
+            await connection.disconnect()
+            raise
+        finally:
+            await pool.release(connection)
+
+    return confirm
 
 
 def unrecorded_key(generation_id: str) -> str:
-    """The marker set when the request is admitted (gateway.admission.areserve), deleted once written."""
+    """The marker set with the entry (``asend``), deleted once written."""
     return _UNRECORDED + generation_id
 
 

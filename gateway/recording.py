@@ -19,6 +19,7 @@ import logging
 import time
 from decimal import Decimal
 
+import psycopg
 from asgiref.sync import sync_to_async
 from django.db import DataError, IntegrityError, ProgrammingError, connection, transaction
 
@@ -153,24 +154,25 @@ def _write_batch(entries: list[dict]) -> list[str]:
     with transaction.atomic():
         ids = [entry["generation"] for entry in entries]
         done = set(UsageRecord.objects.filter(pk__in=ids).values_list("pk", flat=True))
+        batch = []
         # One lock order for every batch (organization, then key): two recorders cannot deadlock.
         for entry in sorted(entries, key=lambda entry: (entry["organization"], entry["key"])):
             if entry["generation"] in done:
                 continue
             done.add(entry["generation"])  # an entry twice in one batch is written once
-            with connection.cursor() as cursor:
-                parameters = {
-                    **entry,
-                    "now": datetime.datetime.fromisoformat(entry["now"]),
-                    "day": datetime.date.fromisoformat(entry["day"]),
-                    "month": datetime.date.fromisoformat(entry["month"]),
-                }
-                cursor.execute(_RECORD, parameters)
-                row = cursor.fetchone()
-                if row is None:  # the organization is gone, and its account with it: nothing to charge
-                    logger.warning("Dropped the usage of %s: its organization is gone.", entry["generation"])
-                    continue
-                answers.append((entry, row, parameters["now"]))
+            parameters = {
+                **entry,
+                "now": datetime.datetime.fromisoformat(entry["now"]),
+                "day": datetime.date.fromisoformat(entry["day"]),
+                "month": datetime.date.fromisoformat(entry["month"]),
+            }
+            batch.append((entry, parameters))
+        rows = _record_many([parameters for _entry, parameters in batch])
+        for (entry, parameters), row in zip(batch, rows, strict=True):
+            if row is None:  # the organization is gone, and its account with it: nothing to charge
+                logger.warning("Dropped the usage of %s: its organization is gone.", entry["generation"])
+                continue
+            answers.append((entry, row, parameters["now"]))
     if answers:
         keys = ApiKey.objects.in_bulk({entry["key"] for entry, _row, _now in answers})
         for entry, row, now in answers:
@@ -178,6 +180,29 @@ def _write_batch(entries: list[dict]) -> list[str]:
             if api_key is not None:
                 _Answer.of(api_key, entry["generation"], row, now).send_alerts()
     return ids
+
+
+def _record_many(batch: list[dict]) -> list[tuple | None]:
+    """``_RECORD`` once per parameter set, on Django's connection inside its transaction, sent in one
+    go (psycopg's pipeline mode) as one prepared statement: the recorder's batch costs the database
+    one round trip and one plan. The row each answered, in order."""
+    if not batch:
+        return []
+    raw = connection.connection
+    threshold, raw.prepare_threshold = raw.prepare_threshold, 0
+    rows = []
+    try:
+        # Bound on the server (Django's cursors bind on the client, which cannot be prepared), with
+        # Django's error classes (gateway.recording._UNWRITABLE).
+        with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+            cursor.executemany(_RECORD, batch, returning=True)
+            while True:
+                rows.append(cursor.fetchone())
+                if not cursor.nextset():
+                    break
+    finally:
+        raw.prepare_threshold = threshold
+    return rows
 
 
 def _keep_balance(pending: Pending, answer: "_Answer") -> None:

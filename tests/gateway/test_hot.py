@@ -1,6 +1,7 @@
 """The chat endpoint's snapshots (gateway.hot): a change made in this process reaches the very next
 request, and the snapshots themselves keep, miss and drop what they should."""
 
+import asyncio
 import time
 
 import pytest
@@ -13,7 +14,7 @@ from gateway.models import Provider
 from tests.billing.helpers import credit
 from tests.conftest import new_key
 
-from .conftest import chat_request, hello
+from .conftest import chat_request, hello, run_async
 
 
 @pytest.fixture
@@ -179,3 +180,36 @@ def test_a_change_while_loading_leaves_nothing_behind(lasting):
 
     assert hot.get("test-racing", load) == "read before the change"
     assert hot.peek("test-racing") is None
+
+
+def test_a_snapshot_read_near_its_end_is_loaded_again_in_the_background(settings):
+    """The request goes on with the snapshot kept; the next one reads the one loaded meanwhile."""
+    settings.NEXEVO_HOT_CACHE_SECONDS = 1
+    hot.clear()
+    hot.put("near-end", "old")
+    time.sleep(1 - hot.REFRESH_AHEAD / 2)  # inside the last quarter of its second
+
+    async def read_twice():
+        with hot.memory_only():
+            first = hot.get("near-end", lambda: "new")
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if hot.peek("near-end") == "new":
+                break
+        return first, hot.peek("near-end")
+
+    assert run_async(read_twice) == ("old", "new")
+
+
+def test_a_snapshot_read_early_is_not_loaded_again(settings):
+    settings.NEXEVO_HOT_CACHE_SECONDS = 60
+    hot.clear()
+    hot.put("early", "old")
+
+    async def read():
+        with hot.memory_only():
+            value = hot.get("early", lambda: "new")
+        await asyncio.sleep(0.05)
+        return value, hot.peek("early")
+
+    assert run_async(read) == ("old", "old")

@@ -1,0 +1,264 @@
+"""Leases on keys' spend caps (gateway.leases): under the ASGI door's lifespan, a web process holds
+requests from a lease kept in memory, the Redis counter counts every lease in full, what is left goes
+back once idle, and a key revoked or changed in another process is refused or re-read on the next
+request. Driven through nexevo_site.asgi.application on one event loop, as uvicorn runs it."""
+
+import asyncio
+import json
+import time
+from decimal import Decimal
+from functools import partial
+
+import pytest
+import redis
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.utils import timezone
+
+from apikeys import tokens
+from apikeys.models import ApiKey
+from core.money import to_micros
+from gateway import admission, hot, leases
+from gateway.admission import RedisSpendCounter, spend_in_flight
+from nexevo_site.asgi import application
+
+from .conftest import hello, run_async
+from .test_asgi_door import loop_connections_closed
+
+pytestmark = pytest.mark.skipif(not settings.REDIS_URL, reason="leases need Redis")
+
+
+class Door:
+    """``application`` on the running event loop with its lifespan started, as uvicorn runs it."""
+
+    async def __aenter__(self):
+        self.messages: asyncio.Queue = asyncio.Queue()
+        self.answers: asyncio.Queue = asyncio.Queue()
+        self.task = asyncio.ensure_future(
+            application({"type": "lifespan"}, self.messages.get, self.answers.put)
+        )
+        await self.messages.put({"type": "lifespan.startup"})
+        assert (await self.answers.get())["type"] == "lifespan.startup.complete"
+        await until(leases.live)
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.messages.put({"type": "lifespan.shutdown"})
+        assert (await self.answers.get())["type"] == "lifespan.shutdown.complete"
+        await self.task
+        await loop_connections_closed()
+
+    async def post(self, full_key: str, body: dict) -> tuple[int, dict]:
+        scope = {
+            "type": "http",
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/v1/chat/completions",
+            "query_string": b"",
+            "headers": [(b"host", b"testserver"), (b"authorization", f"Bearer {full_key}".encode())],
+        }
+        incoming = [{"type": "http.request", "body": json.dumps(body).encode()}]
+        sent = []
+
+        async def receive():
+            if incoming:
+                return incoming.pop(0)
+            await asyncio.Event().wait()  # a client that stays
+
+        async def send(message):
+            sent.append(message)
+
+        await application(scope, receive, send)
+        status = next(message["status"] for message in sent if message["type"] == "http.response.start")
+        body = b"".join(
+            message.get("body", b"") for message in sent if message["type"] == "http.response.body"
+        )
+        return status, json.loads(body)
+
+
+async def until(condition, seconds: float = 5) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{condition.__name__} did not hold in {seconds} s"
+        await asyncio.sleep(0.01)
+
+
+def counter_of(api_key) -> str:
+    return RedisSpendCounter().key(api_key, timezone.now().strftime("%Y-%m"))
+
+
+def change_elsewhere(api_key, **fields) -> None:
+    """What another process does when it changes a key: the row changes (without this process's
+    signals) and it tells the others (a marker and a message)."""
+    ApiKey.objects.filter(pk=api_key.pk).update(**fields)
+    admission.mark_keys_forgotten([api_key.key_hash])
+
+
+def redis_client():
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def evals() -> int:
+    """Lua scripts Redis has run so far: one per hold taken in Redis."""
+    return redis_client().info("commandstats").get("cmdstat_eval", {}).get("calls", 0)
+
+
+@pytest.fixture
+def capped(transactional_db, funded, settings):
+    settings.NEXEVO_HOT_CACHE_SECONDS = 60
+    # A key read afresh comes from the database (the shared key cache, and how another process's
+    # change reaches it, is apikeys.auth_cache's and tested there).
+    settings.NEXEVO_KEY_CACHE_SECONDS = 0
+    api_key, full_key = funded
+    ApiKey.objects.filter(pk=api_key.pk).update(monthly_spend_cap_usd=Decimal("5.00"))
+    hot.clear()
+    yield ApiKey.objects.get(pk=api_key.pk), full_key
+    redis_client().delete(counter_of(api_key))
+
+
+def test_requests_are_held_from_the_lease_which_the_counter_counts_in_full(capped):
+    api_key, full_key = capped
+    counter = counter_of(api_key)
+
+    async def scenario():
+        async with Door() as door:
+            before = evals()
+            answers = [await door.post(full_key, hello("west/chat-a")) for _ in range(5)]
+            return answers, evals() - before, leases.held().get(counter)
+
+    answers, scripts, free = run_async(scenario)
+
+    assert [status for status, _body in answers] == [200] * 5
+    # The first request's grant, asked twice (the month's counter was seeded from the database in
+    # between); the other four were held from the lease.
+    assert scripts == 2
+    assert free is not None and free > 0
+    spent = sum(Decimal(body["nexevo"]["cost_usd"]) for _status, body in answers)
+    assert ApiKey.objects.get(pk=api_key.pk).month_to_date_spend() == spent
+    # Given back at shutdown: the counter holds the spend and nothing else.
+    assert int(redis_client().get(counter)) == to_micros(spent)
+    deadline = time.monotonic() + 5
+    while spend_in_flight(api_key) != 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert spend_in_flight(api_key) == 0
+
+
+def test_what_is_left_of_a_lease_goes_back_once_the_key_is_idle(capped, monkeypatch):
+    api_key, full_key = capped
+    monkeypatch.setattr(leases, "IDLE_SECONDS", 0.2)
+    counter = counter_of(api_key)
+
+    async def scenario():
+        async with Door() as door:
+            status, _body = await door.post(full_key, hello("west/chat-a"))
+            held_after_request = await sync_to_async(spend_in_flight)(api_key)
+            await until(lambda: counter not in leases.held())
+            await asyncio.sleep(0.1)  # the give-back's own round trip
+            return status, held_after_request, await sync_to_async(spend_in_flight)(api_key)
+
+    status, held_after_request, held_when_idle = run_async(scenario)
+
+    assert status == 200
+    assert held_after_request > 0
+    assert held_when_idle == 0
+
+
+def test_a_key_revoked_in_another_process_is_refused_on_the_next_request(capped, upstream):
+    """The other process's revocation reaches this one as a message; the request right after it is
+    refused whether or not the event loop has read the message yet."""
+    api_key, full_key = capped
+    counter = counter_of(api_key)
+
+    async def scenario(wait_for_message: bool):
+        async with Door() as door:
+            first, _ = await door.post(full_key, hello("west/chat-a"))
+            assert counter in leases.held() and hot.peek(("key", api_key.key_hash)) is not None
+            # What another process does: the row changes (no signal here) and it tells the others.
+            await sync_to_async(ApiKey.objects.filter(pk=api_key.pk).update)(revoked_at=timezone.now())
+            admission.mark_keys_forgotten([api_key.key_hash])  # the event loop does not run meanwhile
+            if wait_for_message:
+                await until(lambda: counter not in leases.held())
+            else:
+                deadline = time.monotonic() + 5
+                while leases.trusted():  # until the message is there, unread
+                    assert time.monotonic() < deadline
+                    time.sleep(0.001)
+            second, body = await door.post(full_key, hello("west/chat-a"))
+            return first, second, body
+
+    calls = len(upstream.requests)
+    first, second, body = run_async(partial(scenario, wait_for_message=False))
+    assert (first, second, body["error"]["code"]) == (200, 401, "invalid_api_key")
+    assert len(upstream.requests) == calls + 1
+
+    ApiKey.objects.filter(pk=api_key.pk).update(revoked_at=None)
+    redis_client().delete(admission._FORGOTTEN + api_key.key_hash)  # as if a minute had passed
+    hot.clear()
+    first, second, body = run_async(partial(scenario, wait_for_message=True))
+    assert (first, second, body["error"]["code"]) == (200, 401, "invalid_api_key")
+    assert len(upstream.requests) == calls + 2
+
+
+def test_a_cap_lowered_in_another_process_takes_the_lease_back(capped):
+    api_key, full_key = capped
+    counter = counter_of(api_key)
+
+    async def scenario():
+        async with Door() as door:
+            first, body = await door.post(full_key, hello("west/chat-a"))
+            spent = Decimal(body["nexevo"]["cost_usd"])
+            await sync_to_async(change_elsewhere)(api_key, monthly_spend_cap_usd=spent)
+            await until(lambda: counter not in leases.held())
+            second, body = await door.post(full_key, hello("west/chat-a"))
+            return first, second, body
+
+    first, second, body = run_async(scenario)
+
+    assert (first, second, body["error"]["code"]) == (200, 402, "spend_cap_exceeded")
+
+
+def test_while_the_subscription_is_down_each_request_is_held_in_redis(capped, monkeypatch):
+    """Nothing would be heard of a key revoked meanwhile: no leases until it is back."""
+    api_key, full_key = capped
+    monkeypatch.setattr(leases, "RECONNECT_SECONDS", 0.5)
+    counter = counter_of(api_key)
+
+    async def scenario():
+        async with Door() as door:
+            await door.post(full_key, hello("west/chat-a"))
+            redis_client().client_kill_filter(_type="pubsub")
+            await until(lambda: not leases.live())
+            assert counter not in leases.held()
+            before = evals()
+            statuses = [(await door.post(full_key, hello("west/chat-a")))[0] for _ in range(3)]
+            held_in_redis = evals() - before
+            leases_meanwhile = dict(leases.held())
+            await until(leases.live)  # subscribed again
+            return statuses, held_in_redis, leases_meanwhile
+
+    statuses, held_in_redis, leases_meanwhile = run_async(scenario)
+
+    assert statuses == [200] * 3
+    assert held_in_redis >= 3  # a hold each (settled in the background)
+    assert counter not in leases_meanwhile
+    deadline = time.monotonic() + 5
+    while spend_in_flight(api_key) != 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert spend_in_flight(api_key) == 0
+
+
+def test_a_grant_never_takes_more_than_half_of_what_the_cap_has_left(capped):
+    api_key, full_key = capped
+    counter = counter_of(api_key)
+    cap = to_micros(Decimal("5.00"))
+
+    async def scenario():
+        async with Door() as door:
+            await door.post(full_key, hello("west/chat-a"))
+            return int(redis_client().get(counter)), leases.held()[counter]
+
+    counted, free = run_async(scenario)
+
+    assert free <= (cap - (counted - free)) // 2 + 1
+    assert tokens.hash_key(full_key) == api_key.key_hash
