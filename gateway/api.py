@@ -40,6 +40,7 @@ import math
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from functools import partial
 
 import httpx
 from asgiref.sync import sync_to_async
@@ -50,7 +51,7 @@ from django.views.decorators.csrf import csrf_exempt
 from redis.exceptions import RedisError
 
 from apikeys import tokens
-from apikeys.services import ExpiredApiKey, InvalidApiKey, key_authenticate
+from apikeys.services import ExpiredApiKey, InvalidApiKey, key_authenticate, key_authenticate_hash
 from core.api import error_body
 from core.errors import ServiceError
 from core.money import format_usd_exact
@@ -154,7 +155,8 @@ def _authenticate(raw_key: str, *, fresh: bool = False):
     # Without Redis a snapshot of a key is kept only where the key cache would keep it (never in
     # production, where processes could not tell each other of a revocation).
     seconds = None if settings.REDIS_URL or settings.NEXEVO_KEY_CACHE_SECONDS > 0 else 0
-    api_key = hot.get(("key", tokens.hash_key(raw_key)), lambda: key_authenticate(raw_key), seconds=seconds)
+    key_hash = tokens.hash_key(raw_key)
+    api_key = hot.get(("key", key_hash), partial(key_authenticate_hash, key_hash), seconds=seconds)
     if api_key.is_expired():
         raise ExpiredApiKey
     return api_key

@@ -31,7 +31,7 @@ from django.http.request import split_domain_port, validate_host
 from core.api import as_service_unavailable
 from core.errors import ServiceUnavailable
 
-from . import api, database, leases
+from . import api, database, hot, leases
 
 logger = logging.getLogger(__name__)
 
@@ -90,15 +90,20 @@ async def _lifespan(receive, send) -> None:
         and its modules stay for the process's life, and a full collection would walk them all, a pause
         of milliseconds); at shutdown the recording connections and the one Django's thread kept are
         closed (Django itself has no lifespan handling, so these messages stop here). Leases on keys' caps
-    (gateway.leases) are taken on this event loop only: started here, and given back at shutdown."""
+    (gateway.leases) are taken on this event loop only: started here, and given back at shutdown; and
+    the endpoint's snapshots are kept warm from here (gateway.hot.keep_warm)."""
+    keeper = None
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             gc.collect()
             gc.freeze()
             await leases.start()
+            keeper = asyncio.ensure_future(hot.keep_warm())
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            if keeper is not None:
+                keeper.cancel()
             await leases.stop()
             await database.close()
             await sync_to_async(connections.close_all)()  # the connection Django's thread kept

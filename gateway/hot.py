@@ -21,7 +21,9 @@ raises ``Miss`` instead of reading the database, and the endpoint then does the 
 thread, where snapshots load (gateway.api). So that a warm endpoint never waits for that, a snapshot
 read inside ``memory_only()`` in its last ``REFRESH_AHEAD`` of its lifetime is loaded again in the
 background (in Django's thread) while the request goes on with the one kept: no snapshot is older
-than its lifetime either way.
+than its lifetime either way. Under uvicorn, ``keep_warm()`` (run by gateway.asgi's lifespan) does the
+same for every snapshot the endpoint read in the last ``KEEP_WARM_SECONDS`` even while no request
+comes, so a burst after a quiet moment finds them warm.
 """
 
 import asyncio
@@ -48,6 +50,9 @@ _generation = 0
 _lock = threading.Lock()
 _memory_only = contextvars.ContextVar("hot_memory_only", default=False)
 _refreshing: dict[Any, asyncio.Task] = {}
+KEEP_WARM_SECONDS = 60.0
+KEEP_WARM_INTERVAL = 0.25
+_read: dict[Any, tuple[Callable[[], Any], float | None, float]] = {}  # name: (loader, seconds, read at)
 
 
 class Miss(Exception):
@@ -70,8 +75,10 @@ def get(name, loader: Callable[[], Any], *, seconds: float | None = None):
     now = time.monotonic()
     if entry is not None and entry[1] > now:
         loaded, expires, value = entry
-        if _memory_only.get() and expires - now < (expires - loaded) * REFRESH_AHEAD:
-            _refresh(name, loader, seconds)
+        if _memory_only.get():
+            _read[name] = (loader, seconds, now)
+            if expires - now < (expires - loaded) * REFRESH_AHEAD:
+                _refresh(name, loader, seconds)
         return value
     if _memory_only.get():
         raise Miss(name)
@@ -106,6 +113,21 @@ def _refresh(name, loader: Callable[[], Any], seconds: float | None) -> None:
                 del _refreshing[name]
 
     _refreshing[name] = loop.create_task(refresh())
+
+
+async def keep_warm() -> None:
+    """Loads again, before they expire, the snapshots the endpoint read in the last
+    ``KEEP_WARM_SECONDS`` (and those a change dropped meanwhile), until cancelled."""
+    while True:
+        await asyncio.sleep(KEEP_WARM_INTERVAL)
+        now = time.monotonic()
+        for name, (loader, seconds, read_at) in list(_read.items()):
+            if now - read_at > KEEP_WARM_SECONDS:
+                del _read[name]
+                continue
+            entry = _entries.get(name)
+            if entry is None or entry[1] - now < (entry[1] - entry[0]) * REFRESH_AHEAD:
+                _refresh(name, loader, seconds)
 
 
 def peek(name):
