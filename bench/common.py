@@ -15,6 +15,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -127,32 +128,68 @@ class Result:
         return len(self.latencies) / self.seconds
 
 
-async def _load(
-    client: httpx.AsyncClient, url: str, *, requests: int, concurrency: int, body: bytes | None = None
-) -> tuple[list[float], float]:
-    """GETs ``url``, or POSTs ``body`` to it when one is given, from ``concurrency`` workers."""
+class _Connection:
+    """One keep-alive HTTP/1.1 connection of the load generator, sending one prepared request again
+    and again. Leaner than a general client (the generator shares the machine's cores with what it
+    measures), and each worker has a connection of its own: no pool to queue in."""
+
+    def __init__(self, url: str, headers: dict, body: bytes | None):
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname, parts.port or 80
+        method = "GET" if body is None else "POST"
+        lines = [f"{method} {parts.path or '/'} HTTP/1.1", f"Host: {parts.netloc}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        if body is not None:
+            lines.append(f"Content-Length: {len(body)}")
+        self.request = ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
+        self.reader = self.writer = None
+
+    async def send(self) -> tuple[int, bytes]:
+        """The request once more: the status and the body."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            sock = self.writer.get_extra_info("socket")
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.writer.write(self.request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for line in header_lines:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if "content-length" in headers:
+            body = await self.reader.readexactly(int(headers["content-length"]))
+        else:  # chunked
+            chunks = []
+            while size := int((await self.reader.readuntil(b"\r\n")).strip(), 16):
+                chunks.append(await self.reader.readexactly(size))
+                await self.reader.readexactly(2)
+            await self.reader.readuntil(b"\r\n")
+            body = b"".join(chunks)
+        return int(status_line.split()[1]), body
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            await self.writer.wait_closed()
+
+
+async def _load(connections: list[_Connection], url: str, *, requests: int) -> tuple[list[float], float]:
+    """``requests`` requests to ``url``, from one worker per connection."""
     latencies: list[float] = []
     remaining = iter(range(requests))
 
-    async def worker():
+    async def worker(connection: _Connection):
         for _ in remaining:
             started = time.perf_counter()
-            if body is None:
-                response = await client.get(url)
-            else:
-                response = await client.post(url, content=body)
+            status, body = await connection.send()
             latencies.append(time.perf_counter() - started)
-            if response.status_code != 200:
-                raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:200]}")
+            if status != 200:
+                raise RuntimeError(f"{url} answered {status}: {body[:200]!r}")
 
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(connection) for connection in connections))
     return latencies, time.perf_counter() - started
-
-
-def _client(headers: dict, concurrency: int) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    return httpx.AsyncClient(headers=headers, limits=limits, timeout=30)
 
 
 def measure(
@@ -186,22 +223,23 @@ def measure_in_turns(
     gc.freeze()
 
     async def run() -> list[Result]:
-        clients = {name: _client(headers, concurrency) for name, (_url, headers) in targets.items()}
+        connections = {
+            name: [_Connection(url, headers, body) for _ in range(concurrency)]
+            for name, (url, headers) in targets.items()
+        }
         latencies = {name: [] for name in targets}
         seconds = dict.fromkeys(targets, 0.0)
         try:
             for name, (url, _headers) in targets.items():
-                await _load(clients[name], url, requests=warm_up, concurrency=concurrency, body=body)
+                await _load(connections[name], url, requests=warm_up)
             for _ in range(rounds):
                 for name, (url, _headers) in targets.items():
-                    measured, elapsed = await _load(
-                        clients[name], url, requests=share, concurrency=concurrency, body=body
-                    )
+                    measured, elapsed = await _load(connections[name], url, requests=share)
                     latencies[name] += measured
                     seconds[name] += elapsed
         finally:
-            for client in clients.values():
-                await client.aclose()
+            for connection in sum(connections.values(), []):
+                await connection.close()
         return [Result(name, concurrency, latencies[name], seconds[name], warm_up) for name in targets]
 
     return asyncio.run(run())
