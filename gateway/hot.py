@@ -107,7 +107,8 @@ def _refresh(name, loader: Callable[[], Any], seconds: float | None) -> None:
         try:
             await sync_to_async(load)()
         except Exception:  # the snapshot kept serves until it expires; then a request loads it
-            logger.warning("Could not refresh the snapshot %r.", name, exc_info=True)
+            logger.info("Could not refresh the snapshot %r; it is no longer kept warm.", name, exc_info=True)
+            _read.pop(name, None)  # a key revoked meanwhile, say: the next request will say so
         finally:
             if _refreshing.get(name) is asyncio.current_task():
                 del _refreshing[name]
