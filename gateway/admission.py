@@ -159,13 +159,16 @@ class KeyForgotten(Exception):
     key afresh (gateway.hot)."""
 
 
-async def areserve(api_key: ApiKey, admission: Admission, *, check_forgotten: bool = True) -> None:
+async def areserve(
+    api_key: ApiKey, admission: Admission, *, check_forgotten: bool = True, read_at: int | None = None
+) -> None:
     """Holds the request's worst case against the key's cap: with Redis, from this process's lease
     when it has one (gateway.leases), else in one call from the event loop which, unless told
     otherwise, also refuses with ``KeyForgotten`` a key some process forgot; without Redis, the
-    database counter in a thread."""
+    database counter in a thread. ``read_at``: ``leases.epoch()`` from before the key was read."""
     cap = api_key.monthly_spend_cap_usd
-    trusted = leases.trusted()  # every key forgotten anywhere is forgotten here: no marker to check
+    # Every key forgotten anywhere, before the key was read, is forgotten here: no marker to check.
+    trusted = read_at is not None and leases.trusted(since=read_at)
     forgotten = _FORGOTTEN + api_key.key_hash if settings.REDIS_URL and check_forgotten else None
     if cap is None:
         if forgotten and not trusted and await _admit_uncapped(forgotten):
@@ -179,7 +182,9 @@ async def areserve(api_key: ApiKey, admission: Admission, *, check_forgotten: bo
         ):
             admission.reservation, admission.leased = month, True
             return
-        admission.reservation = await counter.areserve(api_key, admission.max_cost, cap, forgotten=forgotten)
+        admission.reservation = await counter.areserve(
+            api_key, admission.max_cost, cap, forgotten=forgotten, read_at=read_at
+        )
         admission.leased = leases.running()
     else:
         reserve = sync_to_async(DatabaseSpendCounter().reserve)
@@ -353,7 +358,9 @@ class RedisSpendCounter:
         except RedisError as error:
             raise CounterUnavailable from error
 
-    async def areserve(self, api_key: ApiKey, amount: Decimal, cap: Decimal, *, forgotten=None) -> str:
+    async def areserve(
+        self, api_key: ApiKey, amount: Decimal, cap: Decimal, *, forgotten=None, read_at: int | None = None
+    ) -> str:
         """``reserve`` on the event loop's own connection; only seeding reads the database. With
         ``forgotten`` (a marker's name), a key whose marker exists is refused with ``KeyForgotten``.
         Where leases run (gateway.leases), what is left of this process's lease counts towards the
@@ -374,10 +381,12 @@ class RedisSpendCounter:
                 granted = await self._areserve(key, need, cap_micros, seed=seed, **ask)
         finally:
             surplus = rest + granted - amount_micros if granted >= 0 else rest
-            leases.keep(key, key_hash=api_key.key_hash, cap=cap_micros, amount=surplus)
+            leases.keep(key, key_hash=api_key.key_hash, cap=cap_micros, amount=surplus, read_at=read_at)
         if granted == -3:
             raise KeyForgotten
-        if granted < 0:
+        # Grants made meanwhile for this process's other requests may have left enough in its lease:
+        # the cap is refused only once neither Redis nor the lease has room.
+        if granted < 0 and not leases.take(key, cap=cap_micros, amount=amount_micros):
             raise SpendCapExceeded(cap)
         return month
 
@@ -418,14 +427,22 @@ _async_clients: dict = {}
 def async_client():
     """A Redis client for the running event loop (a connection pool cannot cross loops)."""
     import redis.asyncio
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
 
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
     if client is None:
         for old in [other for other in _async_clients if other.is_closed()]:
             del _async_clients[old]
+        # No retries: a call that timed out may have run, and an adjustment sent twice would count a
+        # release twice (the cap could be passed); a caller treats a failure as Redis unavailable.
         client = redis.asyncio.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30
+            settings.REDIS_URL,
+            socket_timeout=2,
+            socket_connect_timeout=2,
+            health_check_interval=30,
+            retry=Retry(NoBackoff(), 0),
         )
         _async_clients[loop] = client
     return client
@@ -444,7 +461,7 @@ def mark_keys_forgotten(key_hashes) -> None:
         with RedisSpendCounter.client().pipeline(transaction=False) as pipe:
             for key_hash in key_hashes:
                 pipe.set(_FORGOTTEN + key_hash, 1, ex=seconds)
-            pipe.publish(leases.CHANNEL, " ".join(key_hashes))  # the processes that hold leases
+            pipe.publish(leases.channel(), " ".join(key_hashes))  # the processes that hold leases
             pipe.execute()
     except RedisError:
         logger.warning("Could not mark %d forgotten keys for the other processes.", len(key_hashes))

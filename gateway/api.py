@@ -57,7 +57,7 @@ from core.errors import ServiceError
 from core.money import format_usd_exact
 
 from . import admission as admission_service
-from . import hot, journal, recording, routing, upstream
+from . import hot, journal, leases, recording, routing, upstream
 from .models import RequestStatus
 from .recording import Outcome, Pending
 
@@ -187,6 +187,7 @@ def _plan(raw_key: str, raw_body: bytes, *, fresh_key: bool = False) -> Pending:
 async def _prepare(raw_key: str, raw_body: bytes, *, direct: bool) -> Pending | Reply:
     """``_plan`` from memory, or in a thread when a snapshot is cold; then the hold on the cap (which
     also marks a request to be journaled as not written yet, see gateway.journal)."""
+    read_at = leases.epoch()  # what this process had heard of forgotten keys before reading this one
     try:
         try:
             with hot.memory_only():
@@ -196,7 +197,7 @@ async def _prepare(raw_key: str, raw_body: bytes, *, direct: bool) -> Pending | 
         pending.direct = direct
         pending.journal = direct and not pending.stream and journal.enabled()
         try:
-            await admission_service.areserve(pending.api_key, pending.admission)
+            await admission_service.areserve(pending.api_key, pending.admission, read_at=read_at)
         except admission_service.KeyForgotten:  # changed in some process: read it afresh
             hot.drop(("key", pending.api_key.key_hash))
             fresh = await sync_to_async(_plan)(raw_key, raw_body, fresh_key=True)

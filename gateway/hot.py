@@ -22,8 +22,9 @@ thread, where snapshots load (gateway.api). So that a warm endpoint never waits 
 read inside ``memory_only()`` in its last ``REFRESH_AHEAD`` of its lifetime is loaded again in the
 background (in Django's thread) while the request goes on with the one kept: no snapshot is older
 than its lifetime either way. Under uvicorn, ``keep_warm()`` (run by gateway.asgi's lifespan) does the
-same for every snapshot the endpoint read in the last ``KEEP_WARM_SECONDS`` even while no request
-comes, so a burst after a quiet moment finds them warm.
+same for the snapshots the endpoint read in the last ``KEEP_WARM_SECONDS`` (at most
+``KEEP_WARM_MOST`` of them) even while no request comes, so a burst after a quiet moment finds them
+warm.
 """
 
 import asyncio
@@ -50,8 +51,9 @@ _generation = 0
 _lock = threading.Lock()
 _memory_only = contextvars.ContextVar("hot_memory_only", default=False)
 _refreshing: dict[Any, asyncio.Task] = {}
-KEEP_WARM_SECONDS = 60.0
+KEEP_WARM_SECONDS = 10.0
 KEEP_WARM_INTERVAL = 0.25
+KEEP_WARM_MOST = 256  # the most recently read, so that a crowd of keys does not keep the thread busy
 _read: dict[Any, tuple[Callable[[], Any], float | None, float]] = {}  # name: (loader, seconds, read at)
 
 
@@ -122,7 +124,10 @@ async def keep_warm() -> None:
     while True:
         await asyncio.sleep(KEEP_WARM_INTERVAL)
         now = time.monotonic()
-        for name, (loader, seconds, read_at) in list(_read.items()):
+        recent = sorted(_read.items(), key=lambda item: item[1][2], reverse=True)
+        for name, _kept in recent[KEEP_WARM_MOST:]:
+            del _read[name]
+        for name, (loader, seconds, read_at) in recent[:KEEP_WARM_MOST]:
             if now - read_at > KEEP_WARM_SECONDS:
                 del _read[name]
                 continue
@@ -161,6 +166,16 @@ def update(name, change: Callable[[Any], Any]) -> None:
 def drop(name) -> None:
     with _lock:
         _entries.pop(name, None)
+
+
+def invalidate(names) -> None:
+    """Drops ``names`` and keeps nothing read before now: a load that started earlier (a refresh in
+    the background, a cold request in a thread) does not put back what it read."""
+    global _generation
+    with _lock:
+        _generation += 1
+        for name in names:
+            _entries.pop(name, None)
 
 
 def clear() -> None:

@@ -6,23 +6,27 @@ provider is called (gateway.admission), one round trip each. With them, a proces
 hold asks for a little more than it needs (``LEASE_REQUESTS`` more of the same request's worst case,
 never more than half of what the cap has left) and keeps the rest here as the key's lease. Later
 requests of the key are held from the lease in memory; a request that settles gives back what it
-did not spend. The counter in Redis always counts every lease in full, so however the processes
+did not spend (one that cost more than its worst case adds the difference to the counter). The
+counter in Redis always counts every lease in full, so however the processes
 race, the key's spend stays within its cap: a lease only moves where the check happens. Near the
 cap the grants shrink to the request itself, as without leases.
 
 A lease goes back to the counter (what is left of it) once unused for ``IDLE_SECONDS``, after
 ``MAX_SECONDS`` in any case, when its key is revoked or changed, and when the server stops. A
-process that dies with a lease leaves it counted until the counter idles out (an hour without
-requests), as a hold of a dead process: it can refuse a request near the cap, never let one past.
+process that dies with a lease leaves it counted until the counter idles out (after an hour in which
+the key made no request, else at the month's end), as a hold of a dead process does: it can refuse a
+request near the cap, never let one past.
 
 The per-request Redis call also checked that no process had forgotten the key (revoked, changed)
 since this one read it (gateway.hot). A process that holds leases learns of that from a Redis
-channel instead: ``admission.mark_keys_forgotten`` publishes the key hashes on ``CHANNEL``, and this
+channel instead: ``admission.mark_keys_forgotten`` publishes the key hashes on ``channel()``, and this
 module's subscriber drops the key's snapshot and lease as the message arrives. Before admitting from
 memory the endpoint asks whether anything has arrived on the subscription that the event loop has not
 read yet (``trusted()``, one non-blocking ``recv`` with ``MSG_PEEK``); if so, or while the
 subscription is down, it makes the per-request call, which checks the marker as before. So a key
-revoked anywhere is refused by every process from the moment the message reaches it.
+revoked anywhere is refused by every process from the moment the message reaches it; a request
+that read its key before a message arrived (``epoch()``) makes the call too. The subscription is
+pinged every ``PING_SECONDS``: one that stops answering is made again, and trusted only then.
 
 Leases exist only on an event loop where ``start()`` ran: gateway.asgi's lifespan, that is under
 uvicorn with ``REDIS_URL``. Everywhere else (Django's door, the tests' hand-made requests) admission
@@ -43,12 +47,25 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 CHANNEL = "nexevo:keys-forgotten"
+
+
+def channel() -> str:
+    """``CHANNEL`` of this Redis database: channels are shared by every database of a Redis server,
+    and so would be by two consoles keeping their data in two of them."""
+    database = urlparse(settings.REDIS_URL or "").path.strip("/") or "0"
+    return f"{CHANNEL}:{database}"
+
+
 # A grant asks for this many more of the request's own worst case, to admit the next ones from.
 LEASE_REQUESTS = 8
 IDLE_SECONDS = 1.0
 MAX_SECONDS = 30.0
 SWEEP_SECONDS = 0.25
 RECONNECT_SECONDS = 1.0
+# The subscription is pinged this often, and dropped (then made again) if no answer comes this soon:
+# a connection that died without a word would otherwise be trusted forever.
+PING_SECONDS = 5.0
+PONG_SECONDS = 2.0
 
 
 @dataclasses.dataclass
@@ -63,6 +80,13 @@ class Lease:
 
 _leases: dict[str, Lease] = {}
 _state: "_State | None" = None
+_epoch = 0  # moves whenever this process hears of forgotten keys, or may have missed some
+
+
+def epoch() -> int:
+    """Take it before reading a key: ``trusted(since=...)`` then says whether anything was forgotten
+    since."""
+    return _epoch
 
 
 def running() -> bool:
@@ -80,9 +104,12 @@ def live() -> bool:
     return running() and _state.subscriber is not None and _state.subscriber.subscribed
 
 
-def trusted() -> bool:
+def trusted(since: int | None = None) -> bool:
     """Subscribed, and nothing has come on the subscription that the event loop has not read: every
-    key forgotten before now is forgotten here too."""
+    key forgotten before now is forgotten here too. With ``since`` (an ``epoch()``), also nothing
+    was forgotten since then: a key read before it is as current as the messages say."""
+    if since is not None and since != _epoch:
+        return False
     return live() and not _state.subscriber.unread()
 
 
@@ -108,11 +135,14 @@ def take_rest(counter: str, *, cap: int) -> int:
     return rest
 
 
-def keep(counter: str, *, key_hash: str, cap: int, amount: int) -> None:
+def keep(counter: str, *, key_hash: str, cap: int, amount: int, read_at: int | None = None) -> None:
     """Adds ``amount``, counted on the Redis counter and held by no request, to the lease on ``counter``
-    (granted under ``cap``). What cannot be kept here (leases are not running, or the lease is of
-    another cap) goes back to the counter."""
+    (granted under ``cap``). What cannot be kept here (leases are not running, the lease is of
+    another cap, or keys were forgotten since ``read_at``, an ``epoch()``) goes back to the counter."""
     if amount <= 0:
+        return
+    if read_at is not None and read_at != _epoch:
+        _return(counter, amount)
         return
     now = time.monotonic()
     lease = _leases.get(counter)
@@ -134,8 +164,12 @@ def keep(counter: str, *, key_hash: str, cap: int, amount: int) -> None:
 
 def release(counter: str, *, cap: int, amount: int) -> None:
     """A request held from a lease settled with ``amount`` unspent: back to the lease if it is still
-    there under the same cap, else to the counter."""
-    if amount <= 0:
+    there under the same cap, else to the counter. A negative ``amount`` (the request cost more than
+    its worst case, as a provider can make it) is added to the counter."""
+    if amount < 0:
+        _adjust_soon(counter, -amount)
+        return
+    if amount == 0:
         return
     lease = _leases.get(counter)
     if lease is not None and lease.cap == cap and live():
@@ -146,12 +180,14 @@ def release(counter: str, *, cap: int, amount: int) -> None:
 
 
 def forget(key_hashes) -> None:
-    """Some process revoked or changed these keys: their snapshots and leases go."""
+    """Some process revoked or changed these keys: their snapshots and leases go, and a key read
+    before now is not trusted (``epoch``)."""
+    global _epoch
     from . import hot
 
     key_hashes = set(key_hashes)
-    for key_hash in key_hashes:
-        hot.drop(("key", key_hash))
+    _epoch += 1
+    hot.invalidate([("key", key_hash) for key_hash in key_hashes])
     for lease in [lease for lease in _leases.values() if lease.key_hash in key_hashes]:
         _give_back(_leases.pop(lease.counter))
 
@@ -162,12 +198,15 @@ def _give_back(lease: Lease) -> None:
 
 def _return(counter: str, amount: int) -> None:
     """Takes ``amount`` off the Redis counter, in the background (an answer never waits for it)."""
-    if amount <= 0:
-        return
+    if amount > 0:
+        _adjust_soon(counter, -amount)
+
+
+def _adjust_soon(counter: str, amount: int) -> None:
     if _state is None:
-        logger.warning("A spend lease of %s micro-dollars on %s stays counted.", amount, counter)
+        logger.warning("An adjustment of %s micro-dollars on %s was not made.", amount, counter)
         return
-    _state.spawn(_adjust(counter, -amount))
+    _state.spawn(_adjust(counter, amount))
 
 
 async def _adjust(counter: str, amount: int) -> None:
@@ -178,8 +217,8 @@ async def _adjust(counter: str, amount: int) -> None:
     try:
         await async_client().eval(_ADJUST, 1, counter, amount)
     except RedisError:
-        # Left counted: it only over-counts, and goes when the counter idles out.
-        logger.warning("Could not give back %s micro-dollars of a spend lease on %s.", -amount, counter)
+        # A lease given back stays counted: it only over-counts, and goes when the counter idles out.
+        logger.warning("Could not adjust the spend counter %s by %s micro-dollars.", counter, amount)
 
 
 def sweep(now: float | None = None) -> None:
@@ -209,6 +248,8 @@ class _Subscriber(asyncio.Protocol):
         self.subscribed = False
         self.closed = asyncio.get_running_loop().create_future()
         self.buffer = b""
+        self.pinged_at: float | None = None  # a PING not answered yet
+        self.last_ping = time.monotonic()
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -219,7 +260,7 @@ class _Subscriber(asyncio.Protocol):
         commands = []
         if self.password:
             commands.append(_command("AUTH", *filter(None, [self.username, self.password])))
-        commands.append(_command("SUBSCRIBE", CHANNEL))
+        commands.append(_command("SUBSCRIBE", channel()))
         transport.write(b"".join(commands))
 
     def data_received(self, data: bytes) -> None:
@@ -246,10 +287,25 @@ class _Subscriber(asyncio.Protocol):
             self.subscribed = True
         elif isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message":
             forget(reply[2].decode("ascii", "replace").split())
+        elif isinstance(reply, list) and reply and reply[0] == b"pong":
+            self.pinged_at = None
+
+    def keepalive(self, now: float) -> None:
+        """Pings every ``PING_SECONDS``; closes the connection if a ping is not answered in time."""
+        if not self.subscribed or self.transport is None:
+            return
+        if self.pinged_at is not None:
+            if now - self.pinged_at > PONG_SECONDS:
+                logger.warning("The keys-forgotten subscription did not answer a ping; reconnecting.")
+                self.transport.close()
+        elif now - self.last_ping >= PING_SECONDS:
+            self.transport.write(_command("PING"))
+            self.pinged_at = self.last_ping = now
 
     def unread(self) -> bool:
-        """Bytes are waiting on the socket that the event loop has not read (or it cannot say)."""
-        if self.peek_socket is None:
+        """Bytes are waiting that are not handled yet: on the socket, unread by the event loop, or read
+        and part of a message not all in yet (or it cannot say)."""
+        if self.peek_socket is None or self.buffer:
             return True
         try:
             self.peek_socket.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)  # data, or b"" once closed
@@ -260,6 +316,8 @@ class _Subscriber(asyncio.Protocol):
             return True
 
     def connection_lost(self, exc) -> None:
+        global _epoch
+        _epoch += 1  # what was published while unsubscribed was not heard here
         self.subscribed = False
         if self.peek_socket is not None:
             self.peek_socket.close()
@@ -315,6 +373,7 @@ class _State:
         self.tasks: set[asyncio.Task] = set()  # leases being given back
         self.forever: list[asyncio.Task] = []
         self.stopping = False
+        self.unreachable = False
 
     def spawn(self, coroutine) -> None:
         task = self.loop.create_task(coroutine)
@@ -336,10 +395,13 @@ class _State:
                     parts.port or 6379,
                     ssl=context,
                 )
-                self.subscriber = subscriber
+                self.subscriber, self.unreachable = subscriber, False
                 await subscriber.closed
             except OSError as error:
-                logger.warning("Could not subscribe to forgotten keys (%s); leases are off meanwhile.", error)
+                # Once per outage: a Redis that stays down is retried every RECONNECT_SECONDS.
+                log = logger.debug if self.unreachable else logger.warning
+                log("Could not subscribe to forgotten keys (%s); leases are off meanwhile.", error)
+                self.unreachable = True
             finally:
                 self.subscriber = None
                 if subscriber is not None and subscriber.transport is not None:
@@ -353,6 +415,8 @@ class _State:
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
             sweep()
+            if self.subscriber is not None:
+                self.subscriber.keepalive(time.monotonic())
 
 
 async def start() -> None:

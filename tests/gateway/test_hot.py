@@ -184,10 +184,10 @@ def test_a_change_while_loading_leaves_nothing_behind(lasting):
 
 def test_a_snapshot_read_near_its_end_is_loaded_again_in_the_background(settings):
     """The request goes on with the snapshot kept; the next one reads the one loaded meanwhile."""
-    settings.NEXEVO_HOT_CACHE_SECONDS = 1
+    settings.NEXEVO_HOT_CACHE_SECONDS = 4
     hot.clear()
     hot.put("near-end", "old")
-    time.sleep(1 - hot.REFRESH_AHEAD / 2)  # inside the last quarter of its second
+    time.sleep(4 * (1 - hot.REFRESH_AHEAD / 2))  # half-way through the last quarter of its life
 
     async def read_twice():
         with hot.memory_only():
