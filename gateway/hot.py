@@ -108,8 +108,8 @@ def _refresh(name, loader: Callable[[], Any], seconds: float | None) -> None:
     async def refresh() -> None:
         try:
             await sync_to_async(load)()
-        except Exception:  # the snapshot kept serves until it expires; then a request loads it
-            logger.info("Could not refresh the snapshot %r; it is no longer kept warm.", name, exc_info=True)
+        except Exception as error:  # the snapshot kept serves until it expires; then a request loads it
+            logger.info("Could not refresh the snapshot %r (%r); it is no longer kept warm.", name, error)
             _read.pop(name, None)  # a key revoked meanwhile, say: the next request will say so
         finally:
             if _refreshing.get(name) is asyncio.current_task():
