@@ -354,7 +354,7 @@ async def _complete(pending: Pending) -> Reply:
     }
     journaled = await _journal(pending, served) if pending.journal else None
     if journaled is not None:
-        outcome, entry, confirm = journaled
+        outcome, entry, confirm, settles = journaled
     else:
         outcome = await _record(pending, **served)
     data["nexevo"] = _nexevo_block(pending, outcome)
@@ -362,7 +362,7 @@ async def _complete(pending: Pending) -> Reply:
     if journaled is not None:
         admission_service.spent(pending.api_key.organization_id, pending.admission.view, outcome.cost)
         reply.after.append(lambda: _confirm(pending, entry, confirm))
-        if admission_service.settlement(pending.api_key, pending.admission, outcome.cost) is not None:
+        if settles:
             return reply  # the journal's call settles the hold kept in Redis
     # The hold goes once the answer is out: until then it only over-counts, which is safe.
     settle = admission_service.asettle
@@ -372,8 +372,9 @@ async def _complete(pending: Pending) -> Reply:
 
 async def _journal(pending: Pending, served: dict):
     """Prices the request from snapshots and sends it to the journal (gateway.journal.asend): the
-    outcome, the entry and the ``confirm`` to await once answered; None when it is to be written
-    before its answer instead (a snapshot expired since admission, or Redis failed)."""
+    outcome, the entry, the ``confirm`` to await once answered and whether that call settles the
+    hold; None when it is to be written before its answer instead (a snapshot expired since
+    admission, or Redis failed)."""
     try:
         with hot.memory_only():
             outcome, entry = recording.journal_entry(pending, **served)
@@ -385,7 +386,7 @@ async def _journal(pending: Pending, served: dict):
     except RedisError:
         logger.warning("Could not journal %s; writing it before its answer.", pending.generation_id)
         return None
-    return outcome, entry, confirm
+    return outcome, entry, confirm, settlement is not None
 
 
 async def _confirm(pending: Pending, entry: dict, confirm) -> None:

@@ -55,6 +55,7 @@ KEEP_WARM_SECONDS = 10.0
 KEEP_WARM_INTERVAL = 0.25
 KEEP_WARM_MOST = 256  # the most recently read, so that a crowd of keys does not keep the thread busy
 _read: dict[Any, tuple[Callable[[], Any], float | None, float]] = {}  # name: (loader, seconds, read at)
+_keeping = False  # keep_warm() runs: only then are reads noted in _read
 
 
 class Miss(Exception):
@@ -76,18 +77,23 @@ def get(name, loader: Callable[[], Any], *, seconds: float | None = None):
     entry = _entries.get(name)
     now = time.monotonic()
     if entry is not None and entry[1] > now:
-        loaded, expires, value = entry
         if _memory_only.get():
-            _read[name] = (loader, seconds, now)
-            if expires - now < (expires - loaded) * REFRESH_AHEAD:
+            if _keeping:
+                _read[name] = (loader, seconds, now)
+            if _near_end(entry, now):
                 _refresh(name, loader, seconds)
-        return value
+        return entry[2]
     if _memory_only.get():
         raise Miss(name)
     generation = _generation
     value = loader()
     put(name, value, seconds=seconds, generation=generation)
     return value
+
+
+def _near_end(entry: tuple[float, float, Any], now: float) -> bool:
+    loaded, expires, _value = entry
+    return expires - now < (expires - loaded) * REFRESH_AHEAD
 
 
 def _refresh(name, loader: Callable[[], Any], seconds: float | None) -> None:
@@ -121,6 +127,16 @@ def _refresh(name, loader: Callable[[], Any], seconds: float | None) -> None:
 async def keep_warm() -> None:
     """Loads again, before they expire, the snapshots the endpoint read in the last
     ``KEEP_WARM_SECONDS`` (and those a change dropped meanwhile), until cancelled."""
+    global _keeping
+    _keeping = True
+    try:
+        await _keep_warm()
+    finally:
+        _keeping = False
+        _read.clear()
+
+
+async def _keep_warm() -> None:
     while True:
         await asyncio.sleep(KEEP_WARM_INTERVAL)
         now = time.monotonic()
@@ -132,7 +148,7 @@ async def keep_warm() -> None:
                 del _read[name]
                 continue
             entry = _entries.get(name)
-            if entry is None or entry[1] - now < (entry[1] - entry[0]) * REFRESH_AHEAD:
+            if entry is None or _near_end(entry, now):
                 _refresh(name, loader, seconds)
 
 
