@@ -5,6 +5,7 @@ import pytest
 from django.test import Client
 
 from tests.accounts.helpers import enable_two_factor
+from tests.admin_urls import admin_url
 from tests.conftest import PASSWORD, new_key
 
 
@@ -24,12 +25,12 @@ def test_every_list_and_change_page_opens(staff_client, alice, bob):
     membership = bob.memberships.get()
     pages = {
         "/admin/accounts/user/?q=bob&is_active__exact=1": "bob@example.com",
-        f"/admin/accounts/user/{bob.pk}/change/": "bob@example.com",
+        admin_url(bob): "bob@example.com",
         "/admin/orgs/organization/?q=bob%40example.com&is_personal__exact=1": "Personal workspace",
-        f"/admin/orgs/organization/{membership.organization_id}/change/": "Personal workspace",
+        admin_url(membership.organization): "Personal workspace",
         "/admin/orgs/membership/?q=bob&role__exact=owner": "bob@example.com",
         "/admin/apikeys/apikey/?q=bob&revoked_at__isempty=1": "bob&#x27;s key",
-        f"/admin/apikeys/apikey/{api_key.pk}/change/": api_key.display,
+        admin_url(api_key): api_key.display,
         "/admin/orgs/auditevent/?q=key.created&action__exact=key.created": "bob&#x27;s key",
         "/admin/orgs/invitation/?status__exact=pending": "0 invitations",
     }
@@ -73,7 +74,7 @@ def test_a_revoked_key_cannot_be_brought_back_in_admin(staff_client, bob, api_as
     assert api_key.revoked_at is not None
     assert api_as(full_key).get("/v1/auth/me").status_code == 401
     staff_client.post(
-        f"/admin/apikeys/apikey/{api_key.pk}/change/",
+        admin_url(api_key),
         {"name": "renamed", "revoked_at_0": "", "revoked_at_1": ""},
     )
     api_key.refresh_from_db()
@@ -85,8 +86,8 @@ def test_audit_events_are_read_only_in_admin(staff_client, bob):
 
     api_key, _ = new_key(bob, name="bob's key")
     event = AuditEvent.objects.get(action="key.created", target_id=api_key.pk)
-    assert staff_client.get(f"/admin/orgs/auditevent/{event.pk}/change/").status_code == 200
-    assert staff_client.post(f"/admin/orgs/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert staff_client.get(admin_url(event)).status_code == 200
+    assert staff_client.post(admin_url(event, "delete"), {"post": "yes"}).status_code == 403
     assert AuditEvent.objects.filter(pk=event.pk).exists()
 
 

@@ -2,6 +2,7 @@
 
 from alerts import services
 from alerts.models import WebhookDelivery
+from tests.admin_urls import admin_url
 from tests.alerts.conftest import key_with_webhook
 from tests.billing.helpers import use
 
@@ -14,7 +15,7 @@ def test_deliveries_and_alerts_open_in_admin(staff_client, alice):
     pages = {
         f"/admin/alerts/webhookdelivery/?q={api_key.id}&status__exact=pending": delivery.id,
         "/admin/alerts/webhookdelivery/?event_type__exact=key.spend_threshold_crossed": delivery.id,
-        f"/admin/alerts/webhookdelivery/{delivery.pk}/change/": "Could not connect",
+        admin_url(delivery): "Could not connect",
         "/admin/alerts/spendalert/?q=prod&threshold_pct__exact=80": "80",
     }
     for path, expected in pages.items():

@@ -5,7 +5,9 @@ import logging
 from django.apps import apps
 from django.test import Client
 
+from apikeys.models import ApiKey
 from tests.accounts.helpers import enable_two_factor
+from tests.admin_urls import admin_url
 from tests.conftest import PASSWORD
 
 
@@ -40,7 +42,7 @@ def test_the_full_key_leaves_no_trace(alice, alice_key, api_as, caplog):
         browser.get("/settings/privacy/export.json"),
         browser.get(f"/organizations/{alice_key[0].organization_id}/activity/"),
         browser.get("/admin/apikeys/apikey/"),
-        browser.get(f"/admin/apikeys/apikey/{key_id}/change/"),
+        browser.get(admin_url(ApiKey.objects.get(pk=key_id))),
         browser.get("/admin/orgs/auditevent/"),
     ]
     for response in responses:

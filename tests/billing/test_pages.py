@@ -6,6 +6,7 @@ from django.test import Client
 
 from billing.models import TopUp
 from billing.selectors import account_with_plan
+from tests.admin_urls import admin_url
 from tests.billing.helpers import credit, use
 from tests.orgs.helpers import acme_with
 
@@ -96,5 +97,5 @@ def test_staff_credit_an_organization_in_admin_with_a_reason(alice, bob, alice_k
     entry = LedgerEntry.objects.get(kind="adjustment")
     assert (entry.description, entry.created_by) == ("Goodwill credit, ticket 42", bob)
     assert AuditEvent.objects.filter(action="billing.adjusted", actor=bob).exists()
-    assert staff.get(f"/admin/billing/ledgerentry/{entry.pk}/change/").status_code == 200
-    assert staff.post(f"/admin/billing/ledgerentry/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert staff.get(admin_url(entry)).status_code == 200
+    assert staff.post(admin_url(entry, "delete"), {"post": "yes"}).status_code == 403

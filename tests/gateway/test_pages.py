@@ -15,6 +15,7 @@ from billing.services import usage_record
 from feedback.services import feedback_submit
 from gateway.models import RequestLog
 from tests.accounts.helpers import enable_two_factor
+from tests.admin_urls import admin_url
 from tests.billing.helpers import credit
 from tests.conftest import PASSWORD, new_key
 from tests.orgs.helpers import acme_with
@@ -350,11 +351,11 @@ def test_staff_read_the_request_log_in_admin_with_search_filters_and_dates(staff
     )
     assert alice_requests["served"].id in by_day.content.decode()
 
-    change = staff_client.get(f"/admin/gateway/requestlog/{failed.id}/change/")
+    change = staff_client.get(admin_url(failed))
     assert change.status_code == 200 and "upstream_error" in change.content.decode()
     assert 'name="_save"' not in change.content.decode()
     assert staff_client.get("/admin/gateway/requestlog/add/").status_code == 403
-    staff_client.post(f"/admin/gateway/requestlog/{failed.id}/change/", {"status": "completed"})
-    staff_client.post(f"/admin/gateway/requestlog/{failed.id}/delete/", {"post": "yes"})
+    staff_client.post(admin_url(failed), {"status": "completed"})
+    staff_client.post(admin_url(failed, "delete"), {"post": "yes"})
     failed.refresh_from_db()
     assert failed.status == "failed"

@@ -7,6 +7,7 @@ from django.test import Client
 
 from gateway.models import OrganizationProviderKey, Provider
 from orgs.models import AuditEvent
+from tests.admin_urls import admin_url
 from tests.orgs.helpers import acme_with
 
 from .conftest import chat_request, hello
@@ -227,7 +228,7 @@ def test_staff_see_which_keys_exist_in_admin_but_never_the_key(staff_client, ali
 
     for path in [
         "/admin/gateway/organizationproviderkey/?q=Acme&provider__id__exact=west",
-        f"/admin/gateway/organizationproviderkey/{stored.pk}/change/",
+        admin_url(stored),
     ]:
         response = staff_client.get(path)
         assert response.status_code == 200, path
@@ -243,7 +244,7 @@ def test_staff_deleting_a_key_in_admin_is_on_the_organizations_trail(staff_clien
     add(client, provider="east", api_key="sk-east-own-key-1234")
     west, east = (OrganizationProviderKey.objects.get(provider_id=name) for name in ("west", "east"))
 
-    staff_client.post(f"/admin/gateway/organizationproviderkey/{west.pk}/delete/", {"post": "yes"})
+    staff_client.post(admin_url(west, "delete"), {"post": "yes"})
     staff_client.post(
         "/admin/gateway/organizationproviderkey/",
         {"action": "delete_selected", "_selected_action": [east.pk], "post": "yes"},
