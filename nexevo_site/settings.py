@@ -124,15 +124,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several threads (the dev server, a test's live server) write to one file: wait for the lock
     # instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20})
-elif env_bool("DATABASE_POOL", default=True):
-    # PostgreSQL through a connection pool (psycopg_pool): under ASGI each request's database work
-    # runs in a thread of its own, so persistent per-thread connections would not be reused.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": env_int("DATABASE_POOL_MIN", 2),
-        "max_size": env_int("DATABASE_POOL_MAX", 20),
-        "timeout": 10,
-    }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's PostgreSQL backend, less the "_like" indexes no query here uses (core/postgresql).
+    DATABASES["default"]["ENGINE"] = "core.postgresql"
+    if env_bool("DATABASE_POOL", default=True):
+        # PostgreSQL through a connection pool (psycopg_pool): under ASGI each request's database work
+        # runs in a thread of its own, so persistent per-thread connections would not be reused.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env_int("DATABASE_POOL_MIN", 2),
+            "max_size": env_int("DATABASE_POOL_MAX", 20),
+            "timeout": 10,
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, cache and Celery ----------------------------------------------------------------------

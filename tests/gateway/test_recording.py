@@ -3,23 +3,26 @@ rows as the reference path (billing.services.usage_record), a plan changed since
 under the new plan, and the alerts the new balance and spend call for still go out."""
 
 import asyncio
+import datetime
 import json
 import re
 from decimal import Decimal
 
+import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from alerts.models import SpendAlert
 from apikeys.models import ApiKey
 from apikeys.services import key_create
-from billing.models import BillingAccount, LedgerEntry, UsageRecord
-from billing.services import low_balance_threshold_set, plan_change
+from billing.models import BillingAccount, LedgerEntry, Plan, UsageRecord
+from billing.services import low_balance_threshold_set, month_start, plan_change
 from gateway import admission, api, database, hot, recording, routing
 from gateway.models import OrganizationProviderKey, RequestLog, RequestStatus
 from tests.billing.helpers import credit
+from tests.conftest import new_key
 
 from .conftest import hello, run_async
 
@@ -345,3 +348,73 @@ def test_arecord_sends_the_low_balance_e_mail_and_records_the_spend_alert(
     assert "$9.79" in message.body
     alert = SpendAlert.objects.get()
     assert (alert.api_key_id, alert.threshold_pct, alert.spend_usd) == (capped.pk, 50, Decimal("0.21"))
+
+
+def test_a_batch_writes_and_answers_what_the_statement_does_one_entry_at_a_time(
+    postgresql, funded, alice, bob, monkeypatch
+):
+    """The recorder's batch (``_record_many``) against ``_RECORD`` run once per entry, from the same
+    state: the same rows answered and the same rows written, over two organizations and three keys,
+    a late entry of last month, one of next month, an organization that is gone and a plan that no
+    longer holds; and eight statements for the batch, however long."""
+    api_key, full_key = funded
+    _capped, capped_full = capped_key(api_key.organization, alice)
+    bobs_key, bobs_full = new_key(bob)
+    credit(bobs_key.organization, "5.00")
+    month = month_start(timezone.now())
+    last_month = (month - datetime.timedelta(days=1)).replace(day=1)
+    next_month = (month + datetime.timedelta(days=31)).replace(day=1)
+    account = BillingAccount.objects.get(organization=api_key.organization)
+    other_plan = Plan.objects.exclude(pk=account.plan_id).first()
+
+    def entry(key, tokens, **changed):
+        _outcome, journaled = recording.journal_entry(
+            planned(key, "west/chat-a"), **{**SERVED, "prompt_tokens": tokens}
+        )
+        return {**recording.parameters_of(journaled), **changed}
+
+    batch = [
+        entry(full_key, 1000),
+        entry(bobs_full, 2000),
+        entry(capped_full, 30_000),
+        entry(full_key, 500, month=last_month),  # written late: this month's spend stays
+        entry(bobs_full, 700, month=next_month),  # the spend starts next month afresh...
+        entry(bobs_full, 900),  # ...and this month's, after it, leaves it as it is
+        entry(full_key, 300, organization="org_gone"),  # nothing to charge
+        entry(capped_full, 400, plan=other_plan.pk),  # priced under a plan no longer held
+        entry(full_key, 1200),
+    ]
+
+    def written():
+        tables = {}
+        for model in (BillingAccount, ApiKey, UsageRecord, LedgerEntry, RequestLog):
+            names = [field.attname for field in model._meta.concrete_fields if field.attname != "seq"]
+            tables[model.__name__] = list(model.objects.order_by("pk").values_list(*names))
+        return tables
+
+    with transaction.atomic():
+        before = transaction.savepoint()
+        with connection.cursor() as cursor:
+            one_at_a_time = []
+            for parameters in batch:
+                cursor.execute(recording._RECORD, recording._with_derived(parameters))
+                one_at_a_time.append(cursor.fetchone())
+        by_the_statement = written()
+        transaction.savepoint_rollback(before)
+        assert written() != by_the_statement  # rolled back: the batch starts where the statement did
+
+        statements = []
+        execute = psycopg.Cursor.execute
+
+        def counted(cursor, sql, *args, **kwargs):
+            statements.append(sql)
+            return execute(cursor, sql, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Cursor, "execute", counted)
+        in_a_batch = recording._record_many(batch)
+        monkeypatch.undo()
+        assert written() == by_the_statement
+    assert in_a_batch == one_at_a_time
+    assert [row is None for row in in_a_batch] == [False] * 6 + [True, True, False]
+    assert len(statements) == 8
+    assert UsageRecord.objects.count() == 7
