@@ -244,7 +244,7 @@ def account_deactivate(*, user: User, password: str, code: str = "") -> None:
         # Lock the organizations the user owns, as accepting an invitation does, so that no one
         # joins one of them between the check above and the deactivation.
         owned = Membership.objects.filter(user=user, role=Role.OWNER).values("organization_id")
-        list(Organization.objects.select_for_update().filter(id__in=owned))
+        list(Organization.objects.select_for_update().filter(id__in=owned).order_by("id"))  # one lock order
         blocking = list(organizations_blocking_deactivation(user=user))
         if blocking:
             raise _sole_owner_error(blocking)

@@ -151,7 +151,10 @@ def key_create(
 def _locked(api_key: ApiKey) -> ApiKey:
     """The key, locked for a change; a revoked or expired key stays as it is."""
     api_key = (
-        ApiKey.objects.select_for_update().select_related("organization", "created_by").get(pk=api_key.pk)
+        # The key's row only (of=): the organization is locked before keys everywhere else.
+        ApiKey.objects.select_for_update(of=("self",))
+        .select_related("organization", "created_by")
+        .get(pk=api_key.pk)
     )
     if api_key.status != "active":
         raise ServiceError(

@@ -60,19 +60,27 @@ class Process:
 
 class Recorder:
     """The usage recorder (manage.py recordusage) beside the gateway, as bin/stack runs it, when the
-    usage journal is on."""
+    usage journal is on; or with ``after``, started once the measured runs are over (the journal
+    holds what they answered until then), to see the gateway without the recorder's writes
+    competing for the machine's cores."""
 
-    def __init__(self, environment: dict):
-        self.process = None
-        if environment.get("NEXEVO_USAGE_JOURNAL") == "1":
+    def __init__(self, environment: dict, *, after: bool = False):
+        self.environment, self.process = environment, None
+        if not after:
+            self._start()
+
+    def _start(self) -> None:
+        if self.environment.get("NEXEVO_USAGE_JOURNAL") == "1":
             self.process = subprocess.Popen(
-                [sys.executable, "manage.py", "recordusage"], cwd=ROOT, env=environment
+                [sys.executable, "manage.py", "recordusage"], cwd=ROOT, env=self.environment
             )
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
+        if self.process is None:
+            self._start()
         if self.process is not None:
             wait_recorded(self.process)
             self.process.terminate()
@@ -84,6 +92,7 @@ def wait_recorded(process, seconds: float = 60) -> None:
     from gateway import journal
 
     client = journal._client()
+    journal.ensure_group()  # a recorder just started may not have made it yet
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and process.poll() is None:
         pending = (
@@ -128,6 +137,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5, help="turns the requests are sent in")
+    parser.add_argument(
+        "--recorder",
+        choices=["beside", "after"],
+        default="beside",
+        help="run the usage recorder beside the gateway (as bin/stack does), or only after the runs",
+    )
     arguments = parser.parse_args()
 
     environment = server_environment()
@@ -190,7 +205,7 @@ def main() -> int:
         with (
             Process("bench.bare_proxy:app", proxy_environment) as proxy,
             Server(journaled) as gateway,
-            Recorder(journaled),
+            Recorder(journaled, after=arguments.recorder == "after"),
             Server(inline) as gateway_inline,
         ):
             for concurrency in (1, 16):
@@ -223,6 +238,7 @@ def main() -> int:
         recorded = metering_check(api_key, served)
     database = environment["DATABASE_URL"].split("@")[-1]
     journal = "on" if journal_on else "off"
+    journal += f", recorder {arguments.recorder}" if journal_on else ""
     print(f"database: {database}, redis: {environment.get('REDIS_URL') or 'none'}, usage journal: {journal}")
     print(f"metering: {recorded} requests recorded of {served} answered; the balance equals its ledger")
     print(f"{'what':<30}{'conc':>5}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}")

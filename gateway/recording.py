@@ -218,13 +218,13 @@ def _record_many_on(cursor, batch: list[dict]) -> list[tuple | None]:
     cursor.execute(
         "SELECT organization_id, plan_id, balance_usd, low_balance_threshold_usd, low_balance_alerted"
         " FROM billing_billingaccount WHERE organization_id = ANY(%s)"
-        " ORDER BY organization_id FOR UPDATE",
+        " ORDER BY organization_id FOR NO KEY UPDATE",
         [organizations],
     )
     accounts = {organization: _Account(*row) for organization, *row in cursor.fetchall()}
     cursor.execute(
         "SELECT id, spend_month, spend_month_to_date_usd FROM apikeys_apikey WHERE id = ANY(%s)"
-        " ORDER BY id FOR UPDATE",
+        " ORDER BY id FOR NO KEY UPDATE",
         [sorted({parameters["key"] for parameters in batch if parameters["organization"] in accounts})],
     )
     spends = {key: _Spend(*row) for key, *row in cursor.fetchall()}
@@ -274,7 +274,7 @@ def _record_many_on(cursor, batch: list[dict]) -> list[tuple | None]:
 class _Account:
     """A billing account as ``_record_many`` locked it, and its balance as the batch moves it."""
 
-    plan: int
+    plan: str  # the plan's slug
     balance: int  # micro-dollars, as stored
     low_balance_threshold: Decimal | None
     low_balance_alerted: bool
@@ -410,7 +410,10 @@ def _inserted_in_a_batch(model) -> str:
     """``_record_many``'s INSERT: one array per column, each cast to the column's type."""
     columns = _INSERTED[model]
     fields = {field.column: field for field in model._meta.concrete_fields}
-    arrays = ", ".join(f"%s::{fields[column].db_type(connection)}[]" for column in columns)
+    # Each cast to the column's type less its length: an explicit cast to varchar(n) would cut a
+    # longer value, which the INSERT itself refuses (as _RECORD does).
+    types = [fields[column].db_type(connection).split("(")[0] for column in columns]
+    arrays = ", ".join(f"%s::{'text' if kind == 'varchar' else kind}[]" for kind in types)
     table = model._meta.db_table  # names from the models, never from input
     return f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"  # noqa: S608
 

@@ -8,6 +8,7 @@ from django.apps import apps
 from django.db import connection
 
 from core.migrations import __name__ as migrations_package
+from gateway.models import RequestLog
 
 migration = importlib.import_module(f"{migrations_package}.0004_no_like_indexes")
 
@@ -39,8 +40,20 @@ def indexes_of(table: str) -> set[str]:
         return {name for (name,) in cursor.fetchall()}
 
 
-def test_the_consoles_tables_have_no_like_index(postgresql):
+def test_the_backend_makes_no_like_index(postgresql):
+    from django.db.backends.postgresql.schema import DatabaseSchemaEditor as StockEditor
+
     assert connection.settings_dict["ENGINE"] == "core.postgresql"
+    model_field = RequestLog._meta.get_field("model")  # what a new indexed text column would be
+    indexed = model_field.clone()
+    indexed.set_attributes_from_name("model")
+    indexed.model, indexed.db_index = RequestLog, True
+    with connection.schema_editor() as editor:
+        assert editor._create_like_index_sql(RequestLog, indexed) is None
+        assert StockEditor._create_like_index_sql(editor, RequestLog, indexed) is not None
+
+
+def test_the_consoles_tables_have_no_like_index(postgresql):
     assert pattern_indexes() == []
     # What a chat request writes: each row's key, its lookups and the composite (organization, time)
     # indexes, which also serve the organization's foreign key.

@@ -6,11 +6,12 @@ import asyncio
 import datetime
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import psycopg
 import pytest
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -418,3 +419,33 @@ def test_a_batch_writes_and_answers_what_the_statement_does_one_entry_at_a_time(
     assert [row is None for row in in_a_batch] == [False] * 6 + [True, True, False]
     assert len(statements) == 8
     assert UsageRecord.objects.count() == 7
+
+
+def test_batches_and_single_recordings_at_once_lose_no_debit(transactional_db, postgresql, funded):
+    """The recorder's batches and the endpoint's one statement, on one account and key at the same
+    time: each reads the balance and spend under its row locks, so neither overwrites the other's."""
+    api_key, full_key = funded
+    batches = [
+        [recording.journal_entry(planned(full_key, "west/chat-a"), **SERVED)[1] for _ in range(10)]
+        for _ in range(8)
+    ]
+    singles = [planned(full_key, "west/chat-a") for _ in range(40)]
+
+    def run(index):
+        try:
+            if index < len(batches):
+                _settled, failed = recording.write_journaled(batches[index])
+                assert failed == []
+            else:
+                recording.record(singles[index - len(batches)], **SERVED)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        list(pool.map(run, range(len(batches) + len(singles))))
+
+    assert UsageRecord.objects.count() == 120
+    spent = 120 * Decimal("0.002100")
+    assert balance_of(api_key) == Decimal("10.00") - spent
+    assert spend_of(api_key) == spent
+    assert sum(LedgerEntry.objects.values_list("amount_usd", flat=True)) == Decimal("10.00") - spent
