@@ -304,12 +304,33 @@ async def chat_completions(request):
 
 
 async def run_after(reply: Reply) -> None:
-    """The reply's jobs for after the answer: none of them may turn an answer into an error."""
-    for job in reply.after:
+    """The reply's jobs for after the answer (settling its hold, confirming its journal entry), in a
+    task of their own: a request cancelled meanwhile (the server shutting down) does not cut them
+    short, and the lifespan's shutdown waits for those still running (``after_jobs_drained``)."""
+    if not reply.after:
+        return
+    task = asyncio.ensure_future(_run_jobs(reply.after))
+    _after_jobs.add(task)
+    task.add_done_callback(_after_jobs.discard)
+    await asyncio.shield(task)
+
+
+_after_jobs: set[asyncio.Task] = set()
+
+
+async def _run_jobs(jobs: list) -> None:
+    for job in jobs:
         try:
             await job()
-        except Exception:
+        except Exception:  # none of them may turn an answer into an error
             logger.exception("A job after a chat answer failed.")
+
+
+async def after_jobs_drained(seconds: float = 10) -> None:
+    """Until the jobs after answers on this loop are done (at most ``seconds``)."""
+    running = [task for task in _after_jobs if task.get_loop() is asyncio.get_running_loop()]
+    if running:
+        await asyncio.wait(running, timeout=seconds)
 
 
 async def _complete(pending: Pending) -> Reply:
