@@ -5,6 +5,7 @@ the thing under test) and reports their ratio, so the figures say something on a
 """
 
 import asyncio
+import contextlib
 import gc
 import os
 import socket
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+IDLE_SECONDS = 4  # a load generator's connection idle this long is opened afresh before its next turn
 
 
 def free_port() -> int:
@@ -143,13 +145,24 @@ class _Connection:
             lines.append(f"Content-Length: {len(body)}")
         self.request = ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
         self.reader = self.writer = None
+        self.used = 0.0  # when it last answered
+
+    async def open(self) -> None:
+        """Opens the connection, or opens it afresh if it has been idle long enough for the server to
+        have closed it (uvicorn closes a keep-alive connection idle for 5 s): called between turns,
+        so that no measured request includes opening one."""
+        if self.writer is not None and time.monotonic() - self.used < IDLE_SECONDS:
+            return
+        await self.close()
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        sock = self.writer.get_extra_info("socket")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.used = time.monotonic()
 
     async def send(self) -> tuple[int, bytes]:
         """The request once more: the status and the body."""
         if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-            sock = self.writer.get_extra_info("socket")
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            await self.open()
         self.writer.write(self.request)
         head = await self.reader.readuntil(b"\r\n\r\n")
         status_line, *header_lines = head.decode("latin-1").split("\r\n")
@@ -166,12 +179,15 @@ class _Connection:
                 await self.reader.readexactly(2)
             await self.reader.readuntil(b"\r\n")
             body = b"".join(chunks)
+        self.used = time.monotonic()
         return int(status_line.split()[1]), body
 
     async def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-            await self.writer.wait_closed()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
+            self.reader = self.writer = None
 
 
 async def _load(connections: list[_Connection], url: str, *, requests: int) -> tuple[list[float], float]:
@@ -234,6 +250,7 @@ def measure_in_turns(
                 await _load(connections[name], url, requests=warm_up)
             for _ in range(rounds):
                 for name, (url, _headers) in targets.items():
+                    await asyncio.gather(*(connection.open() for connection in connections[name]))
                     measured, elapsed = await _load(connections[name], url, requests=share)
                     latencies[name] += measured
                     seconds[name] += elapsed
