@@ -87,12 +87,12 @@ class ChatCompletions:
 
 async def _lifespan(receive, send) -> None:
     """At startup what is loaded is moved out of the garbage collector's sight (``gc.freeze``: Django
-        and its modules stay for the process's life, and a full collection would walk them all, a pause
-        of milliseconds); at shutdown the recording connections and the one Django's thread kept are
-        closed, once the jobs after answers still running are done (Django itself has no lifespan
-    handling, so these messages stop here). Leases on keys' caps
-        (gateway.leases) are taken on this event loop only: started here, and given back at shutdown; and
-        the endpoint's snapshots are kept warm from here (gateway.hot.keep_warm)."""
+    and its modules stay for the process's life, and a full collection would walk them all, a pause
+    of milliseconds); at shutdown, once the jobs after answers still running are done, the recording
+    connections and the one Django's thread kept are closed (Django itself has no lifespan handling,
+    so these messages stop here). Leases on keys' caps (gateway.leases) are taken on this event loop
+    only: started here, and given back at shutdown; and the endpoint's snapshots are kept warm from
+    here (gateway.hot.keep_warm)."""
     keeper = None
     while True:
         message = await receive()

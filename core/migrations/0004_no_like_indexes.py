@@ -3,13 +3,16 @@ console's backend (core/postgresql) makes no more of them. Nothing to undo: they
 
 from django.db import migrations
 
-CONSOLE_APPS = {"accounts", "alerts", "apikeys", "billing", "conversations", "core", "feedback", "gateway", "orgs"}
+CONSOLE_APPS = {
+    "accounts", "alerts", "apikeys", "billing", "conversations", "core", "feedback", "gateway", "orgs"
+}
 
 
 def drop_like_indexes(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    tables = [model._meta.db_table for model in apps.get_models(include_auto_created=True) if model._meta.app_label in CONSOLE_APPS]
+    models = apps.get_models(include_auto_created=True)  # with the many-to-many tables
+    tables = [model._meta.db_table for model in models if model._meta.app_label in CONSOLE_APPS]
     with schema_editor.connection.cursor() as cursor:
         cursor.execute(
             "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = ANY(%s)"
