@@ -357,9 +357,9 @@ def test_a_batch_writes_and_answers_what_the_statement_does_one_entry_at_a_time(
     """The recorder's batch (``_record_many``) against ``_RECORD`` run once per entry, from the same
     state: the same rows answered and the same rows written, over two organizations and three keys,
     a late entry of last month, one of next month, an organization that is gone and a plan that no
-    longer holds; and eight statements for the batch, however long."""
+    longer holds; and seven statements for the batch, however long."""
     api_key, full_key = funded
-    _capped, capped_full = capped_key(api_key.organization, alice)
+    capped, capped_full = capped_key(api_key.organization, alice)
     bobs_key, bobs_full = new_key(bob)
     credit(bobs_key.organization, "5.00")
     month = month_start(timezone.now())
@@ -412,13 +412,43 @@ def test_a_batch_writes_and_answers_what_the_statement_does_one_entry_at_a_time(
             return execute(cursor, sql, *args, **kwargs)
 
         monkeypatch.setattr(psycopg.Cursor, "execute", counted)
-        in_a_batch = recording._record_many(batch)
+        in_a_batch, keys = recording._record_many(batch)
         monkeypatch.undo()
         assert written() == by_the_statement
     assert in_a_batch == one_at_a_time
     assert [row is None for row in in_a_batch] == [False] * 6 + [True, True, False]
-    assert len(statements) == 8
+    assert len(statements) == 7
+    # The keys as locked, with what the alerts after the batch look at.
+    assert sorted(keys) == sorted([api_key.pk, capped.pk, bobs_key.pk])
+    assert (keys[capped.pk].monthly_spend_cap_usd, keys[capped.pk].alert_thresholds_pct) == (
+        capped.monthly_spend_cap_usd,
+        capped.alert_thresholds_pct,
+    )
+    assert keys[bobs_key.pk].organization_id == bobs_key.organization_id
     assert UsageRecord.objects.count() == 7
+
+
+def test_a_journaled_batch_sends_the_low_balance_e_mail_and_records_the_spend_alert(
+    transactional_db, postgresql, funded, alice, mailoutbox
+):
+    """The alerts after a batch, from the keys as the batch locked them: the low-balance e-mail once,
+    and each spend threshold crossed recorded once."""
+    api_key, _full_key = funded
+    capped, capped_full = capped_key(api_key.organization, alice)
+    low_balance_threshold_set(membership=alice.memberships.get(), amount="9.90")
+    big = {**SERVED, "prompt_tokens": 50_000, "completion_tokens": 25_000}  # $0.105 each
+    entries = [recording.journal_entry(planned(capped_full, "west/chat-a"), **big)[1] for _ in range(3)]
+
+    settled, failed = recording.write_journaled(entries)
+
+    assert (settled, failed) == ([entry["generation"] for entry in entries], [])
+    account = BillingAccount.objects.get(organization=api_key.organization)
+    assert (account.balance_usd, account.low_balance_alerted) == (Decimal("9.685"), True)
+    [message] = mailoutbox
+    assert message.to == [alice.email]
+    assert "is $9.685, under the $9.90 you set" in message.body
+    [alert] = SpendAlert.objects.all()
+    assert (alert.api_key_id, alert.threshold_pct, alert.spend_usd) == (capped.pk, 50, Decimal("0.21"))
 
 
 def test_batches_and_single_recordings_at_once_lose_no_debit(transactional_db, postgresql, funded):
