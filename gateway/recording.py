@@ -212,7 +212,8 @@ def _record_many(batch: list[dict]) -> tuple[list, dict]:
     try:
         # Bound on the server, and prepared: Django's cursors bind on the client, and quoting the
         # batch into the SQL text costs the recorder more than the statements themselves.
-        # With Django's error classes (gateway.recording._UNWRITABLE).
+        # With Django's error classes (gateway.recording._UNWRITABLE). In a pipeline the writes'
+        # errors are raised only when it ends: the caller wraps the pipeline as well (_write_batch).
         with connection.wrap_database_errors:
             return _record_many_on(raw, batch)
     finally:

@@ -296,6 +296,29 @@ def test_an_entry_that_cannot_be_written_is_set_aside_and_the_others_are_written
     assert balance_of(api_key) == balance_before - cost
 
 
+def test_an_entry_refused_by_its_insert_sets_aside_only_itself(transactional_db, funded, journaled):
+    """An error raised by the batch's INSERT itself (a value too long for its column), inside the
+    recorder's pipeline: the batch rolls back, each entry is tried alone, and only that one fails."""
+    api_key, full_key = funded
+    balance_before = balance_of(api_key)
+    good, cost = answered(full_key)
+    [entry] = stream_entries()
+    bad = {**entry, "generation": new_id("gen"), "entry": new_id("txn"), "model": "m" * 129}
+    redis().xadd(journal.STREAM, {"entry": json.dumps(bad)})
+
+    assert journal.drain_all(consumer="test") == 1
+
+    assert UsageRecord.objects.get(pk=good).cost_usd == cost
+    assert balance_of(api_key) == balance_before - cost
+    assert spend_of(api_key) == cost
+    assert nothing_written(bad["generation"])
+    assert stream_entries(journal.UNWRITTEN) == [bad]
+    # The connection is usable afterwards: the next batch is written in one go.
+    again, again_cost = answered(full_key)
+    assert journal.drain_all(consumer="test") == 1
+    assert UsageRecord.objects.get(pk=again).cost_usd == again_cost
+
+
 # --- Not journaled ------------------------------------------------------------------------------------
 
 
