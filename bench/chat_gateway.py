@@ -21,7 +21,16 @@ import time
 
 import common
 import httpx
-from common import ROOT, Result, Server, django_setup, free_port, prepare_database, server_environment
+from common import (
+    ROOT,
+    Result,
+    Server,
+    django_setup,
+    free_port,
+    funded_key,
+    prepare_database,
+    server_environment,
+)
 
 BODY = {
     "model": "nexevo/balanced",
@@ -152,14 +161,8 @@ def main() -> int:
         django_setup(environment)
         from decimal import Decimal
 
-        from accounts.models import User
         from apikeys.models import ApiKey
-        from apikeys.services import key_create
-        from billing.models import EntryKind
-        from billing.services import ledger_post
-        from core.ids import new_id
         from gateway.services import providers_load
-        from orgs.selectors import personal_organization_of_user
 
         price = {"input_per_million_usd": "1.00", "output_per_million_usd": "2.00"}
         providers_load(
@@ -180,17 +183,8 @@ def main() -> int:
                 "pools": {"balanced": ["bench-a/one", "bench-b/two"]},
             }
         )
-        user, _ = User.objects.get_or_create(email="chat-bench@example.com")
-        organization = personal_organization_of_user(user=user)
-        api_key, full_key = key_create(organization=organization, created_by=user, name="bench")
+        _organization, api_key, full_key = funded_key("chat-bench@example.com")
         ApiKey.objects.filter(pk=api_key.pk).update(monthly_spend_cap_usd=Decimal("100000.00"))
-        ledger_post(
-            organization=organization,
-            kind=EntryKind.ADJUSTMENT,
-            amount=Decimal("100000.00"),
-            reference=new_id("adj"),
-            description="benchmark credit",
-        )
 
         proxy_environment = {**environment, "BARE_PROXY_UPSTREAM": provider_root}
         # The gateway twice: as bin/stack runs it (usage journal on, with its recorder), and writing

@@ -66,6 +66,32 @@ def django_setup(environment: dict) -> None:
     django.setup()
 
 
+def funded_key(email: str, *, credit: str = "100000.00"):
+    """The personal organization of the user ``email`` (made if missing), credited with ``credit``
+    dollars, and a new key of it: what a benchmark sends its requests with (after ``django_setup``).
+    Returns the organization, the key and the key in full."""
+    from decimal import Decimal
+
+    from accounts.models import User
+    from apikeys.services import key_create
+    from billing.models import EntryKind
+    from billing.services import ledger_post
+    from core.ids import new_id
+    from orgs.selectors import personal_organization_of_user
+
+    user, _ = User.objects.get_or_create(email=email)
+    organization = personal_organization_of_user(user=user)
+    api_key, full_key = key_create(organization=organization, created_by=user, name="bench")
+    ledger_post(
+        organization=organization,
+        kind=EntryKind.ADJUSTMENT,
+        amount=Decimal(credit),
+        reference=new_id("adj"),
+        description="benchmark credit",
+    )
+    return organization, api_key, full_key
+
+
 class Server:
     """uvicorn serving the console's ASGI application on loopback, as bin/run does."""
 

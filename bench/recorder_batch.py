@@ -22,7 +22,7 @@ import secrets
 import sys
 import time
 
-from common import django_setup, prepare_database, server_environment
+from common import django_setup, funded_key, prepare_database, server_environment
 
 WARM_UP = 200
 
@@ -86,19 +86,13 @@ def main() -> int:
     environment = server_environment()
     prepare_database(environment)
     django_setup(environment)
-    from decimal import Decimal
 
     from django.db import connection
 
-    from accounts.models import User
-    from apikeys.services import key_create
-    from billing.models import BillingAccount, EntryKind, LedgerEntry, UsageRecord
-    from billing.services import ledger_post
-    from core.ids import new_id
+    from billing.models import BillingAccount, LedgerEntry, UsageRecord
     from gateway import api, recording
     from gateway.models import RequestStatus
     from gateway.services import providers_load
-    from orgs.selectors import personal_organization_of_user
 
     price = {"input_per_million_usd": "1.00", "output_per_million_usd": "2.00"}
     providers_load(
@@ -111,16 +105,7 @@ def main() -> int:
         }
     )
     # A user (so an organization) of this run's own: the checks at the end count this run's writes.
-    user = User.objects.create(email=f"recorder-bench-{secrets.token_hex(4)}@example.com")
-    organization = personal_organization_of_user(user=user)
-    _api_key, full_key = key_create(organization=organization, created_by=user, name="recorder bench")
-    ledger_post(
-        organization=organization,
-        kind=EntryKind.ADJUSTMENT,
-        amount=Decimal("100000.00"),
-        reference=new_id("adj"),
-        description="benchmark credit",
-    )
+    organization, _api_key, full_key = funded_key(f"recorder-bench-{secrets.token_hex(4)}@example.com")
     body = json.dumps({"model": "nexevo/balanced", "messages": [{"role": "user", "content": "hi"}]})
     served = {
         "prompt_tokens": 12,
