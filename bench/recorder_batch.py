@@ -8,11 +8,11 @@ the journal is off), in the same run, on PostgreSQL.
 
 DATABASE_URL names a database for the benchmark alone: it is migrated, and a user, a key and a
 credit are added to it. For each way of writing, the same number of entries (real ones, priced by
-the endpoint's own code) is written after a warm-up, and the benchmark reports per entry: the wall
-time, this process's CPU time (the recorder's side) and the CPU time of its PostgreSQL backend (read
-from /proc, so only when the server runs on this machine). The ratios compare each batch size with
-one statement per entry. No target of its own: the recorder's CPU is what issue 7's concurrency-1
-p99 depends on (bench/README.md, chat_gateway.py).
+the endpoint's own code) is written after a warm-up, in five turns taken in rotation with the other
+ways. Reported per entry: the wall time, this process's CPU time (the recorder's side) and the CPU
+time of its PostgreSQL backend (read from /proc, so only when the server runs on this machine). The
+ratios compare each batch size with one statement per entry. No target of its own: the recorder's
+CPU is what issue 7's concurrency-1 p99 depends on (bench/README.md, chat_gateway.py).
 """
 
 import argparse
@@ -25,6 +25,7 @@ import time
 from common import django_setup, funded_key, prepare_database, server_environment
 
 WARM_UP = 200
+ROUNDS = 5
 
 
 def refuse(message: str) -> int:
@@ -54,15 +55,25 @@ class BackendClock:
 
 
 def measure(write, entries: list[dict], clock: BackendClock) -> dict:
+    """Seconds of wall time, of this process's CPU and of the backend's CPU (None if unknown)."""
     backend, cpu, wall = clock.seconds(), time.process_time(), time.perf_counter()
     write(entries)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     backend_after = clock.seconds()
-    per = 1e6 / len(entries)
     return {
-        "wall": wall * per,
-        "recorder": cpu * per,
-        "backend": None if backend is None or backend_after is None else (backend_after - backend) * per,
+        "wall": wall,
+        "recorder": cpu,
+        "backend": None if backend is None or backend_after is None else backend_after - backend,
+    }
+
+
+def per_entry(turns: list[dict], entries: int) -> dict:
+    """The turns' figures added up, in microseconds per entry."""
+    backends = [turn["backend"] for turn in turns]
+    return {
+        "wall": sum(turn["wall"] for turn in turns) * 1e6 / entries,
+        "recorder": sum(turn["recorder"] for turn in turns) * 1e6 / entries,
+        "backend": None if None in backends else sum(backends) * 1e6 / entries,
     }
 
 
@@ -144,7 +155,14 @@ def main() -> int:
     ways.update({f"batches of {size}": in_batches_of(size) for size in sizes})
     for write in ways.values():
         write(entries(WARM_UP))
-    results = {name: measure(write, entries(arguments.entries), clock) for name, write in ways.items()}
+    # In turns (a share of the entries each way, then again), so that the tables' growth and whatever
+    # else the machine does fall on every way alike.
+    share = max(arguments.entries // ROUNDS, 1)
+    turns = {name: [] for name in ways}
+    for _ in range(ROUNDS):
+        for name, write in ways.items():
+            turns[name].append(measure(write, entries(share), clock))
+    results = {name: per_entry(measured, share * ROUNDS) for name, measured in turns.items()}
 
     print(f"database: {connection.settings_dict['HOST']}/{connection.settings_dict['NAME']}")
     print(f"{'written as':28} {'wall us':>9} {'recorder us':>12} {'backend us':>11}   (per entry)")
@@ -159,7 +177,7 @@ def main() -> int:
             ratios.append(f"backend {figures['backend'] / baseline['backend']:.2f}x")
         print(f"{name}: " + ", ".join(ratios) + " of one statement per entry")
 
-    written = len(ways) * (WARM_UP + arguments.entries)
+    written = len(ways) * (WARM_UP + share * ROUNDS)
     recorded = UsageRecord.objects.filter(organization=organization).count()
     ledger = sum(LedgerEntry.objects.filter(organization=organization).values_list("amount_usd", flat=True))
     balance = BillingAccount.objects.get(organization=organization).balance_usd
