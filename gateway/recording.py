@@ -164,10 +164,10 @@ def parameters_of(entry: dict) -> dict:
 
 def _write_batch(entries: list[dict]) -> list[str]:
     ids = [entry["generation"] for entry in entries]
-    batch = {}
+    once = {}
     for entry in entries:
-        batch.setdefault(entry["generation"], entry)  # an entry twice in one batch is written once
-    batch = [parameters_of(entry) for entry in batch.values()]
+        once.setdefault(entry["generation"], entry)  # an entry twice in one batch is written once
+    batch = [parameters_of(entry) for entry in once.values()]
     # In a pipeline: the batch's reads cost one round trip to the database, its writes another and
     # the COMMIT a third, where each statement cost one of its own.
     with transaction.atomic(), connection.wrap_database_errors, connection.connection.pipeline():
