@@ -211,11 +211,10 @@ def _record_many(batch: list[dict]) -> tuple[list, dict]:
     threshold, raw.prepare_threshold = raw.prepare_threshold, 0
     try:
         # Bound on the server, and prepared: Django's cursors bind on the client, and quoting the
-        # batch into the SQL text costs the recorder more than the statements themselves.
-        # With Django's error classes (gateway.recording._UNWRITABLE). In a pipeline the writes'
-        # errors are raised only when it ends: the caller wraps the pipeline as well (_write_batch).
-        with connection.wrap_database_errors:
-            return _record_many_on(raw, batch)
+        # batch into the SQL text costs the recorder more than the statements themselves. The
+        # caller turns psycopg's errors into Django's (``_write_batch`` wraps its pipeline, which
+        # raises the writes' errors only when it ends).
+        return _record_many_on(raw, batch)
     finally:
         raw.prepare_threshold = threshold
 
