@@ -1,53 +1,54 @@
-"""The Usage page's chart: daily cost stacked by tier, drawn on the server as SVG geometry."""
+"""The usage charts (Usage page, dashboard): daily cost, requests or tokens stacked by tier."""
 
 from decimal import Decimal
 
+from django.utils.translation import gettext_lazy as _
+
+from core.charts import Series, column_chart, compact_number, day_categories
+from core.money import format_usd_exact
+
 from .models import Tier
 
-WIDTH, HEIGHT, PADDING_LEFT, PADDING_BOTTOM = 720, 220, 56, 24
-TIER_COLOURS = {
-    Tier.FAST: "#4f46e5",
-    Tier.BALANCED: "#0ea5e9",
-    Tier.PASSTHROUGH: "#f59e0b",
-    Tier.BYOK: "#10b981",
+TIER_SERIES = [
+    Series(Tier.FAST, Tier.FAST.label, "series-1"),
+    Series(Tier.BALANCED, Tier.BALANCED.label, "series-2"),
+    Series(Tier.PASSTHROUGH, Tier.PASSTHROUGH.label, "series-3"),
+    Series(Tier.BYOK, Tier.BYOK.label, "series-4"),
+]
+METRICS = {
+    "cost": _("Cost"),
+    "requests": _("Requests"),
+    "tokens": _("Tokens"),
 }
 
 
-def stacked_bars(days: list[dict]) -> dict:
-    """Rectangles (x, y, width, height, colour, title) for each day's cost by tier, and the axis."""
-    plot_width, plot_height = WIDTH - PADDING_LEFT, HEIGHT - PADDING_BOTTOM
-    peak = max((day["cost_usd"] for day in days), default=Decimal(0)) or Decimal(1)
-    slot = plot_width / max(len(days), 1)
-    bar_width = max(slot * 0.7, 1)
-    bars, labels = [], []
-    for index, day in enumerate(days):
-        x = PADDING_LEFT + index * slot + (slot - bar_width) / 2
-        y = plot_height
-        for tier in Tier.values:
-            cost = day["by_tier"][tier]["cost_usd"]
-            if not cost:
-                continue
-            height = float(cost / peak) * (plot_height - 8)
-            y -= height
-            bars.append(
-                {
-                    "x": round(x, 1),
-                    "y": round(y, 1),
-                    "width": round(bar_width, 1),
-                    "height": round(height, 1),
-                    "colour": TIER_COLOURS[tier],
-                    "title": f"{day['date']:%Y-%m-%d} {tier}: ${cost}",
-                }
-            )
-        if len(days) <= 31 or index % 7 == 0:
-            labels.append({"x": round(x + bar_width / 2, 1), "text": f"{day['date']:%m-%d}"})
-    return {
-        "width": WIDTH,
-        "height": HEIGHT,
-        "plot_height": plot_height,
-        "left": PADDING_LEFT,
-        "bars": bars,
-        "labels": labels,
-        "peak": peak,
-        "legend": TIER_COLOURS,
-    }
+def dollars(amount) -> str:
+    return f"${format_usd_exact(Decimal(amount))}"
+
+
+def dollars_tick(amount) -> str:
+    return f"${compact_number(amount)}" if amount >= 1000 else dollars(amount)
+
+
+def format_count(count) -> str:
+    return f"{int(count):,}"
+
+
+def _value(totals: dict, metric: str):
+    if metric == "cost":
+        return totals["cost_usd"]
+    if metric == "requests":
+        return totals["requests"]
+    return totals["prompt_tokens"] + totals["completion_tokens"]
+
+
+def usage_chart(days: list[dict], *, metric: str = "cost") -> dict:
+    """One column a day (``billing.selectors.usage_by_day``'s days), stacked by tier."""
+    return column_chart(
+        categories=day_categories(day["date"] for day in days),
+        series=TIER_SERIES,
+        values=[{tier: _value(values, metric) for tier, values in day["by_tier"].items()} for day in days],
+        format_value=dollars if metric == "cost" else format_count,
+        format_tick=dollars_tick if metric == "cost" else compact_number,
+        whole=metric != "cost",
+    )

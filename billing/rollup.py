@@ -33,7 +33,7 @@ Call it outside a transaction: on PostgreSQL the horizon's lock must not be held
 import logging
 
 from django.db import OperationalError, connection, transaction
-from django.db.models import BigIntegerField, Count, Max, QuerySet, Subquery, Sum, Value
+from django.db.models import BigIntegerField, Count, Max, Min, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -126,6 +126,12 @@ def _rollup_batch(*, horizon: int, batch_size: int) -> int | None:
         )
         .order_by()
     )
+    if not groups:
+        # Numbers can be missing in runs (inserts rolled back, a database emptied and filled again):
+        # the batch moves straight to the next number in use. Every number up to the horizon is
+        # committed or gone for good, so nothing can appear in the stretch skipped.
+        following = UsageRecord.objects.filter(seq__gt=upper, seq__lte=horizon).aggregate(next=Min("seq"))
+        upper = horizon if following["next"] is None else following["next"] - 1
     _add_to_daily_usage(groups)
     state.watermark = upper
     state.rolled_up_at = timezone.now()

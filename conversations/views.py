@@ -6,10 +6,11 @@ from django.utils.translation import gettext as _
 
 from core.errors import NotFound, ServiceError
 from core.pagination import paginate
-from core.web import service_error_response
+from core.web import form_error_from_service, pager
 from orgs.selectors import active_membership
 
 from . import selectors, services
+from .forms import ConversationTitleForm
 from .models import Role
 
 PAGE_SIZE = 25
@@ -38,12 +39,14 @@ def conversation_list(request):
     except ServiceError as error:
         messages.error(request, error.message)
         return redirect("conversation_list")
-    return render(request, "conversations/list.html", {"page": page, "q": search, "key": key, "value": value})
+    return render(
+        request,
+        "conversations/list.html",
+        {"page": page, "pager": pager(request, page), "q": search, "key": key, "value": value},
+    )
 
 
-@login_required
-def conversation_thread(request, conversation_id):
-    conversation = _conversation_or_404(request, conversation_id)
+def _thread(request, conversation, *, title_form=None, status=200):
     try:
         page = paginate(
             selectors.messages_of(conversation),
@@ -54,26 +57,43 @@ def conversation_thread(request, conversation_id):
     except ServiceError:
         raise Http404 from None
     return render(
-        request, "conversations/thread.html", {"conversation": conversation, "page": page, "tool": Role.TOOL}
+        request,
+        "conversations/thread.html",
+        {
+            "conversation": conversation,
+            "page": page,
+            "pager": pager(request, page),
+            "tool": Role.TOOL,
+            "title_form": title_form or ConversationTitleForm(initial={"title": conversation.title}),
+        },
+        status=status,
     )
+
+
+@login_required
+def conversation_thread(request, conversation_id):
+    return _thread(request, _conversation_or_404(request, conversation_id))
 
 
 @login_required
 def conversation_rename(request, conversation_id):
     conversation = _conversation_or_404(request, conversation_id)
-    if request.method == "POST":
+    if request.method != "POST":
+        return redirect("conversation_thread", conversation_id=conversation.id)
+    form = ConversationTitleForm(request.POST)
+    if form.is_valid():
         try:
             services.conversation_update(
                 organization=conversation.organization,
                 conversation_id=conversation.id,
-                title=request.POST.get("title", ""),
+                title=form.cleaned_data["title"],
             )
         except ServiceError as error:
-            return service_error_response(
-                request, error, back_to="conversation_thread", conversation_id=conversation.id
-            )
-        messages.success(request, _("Renamed."))
-    return redirect("conversation_thread", conversation_id=conversation.id)
+            form_error_from_service(form, error)
+        else:
+            messages.success(request, _("Renamed."))
+            return redirect("conversation_thread", conversation_id=conversation.id)
+    return _thread(request, conversation, title_form=form, status=400)
 
 
 @login_required

@@ -8,6 +8,7 @@ from .authentication import second_factor_pending
 # Paths a user may reach between the password and the code: the code form itself, the ways in and
 # out, and what a page needs to render. The API answers for itself (core.authentication).
 _OPEN_PREFIXES = (
+    "/favicon.ico",
     "/accounts/2fa/verify/",
     "/accounts/login/",
     "/accounts/logout/",

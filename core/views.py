@@ -1,19 +1,23 @@
 import sys
 
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
+from django.http import HttpResponseServerError, JsonResponse
+from django.middleware.csrf import REASON_NO_CSRF_COOKIE, REASON_NO_REFERER
 from django.shortcuts import redirect, render
-from django.views import csrf as django_csrf
+from django.template import loader
+from django.templatetags.static import static
 from django.views import defaults as django_defaults
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apikeys.selectors import keys_of_organization
+from billing.charts import usage_chart
 from core.api import api_error_json, as_service_unavailable, error_body, is_api_request
+from core.error_pages import back_url
 from core.errors import ServiceUnavailable
 from core.health import health_report
+from core.selectors import dashboard_overview
 from orgs.selectors import active_membership
 
 
@@ -23,13 +27,15 @@ def home(request):
 
 @login_required
 def dashboard(request):
-    membership = active_membership(request)
-    active_keys = keys_of_organization(organization=membership.organization).filter(revoked_at__isnull=True)
+    overview = dashboard_overview(active_membership(request))
     return render(
         request,
         "core/dashboard.html",
         {
-            "active_key_count": active_keys.count(),
+            **overview,
+            "chart": usage_chart(overview["usage"]["days"]),
+            "chat_url": request.build_absolute_uri("/v1/chat/completions"),
+            "base_url": request.build_absolute_uri("/"),
         },
     )
 
@@ -84,7 +90,8 @@ def server_error(request):
         return api_error_json(
             500, code="internal_error", message="Something went wrong on our side. Please try again."
         )
-    return render(request, "500.html", status=500)
+    # Without the request: its context processors (the database, the session) may be what failed.
+    return HttpResponseServerError(loader.get_template("500.html").render())
 
 
 def csrf_failure(request, reason=""):
@@ -94,7 +101,20 @@ def csrf_failure(request, reason=""):
             code="csrf_failed",
             message="A browser session must send the CSRF token; API clients should use a Bearer key.",
         )
-    return django_csrf.csrf_failure(request, reason=reason)
+    context = {
+        "no_cookie": reason == REASON_NO_CSRF_COOKIE,
+        "no_referer": reason == REASON_NO_REFERER,
+        "back_url": back_url(request),
+    }
+    return render(request, "403_csrf.html", context, status=403)
+
+
+def favicon(request):
+    """``/favicon.ico``, which browsers and tools ask for unprompted: the SVG icon every page links
+    to, by a redirect (temporary, since the static address changes with the file's content)."""
+    response = redirect(static("img/favicon.svg"))
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 class PingView(APIView):

@@ -87,6 +87,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "core.middleware.ServiceUnavailableMiddleware",
+    "core.error_pages.MethodNotAllowedPageMiddleware",
 ]
 
 ROOT_URLCONF = "nexevo_site.urls"
@@ -106,6 +107,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "core.context_processors.session_state",
+                "core.context_processors.navigation",
                 "orgs.context_processors.organization_switcher",
             ],
         },

@@ -23,4 +23,73 @@ document.addEventListener("DOMContentLoaded", () => {
       if (!window.confirm(element.dataset.confirm)) event.preventDefault();
     });
   });
+  // The user menu closes on a click outside it and on Escape, as a menu does.
+  const userMenu = document.querySelector("details.usermenu");
+  if (userMenu) {
+    document.addEventListener("click", (event) => {
+      if (userMenu.open && !userMenu.contains(event.target)) userMenu.open = false;
+    });
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && userMenu.open) {
+        userMenu.open = false;
+        userMenu.querySelector("summary").focus();
+      }
+    });
+  }
+  document.querySelectorAll("[data-chart]").forEach(chartTooltips);
 });
+
+// A chart's tooltip: each column's hit area carries data-tip, {"title", "rows": [[label, value, css]],
+// "total": [label, value] | null}; the tooltip follows the pointer or the focused column.
+function chartTooltips(wrap) {
+  const tooltip = wrap.querySelector(".chart-tooltip");
+  let active = null;
+  const show = (column) => {
+    const tip = JSON.parse(column.dataset.tip);
+    const list = document.createElement("dl");
+    for (const [label, value, css] of tip.rows) {
+      const term = document.createElement("dt");
+      const swatch = document.createElement("i");
+      swatch.className = `swatch ${css}`;
+      term.append(swatch, label);
+      const detail = document.createElement("dd");
+      detail.textContent = value;
+      list.append(term, detail);
+    }
+    if (tip.total) {
+      const term = document.createElement("dt");
+      term.className = "total";
+      term.textContent = tip.total[0];
+      const detail = document.createElement("dd");
+      detail.className = "total";
+      detail.textContent = tip.total[1];
+      list.append(term, detail);
+    }
+    const title = document.createElement("strong");
+    title.textContent = tip.title;
+    tooltip.replaceChildren(title, list);
+    tooltip.hidden = false;
+    active?.classList.remove("active");
+    active = column;
+    column.classList.add("active");
+    // Beside the column, kept inside the chart's box.
+    const box = wrap.getBoundingClientRect();
+    const bar = column.getBoundingClientRect();
+    const width = tooltip.offsetWidth;
+    let left = bar.right - box.left + 8;
+    if (left + width > box.width) left = bar.left - box.left - width - 8;
+    tooltip.style.left = `${Math.max(0, left)}px`;
+    tooltip.style.top = "8px";
+  };
+  const hide = () => {
+    tooltip.hidden = true;
+    active?.classList.remove("active");
+    active = null;
+  };
+  wrap.querySelectorAll(".column-hit").forEach((column) => {
+    column.addEventListener("mouseenter", () => show(column));
+    column.addEventListener("focus", () => show(column));
+    column.addEventListener("blur", hide);
+  });
+  wrap.querySelector("svg").addEventListener("mouseleave", hide);
+}

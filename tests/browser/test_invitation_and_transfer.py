@@ -129,8 +129,8 @@ def test_invitee_signs_up_through_the_link_and_receives_ownership(live_server, b
 
     owner_row = page.locator("tr[data-user-id]", has_text=OWNER_EMAIL)
     newbie_row = page.locator("tr[data-user-id]", has_text=INVITEE_EMAIL)
-    expect(newbie_row.locator("td").nth(2)).to_have_text("Owner")
-    expect(owner_row.locator("td").nth(2)).to_have_text("Admin")
+    expect(newbie_row.get_by_test_id("member-role")).to_have_text("Owner")
+    expect(owner_row.get_by_test_id("member-role")).to_have_text("Admin")
 
     # 7. The database agrees.
     roles = {

@@ -119,3 +119,42 @@ def test_an_outsider_cannot_see_a_generation(charlie, alice_key):
     generation = use(alice_key[0], "nexevo/fast")
     assert signed_in(charlie).get(f"/billing/generations/{generation.id}/").status_code == 404
     assert 'feedback-total">0<' in signed_in(charlie).get("/feedback/").content.decode()
+
+
+def test_code_keeps_its_indentation_and_metadata_reads_as_json(alice, thread):
+    code = "Try this:\n```python\ndef f(rows):\n    for row in rows:\n        yield '<b>'\n```\nDone."
+    message_append(
+        organization=thread.organization, conversation_id=thread.id, role="assistant", content=code
+    )
+
+    page = signed_in(alice).get(f"/conversations/{thread.id}/").content.decode()
+
+    assert (
+        '<pre><code data-language="python">def f(rows):\n    for row in rows:\n'
+        "        yield &#x27;&lt;b&gt;&#x27;</code></pre>"
+    ) in page
+    assert "Try this:" in page and "Done." in page
+    assert "&quot;user_id&quot;: &quot;u_42&quot;" in page  # JSON, not {'user_id': 'u_42'}
+    assert "{&#x27;user_id&#x27;" not in page
+
+
+def test_a_message_of_unclosed_fences_reads_as_its_text():
+    from conversations.templatetags.conversation_format import message_blocks
+
+    fences = "```a\n" * 20_000  # 100,000 characters, the most a message holds, no fence ever closed
+
+    assert message_blocks(fences) == [{"kind": "text", "text": fences.rstrip("\n"), "language": ""}]
+    assert message_blocks("```\nx\n```\n```sh\ny") == [
+        {"kind": "code", "text": "x", "language": ""},
+        {"kind": "text", "text": "```sh\ny", "language": ""},
+    ]
+
+
+def test_a_title_too_long_comes_back_beside_the_field_as_typed(alice, thread):
+    response = signed_in(alice).post(f"/conversations/{thread.id}/rename/", {"title": "T" * 201})
+
+    assert response.status_code == 400
+    form = response.context["title_form"]
+    assert form["title"].value() == "T" * 201
+    assert form.errors["title"] and "200" in form.errors["title"][0]
+    assert Conversation.objects.get(pk=thread.pk).title == "Support chat"
