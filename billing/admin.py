@@ -70,8 +70,17 @@ class BillingAccountAdmin(admin.ModelAdmin):
     search_fields = ["organization__name", "organization__id"]
     list_select_related = ["organization", "plan"]
     # The plan changes through the Billing page (which charges for it), the balance through the ledger.
-    readonly_fields = ["organization", "plan", "balance_usd", "plan_paid_month", "adjust"]
-    fields = ["organization", "plan", "balance_usd", "plan_paid_month", "low_balance_threshold_usd", "adjust"]
+    fields = [
+        "organization",
+        "plan",
+        "balance_usd",
+        "plan_paid_month",
+        "plan_paid_usd",
+        "plan_paid_from",
+        "low_balance_threshold_usd",
+        "adjust",
+    ]
+    readonly_fields = [field for field in fields if field != "low_balance_threshold_usd"]
 
     def has_add_permission(self, request):
         return False

@@ -83,7 +83,15 @@ class PlanView(APIView):
     @extend_schema(
         request=PlanChangeSerializer,
         responses=PlanSerializer,
-        summary="Change plan; the new fee for the rest of the month is charged from the balance",
+        summary="Change plan; the new fee for the rest of the month is charged, the unused days credited",
+        description=(
+            "Charges the new plan's monthly fee for the rest of the month, today included (a `plan_fee` "
+            "transaction), and credits the unused part of the fee paid for the current plan this month: "
+            "what was paid × the days after today ÷ the days that payment covered, never more than was "
+            "paid (a `plan_credit` transaction). Both are rounded to the cent, half to even. 402 "
+            "`insufficient_balance` when the balance plus the credit does not cover the fee (a change "
+            "whose credit is at least its fee is never refused); nothing changes then."
+        ),
     )
     def post(self, request):
         data = _valid(PlanChangeSerializer, request)

@@ -2,6 +2,8 @@
 Stripe top-ups. Money is ``Decimal`` in Python (core.money); amounts that are summed are stored as
 integer micro-dollars (core.fields.MicroDollarField), prices and fees as decimals."""
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -73,6 +75,13 @@ class BillingAccount(models.Model):
     balance_usd = MicroDollarField(_("balance (USD)"), default=0)
     # The month (its first day, UTC) whose plan fee has been charged.
     plan_paid_month = models.DateField(null=True, blank=True)
+    # What was paid for the current plan in plan_paid_month, and the first day that payment covers
+    # (the 1st for the monthly renewal, the day of the change for a plan change's prorated fee): a
+    # later change of plan that month credits its unused days (services.plan_change_quote).
+    plan_paid_usd = models.DecimalField(
+        _("plan fee paid this month (USD)"), max_digits=12, decimal_places=2, default=Decimal(0)
+    )
+    plan_paid_from = models.DateField(_("plan fee paid from"), null=True, blank=True)
     low_balance_threshold_usd = models.DecimalField(
         _("low-balance alert under (USD)"), max_digits=12, decimal_places=2, null=True, blank=True
     )
@@ -88,6 +97,10 @@ class EntryKind(models.TextChoices):
     TOP_UP = "top_up", _("Top-up")
     USAGE = "usage", _("Usage")
     PLAN_FEE = "plan_fee", _("Plan fee")
+    # The unused days of a plan fee paid this month, given back when the plan changes. Its own kind:
+    # a refund is money Stripe returned to a card (it names a Stripe refund), an adjustment is a
+    # staff correction with a reason; this is neither.
+    PLAN_CREDIT = "plan_credit", _("Plan credit")
     REFUND = "refund", _("Refund")
     ADJUSTMENT = "adjustment", _("Adjustment")
 
@@ -118,7 +131,16 @@ class LedgerEntry(models.Model):
     class Meta:
         verbose_name_plural = "ledger entries"
         constraints = [models.UniqueConstraint(fields=["kind", "reference"], name="one_entry_per_reference")]
-        indexes = [models.Index(fields=["organization", "-created_at", "-id"], name="ledger_org_time")]
+        indexes = [
+            models.Index(fields=["organization", "-created_at", "-id"], name="ledger_org_time"),
+            # The payments of an organization, newest first, without walking past its usage debits
+            # (thousands for each payment). Partial, so recording usage never writes to it.
+            models.Index(
+                fields=["organization", "-created_at", "-id"],
+                condition=~Q(kind="usage"),
+                name="ledger_payments_org_time",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.kind} {self.amount_usd}"

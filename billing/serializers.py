@@ -53,7 +53,10 @@ class PlanSerializer(serializers.Serializer):
 
 class TransactionSerializer(serializers.Serializer):
     txn_id = serializers.CharField(source="id")
-    kind = serializers.CharField()
+    kind = serializers.CharField(
+        help_text="top_up, usage, plan_fee, plan_credit (the unused days of a plan fee, credited when the "
+        "plan changes), refund (a Stripe refund of a top-up) or adjustment (by Nexevo staff)"
+    )
     amount_usd = ExactMoneyField()
     reference = serializers.CharField()
     description = serializers.CharField()

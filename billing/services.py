@@ -2,6 +2,7 @@
 
 import calendar
 import datetime
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
@@ -258,60 +259,221 @@ def key_spend_add(*, api_key: ApiKey, amount: Decimal, now: datetime.datetime) -
     return ApiKey.objects.filter(pk=api_key.pk).values_list("spend_month_to_date_usd", flat=True).get()
 
 
-# --- Plans ----------------------------------------------------------------------------------------
+# --- Plans ---------------------------------------------------------------------------------------
+#
+# Changing plan, the rule (plan_change_quote computes it; the confirmation page shows it and
+# plan_change charges exactly it):
+#
+# * the new plan's fee is charged for the rest of the month, today included:
+#   fee × days left (today included) ÷ days in the month;
+# * what was paid for the current plan this month (plan_paid_usd: the renewal on the 1st, or the
+#   prorated fee of the change that started it) is credited for its unused days, today counted as
+#   used: paid × days after today ÷ days that payment covered (from plan_paid_from to the month's
+#   end), never more than was paid. Nothing was paid (pay as you go, a lapsed plan, a month not
+#   renewed yet): nothing is credited;
+# * both are rounded once to the cent, half to even; the credit is its own ledger entry (kind
+#   plan_credit), posted before the fee, both with the change's reference;
+# * the change needs balance + credit to cover the fee, unless the credit is at least the fee (a
+#   change that adds money is never refused, even to a balance below zero).
+#
+# Today is charged by the plan changed to and not credited by the plan changed from, so holding a
+# plan for part of a day costs that day's share of its fee: switching up and back the same minute
+# gives back everything but today's share.
 
 
-def _prorated_fee(plan: Plan, now: datetime.datetime) -> Decimal:
-    """The plan's fee for the rest of this month, today included, in cents."""
-    today = now.astimezone(datetime.UTC).date()
+@dataclass(frozen=True)
+class PlanChangeQuote:
+    """What changing from ``current_plan`` to ``plan`` on ``day`` does to the balance."""
+
+    current_plan: Plan
+    plan: Plan
+    day: datetime.date
+    days_in_month: int
+    charge: Decimal  # the new plan's fee for days_charged days, today included
+    days_charged: int
+    paid: Decimal  # what was paid for current_plan this month, covering days_paid days
+    days_paid: int
+    credit: Decimal  # paid's share for days_credited days, the days after today
+    days_credited: int
+    balance: Decimal  # the balance the quote was made on
+
+    @property
+    def debit(self) -> Decimal:
+        """The charge as the ledger records it, a negative amount."""
+        return -self.charge
+
+    @property
+    def balance_after(self) -> Decimal:
+        return self.balance + self.credit - self.charge
+
+    @property
+    def covered(self) -> bool:
+        """The balance can take the change: nothing is charged beyond what is credited back (a
+        change that adds money is never refused, even to a balance below zero), or the balance
+        stays at or above zero after it."""
+        return self.charge <= self.credit or self.balance_after >= 0
+
+    @property
+    def shortfall(self) -> Decimal:
+        """What the balance lacks for the change (0 when it is covered)."""
+        return Decimal(0) if self.covered else -self.balance_after
+
+
+def plan_change_quote(
+    *, account: BillingAccount, plan: Plan, now: datetime.datetime | None = None
+) -> PlanChangeQuote:
+    """The one computation of what a change of plan charges and credits (the rule above). Reads
+    nothing: ``account`` comes with its plan loaded (locked, when the change is made)."""
+    today = (now or timezone.now()).astimezone(datetime.UTC).date()
     days_in_month = calendar.monthrange(today.year, today.month)[1]
-    remaining = days_in_month - today.day + 1
-    return quantize(plan.monthly_fee_usd * remaining / days_in_month, CENTS)
+    days_charged = days_in_month - today.day + 1
+    paid, days_paid, days_credited = Decimal(0), 0, 0
+    if account.plan_paid_month == today.replace(day=1) and account.plan_paid_usd > 0:
+        paid = account.plan_paid_usd
+        paid_from = max(account.plan_paid_from or today.replace(day=1), today.replace(day=1))
+        days_paid = days_in_month - paid_from.day + 1
+        days_credited = max(0, min(days_in_month - today.day, days_paid))
+    return PlanChangeQuote(
+        current_plan=account.plan,
+        plan=plan,
+        day=today,
+        days_in_month=days_in_month,
+        charge=quantize(plan.monthly_fee_usd * days_charged / days_in_month, CENTS),
+        days_charged=days_charged,
+        paid=paid,
+        days_paid=days_paid,
+        credit=min(paid, quantize(paid * days_credited / days_paid, CENTS)) if days_paid else Decimal(0),
+        days_credited=days_credited,
+        balance=account.balance_usd,
+    )
 
 
-def plan_change(*, membership: Membership, plan_id: str, ip=None) -> BillingAccount:
-    """Moves the organization to another plan, charging the new plan's fee for the rest of the month."""
-    require(membership, Action.MANAGE_BILLING)
-    plan = Plan.objects.filter(id=plan_id).first() if isinstance(plan_id, str) else None
+def plan_change_target(*, account: BillingAccount, plan_id) -> Plan:
+    """The plan ``plan_id`` names, if the account can change to it."""
+    plan = Plan.objects.filter(id=plan_id).first() if isinstance(plan_id, str) and plan_id else None
     if plan is None:
         raise ServiceError(_("No such plan."), code="invalid_plan", param="plan_id")
+    if account.plan_id == plan.id:
+        raise ServiceError(_("This is your plan already."), code="plan_unchanged", param="plan_id")
+    return plan
+
+
+class QuoteChanged(ServiceError):
+    """What a change of plan costs is no longer what the person confirming it was shown."""
+
+    status = 409
+
+    def __init__(self, quote: PlanChangeQuote):
+        super().__init__(
+            _(
+                "The amounts changed since they were shown: changing to %(plan)s now charges "
+                "$%(charge)s and credits $%(credit)s. Nothing was charged."
+            )
+            % {
+                "plan": quote.plan.name,
+                "charge": format_usd(quote.charge),
+                "credit": format_usd(quote.credit),
+            },
+            code="quote_changed",
+        )
+        self.quote = quote
+
+
+def plan_change(
+    *,
+    membership: Membership,
+    plan_id: str,
+    expected_charge: Decimal | None = None,
+    expected_credit: Decimal | None = None,
+    expected_from: str | None = None,
+    ip=None,
+) -> BillingAccount:
+    """Moves the organization to another plan: credits the unused days of the current plan's fee
+    and charges the new plan's fee for the rest of the month, as ``plan_change_quote`` computes them.
+
+    ``expected_charge``, ``expected_credit`` and ``expected_from`` (the plan changed from) are what a
+    confirmation page showed: when the quote made under the account's lock differs (the day changed,
+    the fee was edited, another change came first), nothing happens and ``QuoteChanged`` says the
+    new figures.
+    """
+    require(membership, Action.MANAGE_BILLING)
     now = timezone.now()
     with transaction.atomic():
         account = _locked_account(membership.organization)
-        if account.plan_id == plan.id:
-            raise ServiceError(_("This is your plan already."), code="plan_unchanged", param="plan_id")
-        fee = _prorated_fee(plan, now)
-        if fee and account.balance_usd < fee:
-            raise InsufficientBalance(
-                _(
-                    "Changing to %(plan)s costs %(fee)s for the rest of this month; "
-                    "the balance is %(balance)s. Top up first."
-                )
-                % {"plan": plan.name, "fee": format_usd(fee), "balance": format_usd(account.balance_usd)}
-            )
+        plan = plan_change_target(account=account, plan_id=plan_id)
+        quote = plan_change_quote(account=account, plan=plan, now=now)
+        if (
+            (expected_charge is not None and expected_charge != quote.charge)
+            or (expected_credit is not None and expected_credit != quote.credit)
+            or (expected_from is not None and expected_from != account.plan_id)
+        ):
+            raise QuoteChanged(quote)
+        if not quote.covered:
+            raise InsufficientBalance(_insufficient_message(quote))
         old_plan = account.plan
-        if fee:
-            ledger_post(
-                organization=membership.organization,
-                kind=EntryKind.PLAN_FEE,
-                amount=-fee,
-                reference=f"plan-change:{new_id('chg')}",
-                description=f"{plan.name} for the rest of {now:%B %Y}",
+        reference = f"plan-change:{new_id('chg')}"
+        if quote.credit:
+            _post(
+                account,
+                kind=EntryKind.PLAN_CREDIT,
+                amount=quote.credit,
+                reference=reference,
+                description=f"{old_plan.name}: {quote.days_credited} unused days of {quote.day:%B %Y}",
                 created_by=membership.user,
             )
-        account.refresh_from_db(fields=["balance_usd", "low_balance_alerted"])
+        if quote.charge:
+            _post(
+                account,
+                kind=EntryKind.PLAN_FEE,
+                amount=-quote.charge,
+                reference=reference,
+                description=f"{plan.name} for the rest of {quote.day:%B %Y} ({quote.days_charged} days)",
+                created_by=membership.user,
+            )
         account.plan = plan
-        account.plan_paid_month = month_start(now)
-        account.save(update_fields=["plan", "plan_paid_month"])
+        account.plan_paid_month = quote.day.replace(day=1)
+        account.plan_paid_usd = quote.charge
+        account.plan_paid_from = quote.day
+        account.save(update_fields=["plan", "plan_paid_month", "plan_paid_usd", "plan_paid_from"])
         audit_record(
             organization=membership.organization,
             actor=membership.user,
             action="billing.plan_changed",
             target=membership.organization,
             ip=ip,
-            metadata={"from": old_plan.id, "to": plan.id, "charged": format_usd(fee)},
+            metadata={
+                "from": old_plan.id,
+                "to": plan.id,
+                "charged": format_usd(quote.charge),
+                "credited": format_usd(quote.credit),
+            },
         )
     return account
+
+
+def _insufficient_message(quote: PlanChangeQuote) -> str:
+    values = {
+        "plan": quote.plan.name,
+        "fee": format_usd(quote.charge),
+        "credit": format_usd(quote.credit),
+        "balance": format_usd(quote.balance),
+    }
+    if quote.credit:
+        return (
+            _(
+                "Changing to %(plan)s costs $%(fee)s for the rest of this month, less a credit of "
+                "$%(credit)s for the unused days of your current plan; the balance is $%(balance)s. "
+                "Top up first."
+            )
+            % values
+        )
+    return (
+        _(
+            "Changing to %(plan)s costs $%(fee)s for the rest of this month; the balance is "
+            "$%(balance)s. Top up first."
+        )
+        % values
+    )
 
 
 def plans_renew(*, now: datetime.datetime | None = None) -> int:
@@ -340,7 +502,9 @@ def plans_renew(*, now: datetime.datetime | None = None) -> int:
                     reference=f"plan:{account.organization_id}:{month:%Y-%m}",
                     description=f"{account.plan.name}, {month:%B %Y}",
                 )
-                BillingAccount.objects.filter(pk=account.pk).update(plan_paid_month=month)
+                BillingAccount.objects.filter(pk=account.pk).update(
+                    plan_paid_month=month, plan_paid_usd=fee, plan_paid_from=month
+                )
                 renewed += 1
             else:
                 default = Plan.objects.get(is_default=True)
@@ -351,7 +515,9 @@ def plans_renew(*, now: datetime.datetime | None = None) -> int:
                     target=account.organization,
                     metadata={"from": account.plan_id, "to": default.id, "fee": format_usd(fee)},
                 )
-                BillingAccount.objects.filter(pk=account.pk).update(plan=default, plan_paid_month=month)
+                BillingAccount.objects.filter(pk=account.pk).update(
+                    plan=default, plan_paid_month=month, plan_paid_usd=0, plan_paid_from=month
+                )
                 _send_to_managers(
                     account.organization,
                     "billing/email/plan_lapsed",

@@ -171,7 +171,7 @@ def _top_up_of_payment_intent(payment_intent) -> TopUp | None:
     if top_up is not None:
         return top_up
     top_up_id = stripe_gateway.payment_intent_top_up_id(payment_intent)
-    if not top_up_id or not str(top_up_id).isdigit():
+    if not top_up_id or not (str(top_up_id).isascii() and str(top_up_id).isdigit()):
         return None
     top_up = TopUp.objects.select_related("organization").filter(pk=int(top_up_id), payment_intent="").first()
     if top_up is not None:
