@@ -84,6 +84,12 @@ class ApiKey(models.Model):
             return None
         return min(100, int(self.month_to_date_spend() * 100 / self.monthly_spend_cap_usd))
 
+    def cap_left(self, now=None) -> Decimal | None:
+        """What this month's cap has left to spend (never below zero); None without a cap."""
+        if self.monthly_spend_cap_usd is None:
+            return None
+        return max(self.monthly_spend_cap_usd - self.month_to_date_spend(now), Decimal(0))
+
     def month_to_date_spend(self, now=None) -> Decimal:
         """This calendar month's (UTC) spend; zero when the counter still holds an older month."""
         month = (now or timezone.now()).date().replace(day=1)

@@ -1,7 +1,10 @@
+from functools import wraps
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -9,29 +12,30 @@ from django.views.decorators.http import require_POST
 from alerts import selectors as alert_selectors
 from alerts import services as alert_services
 from core.errors import NotFound, ServiceError
+from core.web import form_error_from_service
+from gateway import selectors as gateway_selectors
 from orgs.audit import client_ip
 from orgs.selectors import active_membership
 
 from . import services
-from .forms import KeyCreateForm, KeySettingsForm
+from .forms import SERVICE_FIELDS, KeyCreateForm, KeySettingsForm
 from .selectors import key_get_visible, keys_visible_to
 
 
-def _form_error(form, error: ServiceError) -> None:
-    form.add_error(error.param if error.param in form.fields else None, error.message)
-
-
-def _detail(request, api_key, form, **extra):
+def _detail(request, api_key, form, *, status=200, **extra):
     return render(
         request,
         "apikeys/key_detail.html",
         {
             "key": api_key,
             "form": form,
+            "refusals": gateway_selectors.refusals_of_key_this_month(api_key=api_key),
+            "month_start": timezone.now().date().replace(day=1),
             "spend_alerts": alert_selectors.spend_alerts_of_key(api_key=api_key),
             "deliveries": alert_selectors.deliveries_of_key(api_key=api_key),
             **extra,
         },
+        status=status,
     )
 
 
@@ -40,6 +44,23 @@ def _visible_key_or_404(request, key_id):
         return key_get_visible(active_membership(request), key_id)
     except NotFound:
         raise Http404 from None
+
+
+def _post_only(view):
+    """A page that only a form's POST shows (the revealed signing secret). Opened some other way
+    (reloading it, going back to it, a link pasted), it leads to the key's page rather than a bare
+    405. The other POST-only actions answer with a redirect, so a browser never reloads them."""
+
+    @wraps(view)
+    def wrapper(request, key_id, **kwargs):
+        if request.method in ("GET", "HEAD"):
+            api_key = _visible_key_or_404(request, key_id)
+            return redirect("key_detail", key_id=api_key.id)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        return view(request, key_id, **kwargs)
+
+    return wrapper
 
 
 @never_cache
@@ -58,7 +79,7 @@ def key_list(request):
                 **form.service_arguments(),
             )
         except ServiceError as error:
-            _form_error(form, error)
+            form_error_from_service(form, error, fields=SERVICE_FIELDS)
         else:
             form = KeyCreateForm()
     keys = list(keys_visible_to(membership).order_by("-created_at", "-id"))
@@ -71,6 +92,7 @@ def key_list(request):
             "new_key": created[0] if created else None,
             "full_key": created[1] if created else None,
         },
+        status=400 if form.errors else 200,
     )
 
 
@@ -89,16 +111,16 @@ def key_detail(request, key_id):
                 **form.service_arguments(),
             )
         except ServiceError as error:
-            _form_error(form, error)
+            form_error_from_service(form, error, fields=SERVICE_FIELDS)
         else:
             messages.success(request, _("Saved."))
             return redirect("key_detail", key_id=api_key.id)
-    return _detail(request, api_key, form)
+    return _detail(request, api_key, form, status=400 if form.errors else 200)
 
 
 @never_cache
-@require_POST
 @login_required
+@_post_only
 def key_webhook_secret(request, key_id):
     """Shows (and with ``rotate``, first replaces) the webhook signing secret, on a page never cached."""
     api_key = _visible_key_or_404(request, key_id)

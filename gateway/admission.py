@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
 from apikeys.models import ApiKey
@@ -39,7 +40,7 @@ from billing import pricing
 from billing.models import BillingAccount, Plan
 from billing.services import account_for
 from core.errors import ServiceError
-from core.money import format_usd, from_micros, to_micros
+from core.money import format_usd, format_usd_exact, from_micros, to_micros
 from orgs.models import Organization
 
 from . import hot, leases, routing
@@ -62,14 +63,55 @@ class InsufficientBalance(ServiceError):
 
 
 class SpendCapExceeded(ServiceError):
+    """402 ``spend_cap_exceeded`` (the code is the API's contract, whatever the reason). The message
+    says which of three things happened: the month's spend has reached the cap; the cap has something
+    left but less than this request's worst case (``max_cost``), which is held before the provider is
+    called; or what is left is held by requests still in progress. A key with a $0.05 cap and no
+    spend refuses a request without ``max_tokens`` whose worst case is $0.09, and only the message can
+    tell its owner why; then ``param`` is ``max_tokens``, the one thing in the request that lowers
+    the worst case. ``spent`` is known only to the database counter (Redis counts spend and holds as
+    one number), and ``left`` is None when the counter could not be read after the refusal: the
+    message then names every reason it cannot rule out."""
+
     status = 402
 
-    def __init__(self, cap: Decimal):
-        super().__init__(
-            f"This key has reached its monthly spend cap of ${format_usd(cap)}, or this request could "
-            "take it past the cap. Raise the cap or wait for next month.",
-            code="spend_cap_exceeded",
-        )
+    def __init__(
+        self,
+        cap: Decimal,
+        *,
+        worst_case: Decimal | None = None,
+        left: Decimal | None = None,
+        spent: Decimal | None = None,
+    ):
+        amounts = {"cap": f"${format_usd(cap)}"}
+        param = None
+        if spent is not None and spent >= cap:
+            message = _(
+                "This key has reached its monthly spend cap of %(cap)s. Raise the cap, or wait for "
+                "next month: the cap resets on the 1st at 00:00 UTC."
+            )
+        elif left is not None and left > 0 and worst_case is not None and worst_case > left:
+            amounts.update(worst_case=f"${format_usd_exact(worst_case)}", left=f"${format_usd_exact(left)}")
+            message = _(
+                "This request's worst-case cost (%(worst_case)s) is more than the %(left)s left of this "
+                "key's monthly spend cap of %(cap)s. Before a request runs, the most it could cost is "
+                "held against the cap; without max_tokens that assumes an answer as long as the model's "
+                "context. Set max_tokens to lower the worst case, or raise the cap."
+            )
+            param = "max_tokens"
+        elif left is not None:
+            message = _(
+                "Nothing is left of this key's monthly spend cap of %(cap)s for this request: the "
+                "month's spend has used it up, or requests still in progress hold the rest. Raise the "
+                "cap, try again once those requests finish, or wait for the 1st (00:00 UTC)."
+            )
+        else:
+            message = _(
+                "This request could take this key past its monthly spend cap of %(cap)s, counting the "
+                "requests still in progress. Try again once they finish, set max_tokens to lower this "
+                "request's worst-case cost, or raise the cap."
+            )
+        super().__init__(message % amounts, code="spend_cap_exceeded", param=param)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -267,8 +309,9 @@ class DatabaseSpendCounter:
                 api_key_id=api_key.pk,
                 created_at__gte=now - datetime.timedelta(seconds=settings.NEXEVO_RESERVATION_TTL_SECONDS),
             ).aggregate(total=Sum("amount_usd"))["total"] or Decimal(0)
-            if key.month_to_date_spend(now) + held + amount > cap:
-                raise SpendCapExceeded(cap)
+            spent = key.month_to_date_spend(now)
+            if amount > cap - spent - held:
+                raise SpendCapExceeded(cap, worst_case=amount, left=cap - spent - held, spent=spent)
             return KeyReservation.objects.create(api_key_id=api_key.pk, amount_usd=amount, created_at=now).pk
 
     def release(self, api_key: ApiKey, reservation: str, amount: Decimal, *, recorded: Decimal) -> None:
@@ -338,7 +381,7 @@ class RedisSpendCounter:
             committed = self._committed(api_key, now)
             total = self._reserve(api_key, month, amount, cap, seed=str(to_micros(committed)))
         if total < 0:
-            raise SpendCapExceeded(cap)
+            raise SpendCapExceeded(cap, worst_case=amount, left=self.left(api_key, month, cap))
         return month
 
     def _reserve(self, api_key: ApiKey, month: str, amount: Decimal, cap: Decimal, *, seed: str) -> int:
@@ -387,8 +430,29 @@ class RedisSpendCounter:
         # Grants made meanwhile for this process's other requests may have left enough in its lease:
         # the cap is refused only once neither Redis nor the lease has room.
         if granted < 0 and not leases.take(key, cap=cap_micros, amount=amount_micros):
-            raise SpendCapExceeded(cap)
+            raise SpendCapExceeded(cap, worst_case=amount, left=await self.aleft(key, cap_micros))
         return month
+
+    # What the cap has left, for the refusal's message only (never for a decision): the cap less the
+    # counter, which holds the committed spend, the holds of requests in progress and every process's
+    # lease, plus this process's own lease, which its requests may still hold from. None when Redis
+    # cannot say: the message then names both reasons.
+
+    def left(self, api_key: ApiKey, month: str, cap: Decimal) -> Decimal | None:
+        try:
+            value = self.client().get(self.key(api_key, month))
+        except RedisError:
+            return None
+        return None if value is None else from_micros(to_micros(cap) - int(value))
+
+    async def aleft(self, key: str, cap_micros: int) -> Decimal | None:
+        try:
+            value = await async_client().get(key)
+        except RedisError:
+            return None
+        if value is None:
+            return None
+        return from_micros(cap_micros - int(value) + leases.free(key, cap=cap_micros))
 
     def _committed(self, api_key: ApiKey, now) -> Decimal:
         key = ApiKey.objects.only("spend_month", "spend_month_to_date_usd").get(pk=api_key.pk)

@@ -126,6 +126,13 @@ def take(counter: str, *, cap: int, amount: int) -> bool:
     return True
 
 
+def free(counter: str, *, cap: int) -> int:
+    """What this process's lease on ``counter`` has free under ``cap``, or 0 (a refusal's message
+    counts it as left of the cap: this process's requests may still hold from it)."""
+    lease = _leases.get(counter)
+    return lease.free if lease is not None and lease.cap == cap else 0
+
+
 def take_rest(counter: str, *, cap: int) -> int:
     """Takes what is left of the lease (to count towards a request that needs more), or 0."""
     lease = _leases.get(counter)

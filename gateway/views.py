@@ -12,12 +12,13 @@ from django.views.decorators.http import require_POST
 from apikeys.selectors import keys_of_organization
 from core.errors import NotFound, ServiceError
 from core.pagination import paginate
-from core.web import service_error_response
+from core.web import form_error_from_service, pager, service_error_response
 from orgs.audit import client_ip
 from orgs.permissions import Action, can, require
 from orgs.selectors import active_membership
 
 from . import provider_keys, selectors
+from .errors import explain
 from .forms import ProviderKeyForm, RequestFilterForm
 from .models import Provider
 
@@ -35,30 +36,26 @@ def request_list(request):
         page = paginate(requests, ordering=("-created_at", "-id"), limit=REQUESTS_PER_PAGE, cursor=cursor)
     except ServiceError:
         messages.error(request, _("That page link is not valid any more. Showing the newest requests."))
-        cursor = None
         page = paginate(requests, ordering=("-created_at", "-id"), limit=REQUESTS_PER_PAGE, cursor=None)
     provider_names = selectors.provider_names()
     for logged in page.items:
         logged.provider_name = provider_names.get(logged.provider, logged.provider)
-    next_query = None
-    if page.has_more:
-        query = request.GET.copy()
-        query["cursor"] = page.next_cursor
-        next_query = query.urlencode()
-    first_query = request.GET.copy()
-    first_query.pop("cursor", None)
+        logged.explanation = explain(logged.error_code) if logged.error_code else ""
+    has_any_request = (
+        bool(page.items) or selectors.requests_of_organization(organization=organization).exists()
+    )
     return render(
         request,
         "gateway/request_list.html",
         {
             "form": form,
             "page": page,
-            "next_query": next_query,
-            "first_query": first_query.urlencode() if cursor else None,
+            "pager": pager(request, page),
+            # Without a row under the filters there is nothing to total: one statement saved.
+            "totals": selectors.request_totals(requests) if page.items else None,
             "known_models": selectors.known_models(),
             "chat_url": request.build_absolute_uri("/v1/chat/completions"),
-            "has_any_request": bool(page.items)
-            or selectors.requests_of_organization(organization=organization).exists(),
+            "has_any_request": has_any_request,
         },
     )
 
@@ -75,6 +72,7 @@ def request_detail(request, generation_id):
         "gateway/request_detail.html",
         {
             "logged": logged,
+            "explanation": selectors.explanation_of_request(logged),
             "served": served,
             "feedback": feedback,
             "provider": Provider.objects.filter(id=logged.provider).first() if logged.provider else None,
@@ -109,7 +107,7 @@ def provider_key_list(request):
         except ServiceError as error:
             if error.status == 403:
                 return service_error_response(request, error, back_to="provider_key_list")
-            form.add_error(error.param if error.param in form.fields else None, error.message)
+            form_error_from_service(form, error)
         else:
             message = _("Key for %(provider)s saved.") if created else _("Key for %(provider)s replaced.")
             messages.success(request, message % {"provider": stored.provider.name})

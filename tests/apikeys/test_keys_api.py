@@ -324,7 +324,7 @@ def test_the_key_page_shows_the_reason_for_a_refused_webhook(alice, alice_key):
             "alert_thresholds_pct": "80, 100",
         },
     )
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "a private address" in response.content.decode()
     api_key.refresh_from_db()
     assert api_key.alert_webhook_url == ""

@@ -27,7 +27,7 @@ def test_it_shows_the_new_key_once(alice, api_as):
 
 def test_it_refuses_a_missing_or_over_long_name(alice):
     client = signed_in(alice)
-    assert "This field is required" in client.post("/keys/", {"name": ""}).content.decode()
+    assert "Give the key a name." in client.post("/keys/", {"name": ""}).content.decode()
     assert "at most 100 characters" in client.post("/keys/", {"name": "k" * 101}).content.decode()
     assert not ApiKey.objects.exists()
 
