@@ -3,6 +3,10 @@ from django.utils.translation import gettext_lazy as _
 
 FULL_NAME_MAX_LENGTH = 150
 
+# Django's defaults ("This field is required.") say nothing about which field or what to do.
+ENTER_PASSWORD = _("Enter your current password.")
+ENTER_CODE = _("Enter a code from your authenticator app, or a recovery code.")
+
 
 class SignupDetailsForm(forms.Form):
     """What allauth's sign-up form asks beyond e-mail and password."""
@@ -25,6 +29,11 @@ class ProfileForm(forms.Form):
         max_length=FULL_NAME_MAX_LENGTH,
         required=False,
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
+        error_messages={
+            "max_length": _(
+                "A full name has at most %(limit_value)d characters (this one has %(show_value)d)."
+            )
+        },
     )
 
 
@@ -36,12 +45,28 @@ class CodeForm(forms.Form):
         widget=forms.TextInput(
             attrs={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True}
         ),
+        error_messages={"required": ENTER_CODE},
+    )
+
+
+class CurrentCodeForm(forms.Form):
+    """A current code that confirms a change on the Security page, which has two of these forms: no
+    autofocus, and ``auto_id`` tells their inputs apart."""
+
+    code = forms.CharField(
+        label=_("Current code"),
+        max_length=32,
+        help_text=_("From your authenticator app, or one of your recovery codes."),
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "text"}),
+        error_messages={"required": ENTER_CODE},
     )
 
 
 class DeactivateForm(forms.Form):
     password = forms.CharField(
-        label=_("Current password"), widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+        label=_("Current password"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        error_messages={"required": ENTER_PASSWORD},
     )
     code = forms.CharField(
         label=_("Two-factor code"),
@@ -51,17 +76,27 @@ class DeactivateForm(forms.Form):
     )
     confirm = forms.BooleanField(
         label=_("I understand that my account will be closed and my personal data erased."),
+        error_messages={"required": _("Tick the box to confirm that you want to close your account.")},
     )
+
+    def __init__(self, *args, code_required: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if code_required:
+            self.fields["code"].required = True
+            self.fields["code"].error_messages["required"] = ENTER_CODE
 
 
 class TwoFactorSetupForm(forms.Form):
     """Turning two-factor on needs the password too, so a borrowed session cannot lock the owner out."""
 
     password = forms.CharField(
-        label=_("Current password"), widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+        label=_("Current password"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        error_messages={"required": ENTER_PASSWORD},
     )
     code = forms.CharField(
         label=_("Code from the app"),
         max_length=32,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+        error_messages={"required": _("Enter the 6-digit code your authenticator app shows.")},
     )

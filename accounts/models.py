@@ -1,5 +1,5 @@
 from django.contrib.auth.models import AbstractUser, BaseUserManager
-from django.db import models
+from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 
 from core.fields import PublicIdField
@@ -22,9 +22,20 @@ class UserManager(BaseUserManager):
         return self._create_user(email, password, **extra_fields)
 
     def create_superuser(self, email, password=None, **extra_fields):
+        """A staff account, as ``manage.py createsuperuser`` makes it: whoever runs that command on
+        the server vouches for the address, so it is recorded as verified and the account can sign
+        in at once, instead of waiting on a confirmation e-mail."""
+        from allauth.account.models import EmailAddress
+
         extra_fields.setdefault("is_staff", True)
         extra_fields.setdefault("is_superuser", True)
-        return self._create_user(email, password, **extra_fields)
+        extra_fields.setdefault("email_verified", True)
+        with transaction.atomic(using=self._db):
+            user = self._create_user(email, password, **extra_fields)
+            EmailAddress.objects.db_manager(self._db).update_or_create(
+                user=user, email=user.email, defaults={"verified": user.email_verified, "primary": True}
+            )
+        return user
 
 
 class User(AbstractUser):

@@ -1,6 +1,7 @@
 """Account services: profile, password, two-factor, deactivation and erasure."""
 
 import io
+import math
 import re
 
 import qrcode
@@ -8,10 +9,12 @@ import qrcode.image.svg
 from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django_otp import devices_for_user
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -35,8 +38,44 @@ PASSWORD_CONFIRM_ATTEMPTS = 5
 PASSWORD_CONFIRM_WINDOW_SECONDS = 300
 
 
-def _too_many_attempts(window_seconds: int) -> RateLimited:
-    return RateLimited(_("Too many attempts. Wait a few minutes and try again."), retry_after=window_seconds)
+def _too_many_attempts(wait_seconds: float, *, param: str | None = None) -> RateLimited:
+    """A refusal that says how long to wait: in seconds under a minute, in whole minutes above."""
+    seconds = max(1, math.ceil(wait_seconds))
+    if seconds < 60:
+        message = ngettext(
+            "Too many attempts. Try again in %(count)d second.",
+            "Too many attempts. Try again in %(count)d seconds.",
+            seconds,
+        ) % {"count": seconds}
+    else:
+        minutes = math.ceil(seconds / 60)
+        message = ngettext(
+            "Too many attempts. Try again in %(count)d minute.",
+            "Too many attempts. Try again in %(count)d minutes.",
+            minutes,
+        ) % {"count": minutes}
+    error = RateLimited(message, retry_after=seconds)
+    error.param = param
+    return error
+
+
+def _count_user_attempt(scope: str, user: User, *, limit: int, window_seconds: int, param: str) -> None:
+    """Counts one attempt in ``core.ratelimit``'s fixed window; past ``limit``, refuses with the time
+    the window has left. The counter does not tell when its window ends, so the end is kept beside it
+    (written once, when the window opens, and expiring with it)."""
+    now = timezone.now().timestamp()
+    window_end_key = f"ratelimit-window-end:{scope}:{user.pk}"
+    cache.add(window_end_key, now + window_seconds, timeout=window_seconds)
+    if attempt_allowed(scope, user.pk, limit=limit, window_seconds=window_seconds):
+        return
+    window_end = cache.get(window_end_key)
+    wait = window_end - now if window_end and window_end > now else window_seconds
+    raise _too_many_attempts(wait, param=param)
+
+
+def _reset_user_attempts(scope: str, user: User) -> None:
+    attempts_reset(scope, user.pk)
+    cache.delete(f"ratelimit-window-end:{scope}:{user.pk}")
 
 
 # --- Profile and password -------------------------------------------------------------------------
@@ -76,13 +115,13 @@ def password_change(*, user: User, current_password: str, new_password: str) -> 
 
 def password_confirm(*, user: User, password: str, param: str = "password") -> None:
     """Checks a re-entered password, counting attempts per user."""
-    if not attempt_allowed(
+    _count_user_attempt(
         "password-confirm",
-        user.pk,
+        user,
         limit=PASSWORD_CONFIRM_ATTEMPTS,
         window_seconds=PASSWORD_CONFIRM_WINDOW_SECONDS,
-    ):
-        raise _too_many_attempts(PASSWORD_CONFIRM_WINDOW_SECONDS)
+        param=param,
+    )
     if not user.check_password(password or ""):
         raise ServiceError(_("The password is not correct."), code="invalid_password", param=param)
 
@@ -91,7 +130,9 @@ def password_confirm(*, user: User, password: str, param: str = "password") -> N
 #
 # django-otp records a failed code on the device (its throttle) in the database. A failure must
 # therefore be raised only after the transaction that checked the code has committed, or the
-# rollback would erase the record of the failure.
+# rollback would erase the record of the failure. A refusal raised before any code is checked
+# (the device is still held back, or the user is out of attempts) writes nothing, and may be raised
+# inside it.
 
 
 def _normalise_code(code: str) -> str:
@@ -99,13 +140,30 @@ def _normalise_code(code: str) -> str:
 
 
 def _count_attempt(user: User) -> None:
-    if not attempt_allowed(
+    _count_user_attempt(
         "otp",
-        user.pk,
+        user,
         limit=settings.NEXEVO_OTP_ATTEMPTS_PER_WINDOW,
         window_seconds=settings.NEXEVO_OTP_WINDOW_SECONDS,
-    ):
-        raise _too_many_attempts(settings.NEXEVO_OTP_WINDOW_SECONDS)
+        param="code",
+    )
+
+
+def _refuse_while_held_back(devices) -> None:
+    """django-otp holds a device back for 1, 2, 4… seconds after each wrong code, and its
+    ``verify_token`` then refuses even the right code, as if it were wrong. Say how long to wait
+    instead, when every device that could check this code is held back."""
+    if not devices:
+        return
+    locked_until = []
+    for device in devices:
+        allowed, details = device.verify_is_allowed()
+        if allowed:
+            return
+        locked_until.append((details or {}).get("locked_until"))
+    if None in locked_until:  # held back for a reason that names no end
+        raise _too_many_attempts(settings.NEXEVO_OTP_WINDOW_SECONDS, param="code")
+    raise _too_many_attempts((min(locked_until) - timezone.now()).total_seconds(), param="code")
 
 
 def _invalid_code() -> ServiceError:
@@ -135,11 +193,12 @@ def totp_qr_svg(device: TOTPDevice) -> str:
 def two_factor_setup_confirm(*, user: User, password: str, code: str) -> list[str]:
     """Confirms the authenticator with the password and a code from it; returns ten recovery codes."""
     password_confirm(user=user, password=password)
-    _count_attempt(user)
     with transaction.atomic():
         device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).first()
         if device is None or user.two_factor_enabled:
             raise ServiceError(_("Start the set-up again."), code="no_pending_device")
+        _refuse_while_held_back([device])
+        _count_attempt(user)
         confirmed = device.verify_token(_normalise_code(code))
         if confirmed:
             device.confirmed = True
@@ -153,6 +212,7 @@ def two_factor_setup_confirm(*, user: User, password: str, code: str) -> list[st
             code="invalid_code",
             param="code",
         )
+    _reset_user_attempts("otp", user)
     return codes
 
 
@@ -169,29 +229,34 @@ def two_factor_check(*, user: User, code: str):
 
     TOTP codes are accepted once (django-otp remembers the last time step used) and recovery codes
     are deleted on use; the devices are locked for the check so that two concurrent requests cannot
-    both spend one code. Attempts are limited per user and throttled per device. Must not be called
-    inside a transaction that its failure would roll back (see above).
+    both spend one code. Attempts are limited per user and throttled per device; a code sent while
+    its device is held back is refused with the wait, and not counted. Must not be called inside a
+    transaction that its failure would roll back (see above).
     """
-    _count_attempt(user)
     code = _normalise_code(code)
     with transaction.atomic():
-        device = _device_accepting(user, code) if code else None
+        devices = _devices_for_code(user, code)
+        _refuse_while_held_back(devices)
+        _count_attempt(user)
+        device = next((device for device in devices if device.verify_token(code)), None) if code else None
     if device is None:
         raise _invalid_code()
-    attempts_reset("otp", user.pk)
+    _reset_user_attempts("otp", user)
     return device
 
 
-def _device_accepting(user: User, code: str):
-    # Offer each device only codes of its own shape (6 digits for the authenticator, 8 letters and
-    # digits for recovery codes), so a mistyped code of one kind does not throttle the other device.
+def _devices_for_code(user: User, code: str) -> list:
+    """The user's confirmed devices that could accept ``code``, locked.
+
+    Each device is offered only codes of its own shape (6 digits for the authenticator, 8 letters and
+    digits for recovery codes), so a mistyped code of one kind does not throttle the other device.
+    """
     looks_like_totp = code.isdigit() and len(code) == TOTP_DIGITS
-    for device in devices_for_user(user, confirmed=True, for_verify=True):
-        if isinstance(device, TOTPDevice) != looks_like_totp:
-            continue
-        if device.verify_token(code):
-            return device
-    return None
+    return [
+        device
+        for device in devices_for_user(user, confirmed=True, for_verify=True)
+        if isinstance(device, TOTPDevice) == looks_like_totp
+    ]
 
 
 def recovery_codes_regenerate(*, user: User, code: str) -> list[str]:

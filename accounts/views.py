@@ -14,40 +14,56 @@ from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 
 from core.errors import ServiceError
+from core.web import focus_first_error, form_error_from_service
 
 from . import services
-from .forms import CodeForm, DeactivateForm, ProfileForm, TwoFactorSetupForm
+from .forms import CodeForm, CurrentCodeForm, DeactivateForm, ProfileForm, TwoFactorSetupForm
 from .selectors import account_export, organizations_blocking_deactivation, recovery_codes_remaining
-
-
-def _form_error(form, error: ServiceError) -> None:
-    field = error.param if error.param in form.fields else None
-    form.add_error(field, error.message)
 
 
 @login_required
 def profile(request):
-    form = ProfileForm(request.POST or None, initial={"full_name": request.user.full_name})
-    if request.method == "POST" and form.is_valid():
+    form = ProfileForm(
+        request.POST if request.method == "POST" else None, initial={"full_name": request.user.full_name}
+    )
+    if form.is_valid():  # only a POST binds it
         try:
             services.profile_update(user=request.user, full_name=form.cleaned_data["full_name"])
         except ServiceError as error:
-            _form_error(form, error)
+            form_error_from_service(form, error)
         else:
             messages.success(request, _("Profile saved."))
             return redirect("profile")
-    return render(request, "accounts/profile.html", {"form": form})
+    return render(request, "accounts/profile.html", {"form": form}, status=400 if form.is_bound else 200)
+
+
+def _regenerate_form(data=None):
+    # Two code forms on one page: the inputs share the name "code" but not an id.
+    return CurrentCodeForm(data, auto_id="regenerate_%s")
+
+
+def _disable_form(data=None):
+    return CurrentCodeForm(data, auto_id="disable_%s")
 
 
 @login_required
 def security(request):
+    return _security_page(request)
+
+
+def _security_page(request, *, regenerate_form=None, disable_form=None, status=200):
+    for form in (regenerate_form, disable_form):
+        if form is not None and form.errors:
+            focus_first_error(form)
     return render(
         request,
         "accounts/security.html",
         {
             "recovery_codes_remaining": recovery_codes_remaining(user=request.user),
-            "code_form": CodeForm(),
+            "regenerate_form": regenerate_form or _regenerate_form(),
+            "disable_form": disable_form or _disable_form(),
         },
+        status=status,
     )
 
 
@@ -58,12 +74,12 @@ def two_factor_setup(request):
         messages.info(request, _("Two-factor authentication is already on."))
         return redirect("security")
     device = services.two_factor_setup_begin(user=request.user)
-    form = TwoFactorSetupForm(request.POST or None)
+    form = TwoFactorSetupForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             codes = services.two_factor_setup_confirm(user=request.user, **form.cleaned_data)
         except ServiceError as error:
-            _form_error(form, error)
+            form_error_from_service(form, error)
         else:
             device.refresh_from_db()
             otp_login(request, device)
@@ -77,6 +93,7 @@ def two_factor_setup(request):
             "qr_svg": services.totp_qr_svg(device),
             "secret": _base32_secret(device),
         },
+        status=400 if form.is_bound else 200,
     )
 
 
@@ -93,33 +110,30 @@ def _recovery_codes_page(request, codes):
 @require_POST
 @login_required
 def recovery_codes_regenerate(request):
-    form = CodeForm(request.POST)
+    form = _regenerate_form(request.POST)
     if form.is_valid():
         try:
             codes = services.recovery_codes_regenerate(user=request.user, code=form.cleaned_data["code"])
         except ServiceError as error:
-            messages.error(request, error.message)
+            form_error_from_service(form, error)
         else:
             return _recovery_codes_page(request, codes)
-    else:
-        messages.error(request, _("Enter a code to make new recovery codes."))
-    return redirect("security")
+    return _security_page(request, regenerate_form=form, status=400)
 
 
 @require_POST
 @login_required
 def two_factor_disable(request):
-    form = CodeForm(request.POST)
+    form = _disable_form(request.POST)
     if form.is_valid():
         try:
             services.two_factor_disable(user=request.user, code=form.cleaned_data["code"])
         except ServiceError as error:
-            messages.error(request, error.message)
+            form_error_from_service(form, error)
         else:
             messages.success(request, _("Two-factor authentication is off."))
-    else:
-        messages.error(request, _("Enter a current code to turn two-factor off."))
-    return redirect("security")
+            return redirect("security")
+    return _security_page(request, disable_form=form, status=400)
 
 
 @never_cache
@@ -133,24 +147,31 @@ def two_factor_verify(request):
         next_url = ""
     if not request.user.two_factor_enabled or request.user.is_verified():
         return redirect(next_url or "dashboard")
-    form = CodeForm(request.POST or None)
+    form = CodeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             device = services.two_factor_check(user=request.user, code=form.cleaned_data["code"])
         except ServiceError as error:
-            _form_error(form, error)
+            form_error_from_service(form, error)
         else:
             otp_login(request, device)
             return redirect(next_url or "dashboard")
-    return render(request, "accounts/two_factor_verify.html", {"form": form, "next": next_url})
+    return render(
+        request,
+        "accounts/two_factor_verify.html",
+        {"form": form, "next": next_url},
+        status=400 if form.is_bound else 200,
+    )
 
 
 @login_required
 def privacy(request):
-    return _privacy_page(request, DeactivateForm())
+    return _privacy_page(request, DeactivateForm(code_required=request.user.two_factor_enabled))
 
 
 def _privacy_page(request, form, status=200):
+    if form.errors:
+        focus_first_error(form)
     return render(
         request,
         "accounts/privacy.html",
@@ -177,14 +198,14 @@ def export(request):
 @require_POST
 @login_required
 def deactivate(request):
-    form = DeactivateForm(request.POST)
+    form = DeactivateForm(request.POST, code_required=request.user.two_factor_enabled)
     if form.is_valid():
         try:
             services.account_deactivate(
                 user=request.user, password=form.cleaned_data["password"], code=form.cleaned_data["code"]
             )
         except ServiceError as error:
-            _form_error(form, error)
+            form_error_from_service(form, error)
         else:
             logout(request)
             return render(request, "accounts/deactivated.html")

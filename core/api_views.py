@@ -29,7 +29,7 @@ MAX_DAYS = 366
 def parse_days(request, default: int = 7) -> int:
     """``?days=N`` for the reports: a whole number from 1 to 366."""
     raw = request.query_params.get("days", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_DAYS:
         raise ServiceError(
             f"days must be a whole number from 1 to {MAX_DAYS}.", code="invalid_days", param="days"
         )

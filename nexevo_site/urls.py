@@ -10,6 +10,7 @@ urlpatterns = [
     path("", core_views.home, name="home"),
     path("dashboard/", core_views.dashboard, name="dashboard"),
     path("healthz", core_views.healthz, name="healthz"),
+    path("favicon.ico", core_views.favicon, name="favicon"),
     path("accounts/2fa/verify/", account_views.two_factor_verify, name="two_factor_verify"),
     # allauth's reset-link pattern allows only [0-9A-Za-z] in the user part; ours are "u_..." ids.
     re_path(

@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from billing.services import account_for
+
 from .audit import client_ip
 from .models import AuditEvent, Invitation, Membership, Organization, Role
 from .services import membership_end_by_staff
@@ -23,9 +25,16 @@ class OrganizationAdmin(admin.ModelAdmin):
     list_display = ["name", "id", "is_personal", "created_at", "deleted_at"]
     list_filter = ["is_personal", ("deleted_at", admin.EmptyFieldListFilter), "created_at"]
     search_fields = ["name", "id", "memberships__user__email"]
-    readonly_fields = ["id", "created_at"]
+    # Whether an organization is someone's personal workspace, and whether it was deleted, follow
+    # from what happened to it (sign-up, the owner's deletion with its checks): never set by hand.
+    readonly_fields = ["id", "is_personal", "created_at", "deleted_at"]
     inlines = [MembershipInline]
     date_hierarchy = "created_at"
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:  # as every other way of creating one does (orgs.services)
+            account_for(obj)
 
 
 @admin.register(Membership)

@@ -37,7 +37,16 @@ def personal_organization_create(*, user) -> Organization:
         return existing
     organization = Organization.objects.create(name=PERSONAL_ORGANIZATION_NAME, is_personal=True)
     Membership.objects.create(organization=organization, user=user, role=Role.OWNER)
+    _billing_account_open(organization)
     return organization
+
+
+def _billing_account_open(organization: Organization) -> None:
+    """Every organization has its billing account from the start, so that staff can credit it in
+    admin before anyone has opened the Billing page."""
+    from billing.services import account_for  # billing builds on organizations, not the other way
+
+    account_for(organization)
 
 
 def _clean_name(name) -> str:
@@ -58,6 +67,7 @@ def organization_create(*, user, name: str, ip: str | None = None) -> Membership
     """A new organization owned by ``user``; returns the owner's membership."""
     organization = Organization.objects.create(name=_clean_name(name))
     membership = Membership.objects.create(organization=organization, user=user, role=Role.OWNER)
+    _billing_account_open(organization)
     audit_record(
         organization=organization, actor=user, action="organization.created", target=organization, ip=ip
     )

@@ -13,11 +13,11 @@ from django.views.decorators.http import require_POST
 from accounts.models import User
 from core.errors import ServiceError
 from core.pagination import paginate, parse_limit
-from core.web import service_error_response
+from core.web import focus_first_error, form_error_from_service, pager, service_error_response
 
 from . import services
 from .audit import client_ip
-from .forms import InviteForm, OrganizationNameForm, TransferOwnershipForm
+from .forms import DeleteOrganizationForm, InviteForm, OrganizationNameForm, TransferOwnershipForm
 from .models import Role
 from .permissions import Action, action_for_managing, can, require
 from .selectors import (
@@ -71,20 +71,22 @@ def organization_switch(request):
 
 @login_required
 def organization_list(request):
-    form = OrganizationNameForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    form = OrganizationNameForm(request.POST if request.method == "POST" else None)
+    if form.is_valid():  # only a POST binds it
         try:
             membership = services.organization_create(
                 user=request.user, name=form.cleaned_data["name"], ip=client_ip(request)
             )
         except ServiceError as error:
-            form.add_error("name", error.message)
+            form_error_from_service(form, error)
         else:
             request.session[ACTIVE_ORGANIZATION_SESSION_KEY] = membership.organization_id
             messages.success(
                 request, _("%(name)s is ready. Invite your team.") % {"name": membership.organization.name}
             )
             return redirect("organization_members", org_id=membership.organization_id)
+    if form.errors:
+        focus_first_error(form)
     return render(
         request,
         "orgs/organization_list.html",
@@ -92,14 +94,25 @@ def organization_list(request):
             "form": form,
             "memberships": memberships_of_user(user=request.user),
         },
+        status=400 if form.is_bound else 200,
     )
 
 
 @organization_page
 def organization_members(request, membership):
+    return _members_page(request, membership)
+
+
+def _members_page(request, membership, *, invite_form=None, status=200):
     organization = membership.organization
     members = list(members_of_organization(organization=organization).order_by("joined_at", "id"))
     invitations = list(open_invitations_of_organization(organization=organization))
+    invitable_roles = _invitable_roles(membership)
+    if invite_form is None:
+        invite_form = InviteForm(allowed_roles=invitable_roles)
+    else:  # a form sent back: offer the roles this member may invite, as the first time
+        invite_form.fields["role"].choices = InviteForm(allowed_roles=invitable_roles).fields["role"].choices
+        focus_first_error(invite_form)
     return render(
         request,
         "orgs/members.html",
@@ -107,10 +120,11 @@ def organization_members(request, membership):
             "membership": membership,
             "members": members,
             "invitations": invitations,
-            "invite_form": InviteForm(allowed_roles=_invitable_roles(membership)),
-            "manageable_roles": _invitable_roles(membership),
+            "invite_form": invite_form,
+            "manageable_roles": invitable_roles,
             "now": timezone.now(),
         },
+        status=status,
     )
 
 
@@ -123,20 +137,21 @@ def _invitable_roles(membership) -> list[str]:
 def invitation_create(request, membership):
     # Any role parses; whether this member may invite it is the service's decision (a 403 if not).
     form = InviteForm(request.POST, allowed_roles=[Role.ADMIN, Role.DEVELOPER])
-    if not form.is_valid():
-        first_error = next(iter(form.errors.values()))[0]
-        messages.error(request, first_error)
-        return redirect("organization_members", org_id=membership.organization_id)
-    try:
-        invitation = services.invitation_create(
-            membership=membership, ip=client_ip(request), **form.cleaned_data
-        )
-    except ServiceError as error:
-        return service_error_response(
-            request, error, back_to="organization_members", org_id=membership.organization_id
-        )
-    messages.success(request, _("Invitation sent to %(email)s.") % {"email": invitation.email})
-    return redirect("organization_members", org_id=membership.organization_id)
+    if form.is_valid():
+        try:
+            invitation = services.invitation_create(
+                membership=membership, ip=client_ip(request), **form.cleaned_data
+            )
+        except ServiceError as error:
+            if error.status in (403, 404):
+                return service_error_response(
+                    request, error, back_to="organization_members", org_id=membership.organization_id
+                )
+            form_error_from_service(form, error)
+        else:
+            messages.success(request, _("Invitation sent to %(email)s.") % {"email": invitation.email})
+            return redirect("organization_members", org_id=membership.organization_id)
+    return _members_page(request, membership, invite_form=form, status=400)
 
 
 def _invitation_action(request, membership, service, invitation_id, success: str):
@@ -237,23 +252,31 @@ def organization_leave(request, membership):
 @organization_page
 def organization_settings(request, membership):
     organization = membership.organization
-    rename_form = OrganizationNameForm(request.POST or None, initial={"name": organization.name})
-    if request.method == "POST" and rename_form.is_valid():
+    if request.method != "POST":
+        return _settings_page(request, membership)
+    rename_form = OrganizationNameForm(request.POST)
+    if rename_form.is_valid():
         try:
             services.organization_rename(
                 membership=membership, name=rename_form.cleaned_data["name"], ip=client_ip(request)
             )
         except ServiceError as error:
-            return service_error_response(
-                request, error, back_to="organization_settings", org_id=organization.id
-            )
-        messages.success(request, _("Renamed."))
-        return redirect("organization_settings", org_id=organization.id)
-    return _settings_page(request, membership, rename_form=rename_form)
+            if error.status in (403, 404):
+                return service_error_response(
+                    request, error, back_to="organization_settings", org_id=organization.id
+                )
+            form_error_from_service(rename_form, error)
+        else:
+            messages.success(request, _("Renamed."))
+            return redirect("organization_settings", org_id=organization.id)
+    return _settings_page(request, membership, rename_form=rename_form, status=400)
 
 
 def _settings_page(request, membership, *, rename_form=None, transfer_form=None, status=200):
     organization = membership.organization
+    for form in (rename_form, transfer_form):
+        if form is not None and form.errors:
+            focus_first_error(form)
     others = [
         m for m in members_of_organization(organization=organization) if m.user_id != membership.user_id
     ]
@@ -293,7 +316,7 @@ def ownership_transfer(request, membership):
                 return service_error_response(
                     request, error, back_to="organization_settings", org_id=membership.organization_id
                 )
-            form.add_error(error.param if error.param in form.fields else None, error.message)
+            form_error_from_service(form, error, fields={"new_owner_user_id": "new_owner"})
         else:
             messages.success(request, _("Ownership transferred. You are now an admin."))
             return redirect("organization_members", org_id=membership.organization_id)
@@ -309,26 +332,33 @@ def organization_delete(request, membership):
             request, error, back_to="organization_settings", org_id=membership.organization_id
         )
     organization = membership.organization
-    if request.method == "POST":
-        if request.POST.get("confirm_name", "").strip() != organization.name:
-            messages.error(request, _("Type the organization's name to confirm."))
-            return redirect("organization_delete", org_id=organization.id)
+    form = DeleteOrganizationForm(
+        request.POST if request.method == "POST" else None, organization_name=organization.name
+    )
+    if form.is_valid():  # only a POST binds it
         try:
             services.organization_delete(membership=membership, ip=client_ip(request))
         except ServiceError as error:
-            return service_error_response(
-                request, error, back_to="organization_delete", org_id=organization.id
-            )
-        request.session.pop(ACTIVE_ORGANIZATION_SESSION_KEY, None)
-        messages.success(request, _("%(name)s was deleted.") % {"name": organization.name})
-        return redirect("organization_list")
+            if error.status in (403, 404):
+                return service_error_response(
+                    request, error, back_to="organization_delete", org_id=organization.id
+                )
+            form_error_from_service(form, error)
+        else:
+            request.session.pop(ACTIVE_ORGANIZATION_SESSION_KEY, None)
+            messages.success(request, _("%(name)s was deleted.") % {"name": organization.name})
+            return redirect("organization_list")
+    if form.errors:
+        focus_first_error(form)
     return render(
         request,
         "orgs/delete_confirm.html",
         {
             "membership": membership,
+            "form": form,
             "blockers": services.organization_deletion_blockers(organization=organization),
         },
+        status=400 if form.is_bound else 200,
     )
 
 
@@ -346,7 +376,9 @@ def organization_activity(request, membership):
         return service_error_response(
             request, error, back_to="organization_members", org_id=membership.organization_id
         )
-    return render(request, "orgs/activity.html", {"membership": membership, "page": page})
+    return render(
+        request, "orgs/activity.html", {"membership": membership, "page": page, "pager": pager(request, page)}
+    )
 
 
 def invitation_accept(request, token):

@@ -117,3 +117,51 @@ def test_every_other_admin_list_opens_with_search(staff_client, model):
     assert response.status_code in (200, 404), model
     if response.status_code == 404:  # not registered on purpose
         assert model == "core/idempotencyrecord"
+
+
+def test_an_organizations_personal_and_deleted_flags_cannot_be_edited(staff_client, bob):
+    from orgs.models import Organization
+
+    personal = bob.memberships.get().organization
+    page = staff_client.get(admin_url(personal)).content.decode()
+    assert 'name="is_personal"' not in page and 'name="deleted_at_0"' not in page
+    assert 'name="name"' in page  # the rest of the form is there
+
+    response = staff_client.post(
+        admin_url(personal),
+        {
+            "name": "Renamed by staff",
+            "is_personal": "",
+            "deleted_at_0": "2026-01-01",
+            "deleted_at_1": "00:00:00",
+            "memberships-TOTAL_FORMS": "1",
+            "memberships-INITIAL_FORMS": "1",
+            "memberships-MIN_NUM_FORMS": "0",
+            "memberships-MAX_NUM_FORMS": "1000",
+            "memberships-0-id": personal.memberships.get().pk,
+            "memberships-0-organization": personal.pk,
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    personal = Organization.objects.get(pk=personal.pk)
+    assert personal.name == "Renamed by staff"
+    assert personal.is_personal and personal.deleted_at is None
+
+
+def test_an_organization_added_in_admin_has_its_billing_account(staff_client):
+    from billing.models import BillingAccount
+    from orgs.models import Organization
+
+    response = staff_client.post(
+        "/admin/orgs/organization/add/",
+        {
+            "name": "Added by staff",
+            "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0",
+            "memberships-MIN_NUM_FORMS": "0",
+            "memberships-MAX_NUM_FORMS": "1000",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    organization = Organization.objects.get(name="Added by staff")
+    assert BillingAccount.objects.filter(organization=organization).exists()

@@ -58,7 +58,7 @@ def test_it_refuses_a_wrong_code(client, alice):
     enable_two_factor(alice)
     log_in(client, alice)
     response = client.post("/accounts/2fa/verify/", {"code": "12345"})
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "not correct" in response.content.decode()
     assert client.get("/dashboard/").status_code == 302
 
@@ -71,7 +71,7 @@ def test_it_refuses_a_code_used_before(alice):
     log_in(second, alice)
     assert first.post("/accounts/2fa/verify/", {"code": code}).status_code == 302
     response = second.post("/accounts/2fa/verify/", {"code": code})
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "used already" in response.content.decode()
 
 
@@ -82,7 +82,7 @@ def test_it_accepts_each_recovery_code_once(alice):
     log_in(first, alice)
     log_in(second, alice)
     assert first.post("/accounts/2fa/verify/", {"code": codes[0].upper()}).status_code == 302
-    assert second.post("/accounts/2fa/verify/", {"code": codes[0]}).status_code == 200
+    assert second.post("/accounts/2fa/verify/", {"code": codes[0]}).status_code == 400
     assert second.get("/dashboard/").status_code == 302
 
 
@@ -94,7 +94,7 @@ def test_it_limits_code_attempts(client, alice):
             client.post("/accounts/2fa/verify/", {"code": "000001"})
             traveller.shift(40)  # past django-otp's own doubling per-device delay (1, 2, 4, 8, 16 s)
         response = client.post("/accounts/2fa/verify/", {"code": totp_code(device)})
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "Too many attempts" in response.content.decode()
     assert client.get("/dashboard/").status_code == 302
 
@@ -114,7 +114,7 @@ def test_it_regenerates_recovery_codes_with_a_current_code(client, alice):
     again = Client()
     log_in(again, alice)
     with time_machine.travel(timezone.now(), tick=True) as traveller:
-        assert again.post("/accounts/2fa/verify/", {"code": old_codes[1]}).status_code == 200
+        assert again.post("/accounts/2fa/verify/", {"code": old_codes[1]}).status_code == 400
         traveller.shift(2)  # the recovery codes' device waits a second after a wrong one
         assert again.post("/accounts/2fa/verify/", {"code": new_codes[0]}).status_code == 302
 
@@ -151,7 +151,7 @@ def test_it_sets_up_two_factor_from_the_page(client, alice):
     setup = "/settings/security/two-factor/setup/"
     wrong_password = client.post(setup, {"password": "not mine", "code": totp_code(device)})
     assert "password is not correct" in wrong_password.content.decode()
-    assert client.post(setup, {"password": PASSWORD, "code": "000000"}).status_code == 200
+    assert client.post(setup, {"password": PASSWORD, "code": "000000"}).status_code == 400
     alice.refresh_from_db()
     assert not alice.two_factor_enabled
 
@@ -198,7 +198,7 @@ def test_a_wrong_code_holds_the_device_back_and_the_wait_doubles(client, alice):
         assert device.throttling_failure_count == 1
         # The right code at once is refused: django-otp's per-device throttle (1 s, then 2 s, ...).
         right = totp_code(device, steps_ahead=1)
-        assert client.post("/accounts/2fa/verify/", {"code": right}).status_code == 200
+        assert client.post("/accounts/2fa/verify/", {"code": right}).status_code == 400
         device.refresh_from_db()
         assert device.throttling_failure_count == 1  # a throttled attempt is not counted again
         traveller.shift(1.5)

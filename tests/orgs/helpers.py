@@ -1,3 +1,5 @@
+import re
+
 from orgs.models import Membership
 from orgs.services import organization_create
 
@@ -8,3 +10,10 @@ def acme_with(owner, **members_by_role):
     for role, user in members_by_role.items():
         Membership.objects.create(organization=organization, user=user, role=role)
     return organization
+
+
+def dashboard_heading(response) -> str:
+    """The text of the dashboard's heading, which names the organization being shown."""
+    match = re.search(r'<h1 data-testid="dashboard-heading"[^>]*>(.*?)</h1>', response.content.decode(), re.S)
+    assert match, "no dashboard heading"
+    return match.group(1).strip()
