@@ -54,6 +54,19 @@ class ApiKey(models.Model):
     routing_policy = models.CharField(
         _("routing policy"), max_length=16, choices=RoutingPolicy.choices, default=RoutingPolicy.ANY
     )
+    # The chat endpoint's rate limits for this key; empty takes the organization's plan's
+    # (billing.Plan.requests_per_minute, tokens_per_minute).
+    requests_per_minute = models.PositiveIntegerField(_("requests per minute"), null=True, blank=True)
+    tokens_per_minute = models.PositiveIntegerField(_("tokens per minute"), null=True, blank=True)
+    # Who last set the spend cap or the rate limits, and when. Set by an owner or admin, they are
+    # locked: only an owner or admin may change them (a developer cannot lift their own cap).
+    limits_set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    limits_set_at = models.DateTimeField(_("limits set"), null=True, blank=True)
+    limits_locked = models.BooleanField(
+        _("limits locked"), default=False, help_text=_("Set by an owner or admin: only they may change them.")
+    )
 
     class Meta:
         verbose_name = _("API key")

@@ -35,6 +35,9 @@ class Plan(models.Model):
     balanced_output_per_million_usd = models.DecimalField(_("balanced output per 1M tokens"), **RATE)
     passthrough_markup_pct = models.DecimalField(_("passthrough markup (%)"), **PERCENT)
     byok_fee_pct = models.DecimalField(_("BYOK fee (% of list price)"), **PERCENT)
+    # The chat endpoint's rate limits of a key that sets none of its own (apikeys.ApiKey).
+    requests_per_minute = models.PositiveIntegerField(_("requests per minute per key"), default=600)
+    tokens_per_minute = models.PositiveIntegerField(_("tokens per minute per key"), default=1_000_000)
     is_default = models.BooleanField(_("default plan"), default=False)
     position = models.PositiveSmallIntegerField(default=0)
 

@@ -18,6 +18,11 @@ class Organization(models.Model):
         help_text=_("A personal workspace belongs to one user and cannot take members."),
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    require_key_cap = models.BooleanField(
+        _("require a spend cap on new keys"),
+        default=False,
+        help_text=_("Every key created in this organization must have a monthly spend cap."),
+    )
     # Deleting an organization ends every membership and key but keeps the row, so that its audit
     # trail and billing records keep pointing at something.
     deleted_at = models.DateTimeField(_("deleted"), null=True, blank=True)
