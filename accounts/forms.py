@@ -1,4 +1,6 @@
+from allauth.account.forms import SignupForm as AllauthSignupForm
 from django import forms
+from django.contrib.auth.hashers import make_password
 from django.utils.translation import gettext_lazy as _
 
 FULL_NAME_MAX_LENGTH = 150
@@ -8,8 +10,16 @@ ENTER_PASSWORD = _("Enter your current password.")
 ENTER_CODE = _("Enter a code from your authenticator app, or a recovery code.")
 
 
-class SignupDetailsForm(forms.Form):
-    """What allauth's sign-up form asks beyond e-mail and password."""
+class SignupForm(AllauthSignupForm):
+    """allauth's sign-up form (ACCOUNT_FORMS), with the full name, and as slow for an address that
+    has an account as for a new one.
+
+    With ACCOUNT_PREVENT_ENUMERATION allauth answers both alike: the same redirect, and an e-mail
+    either way (a confirmation link, or "someone tried to sign up with your address"), both sent by
+    a task after the commit. But only a new account's password was hashed, which is most of the
+    work (PBKDF2), so a taken address answered several times faster and the timing told which
+    addresses have accounts. The password is hashed, and the hash thrown away, for a taken one too.
+    """
 
     full_name = forms.CharField(
         label=_("Full name"),
@@ -17,6 +27,12 @@ class SignupDetailsForm(forms.Form):
         required=False,
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
+    field_order = ["email", "full_name", "password1", "password2"]
+
+    def try_save(self, request):
+        if self.account_already_exists and self.cleaned_data.get("password1"):
+            make_password(self.cleaned_data["password1"])
+        return super().try_save(request)
 
     def signup(self, request, user):
         user.full_name = self.cleaned_data.get("full_name", "").strip()

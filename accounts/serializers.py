@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.serializer_fields import StrictCharField
@@ -8,7 +9,7 @@ from .forms import FULL_NAME_MAX_LENGTH
 class OrganizationRefSerializer(serializers.Serializer):
     org_id = serializers.CharField(source="organization_id")
     name = serializers.CharField(source="organization.name")
-    role = serializers.CharField()
+    role = serializers.ChoiceField(choices=["owner", "admin", "developer"])
 
 
 class MeSerializer(serializers.Serializer):
@@ -20,6 +21,7 @@ class MeSerializer(serializers.Serializer):
     date_joined = serializers.DateTimeField()
     organizations = serializers.SerializerMethodField()
 
+    @extend_schema_field(OrganizationRefSerializer(many=True))
     def get_organizations(self, user) -> list[dict]:
         return OrganizationRefSerializer(self.context["memberships"], many=True).data
 
@@ -35,5 +37,5 @@ class ChangePasswordSerializer(serializers.Serializer):
 
 class TwoFactorStatusSerializer(serializers.Serializer):
     enabled = serializers.BooleanField()
-    methods = serializers.ListField(child=serializers.CharField())
+    methods = serializers.ListField(child=serializers.ChoiceField(choices=["totp"]))
     recovery_codes_remaining = serializers.IntegerField()

@@ -32,6 +32,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "created_at",
         "last_used_at",
         "revoked_at",
+        "monthly_spend_cap_usd",
+        "requests_per_minute",
+        "tokens_per_minute",
+        "limits_set_by",
+        "limits_set_at",
+        "limits_locked",
     ]
     # A revoked key stays revoked: revoking goes through the action below, and nothing un-revokes.
     readonly_fields = [
@@ -42,6 +48,14 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "created_at",
         "last_used_at",
         "revoked_at",
+        # The limits are the organization's to set, on the key's page or through the API, where the
+        # rules on who may change them apply; staff see them.
+        "monthly_spend_cap_usd",
+        "requests_per_minute",
+        "tokens_per_minute",
+        "limits_set_by",
+        "limits_set_at",
+        "limits_locked",
     ]
     actions = ["revoke_selected"]
     date_hierarchy = "created_at"

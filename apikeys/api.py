@@ -4,6 +4,7 @@ from rest_framework.views import APIView
 
 from core.api_views import paginated_response
 from core.idempotency import idempotent
+from core.schema import PAGE_PARAMETERS, errors, page_of
 from orgs.audit import client_ip
 from orgs.selectors import acting_membership
 
@@ -35,7 +36,11 @@ def _key_with_secret(api_key) -> dict:
 
 
 class KeyListView(APIView):
-    @extend_schema(responses=ApiKeySerializer(many=True), summary="The organization's keys you may see")
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses=page_of(ApiKeySerializer),
+        summary="The organization's keys you may see",
+    )
     def get(self, request):
         return paginated_response(
             request,
@@ -69,7 +74,7 @@ class KeyDetailView(APIView):
 
     @extend_schema(
         request=ApiKeyUpdateSerializer,
-        responses=ApiKeySerializer,
+        responses={200: ApiKeySerializer, **errors(409)},
         summary="Rename, change alert thresholds or expiry",
     )
     def patch(self, request, key_id):
@@ -90,7 +95,7 @@ class KeyRevokeView(APIView):
 class KeySpendCapView(APIView):
     @extend_schema(
         request=SpendCapSerializer,
-        responses=ApiKeySerializer,
+        responses={200: ApiKeySerializer, **errors(409)},
         summary='Set the monthly cap ("100" is stored as "100.00") or clear it',
     )
     def post(self, request, key_id):
@@ -109,7 +114,7 @@ class KeySpendCapView(APIView):
 class KeyAlertWebhookView(APIView):
     @extend_schema(
         request=AlertWebhookSerializer,
-        responses=ApiKeyWithSecretSerializer,
+        responses={200: ApiKeyWithSecretSerializer, **errors(409)},
         summary="Set (HTTPS, public hosts) or clear the alert webhook",
     )
     def post(self, request, key_id):
@@ -124,7 +129,7 @@ class KeyAlertWebhookView(APIView):
 class KeyWebhookSecretRotateView(APIView):
     @extend_schema(
         request=None,
-        responses=ApiKeyWithSecretSerializer,
+        responses={200: ApiKeyWithSecretSerializer, **errors(409)},
         summary="Replace the webhook signing secret (the old one signs too, for a day)",
     )
     def post(self, request, key_id):
@@ -137,7 +142,9 @@ class KeyWebhookSecretRotateView(APIView):
 
 class KeyRoutingPolicyView(APIView):
     @extend_schema(
-        request=RoutingPolicySerializer, responses=ApiKeySerializer, summary="cn-only, overseas-only or any"
+        request=RoutingPolicySerializer,
+        responses={200: ApiKeySerializer, **errors(409)},
+        summary="cn-only, overseas-only or any",
     )
     def post(self, request, key_id):
         api_key = key_get_visible(acting_membership(request), key_id)

@@ -1,13 +1,14 @@
 import datetime
 
 from django import forms
+from django.core.validators import MaxValueValidator
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.money import CENTS, MoneyError, format_usd, parse_usd
 
 from .models import RoutingPolicy
-from .services import MAX_ALERT_THRESHOLDS, MAX_SPEND_CAP, NAME_MAX_LENGTH
+from .services import LIMIT_FIELDS, MAX_ALERT_THRESHOLDS, MAX_SPEND_CAP, NAME_MAX_LENGTH, RATE_LIMIT_FIELDS
 
 # A service's refusal names the API's field; on these pages it belongs beside the form's own.
 SERVICE_FIELDS = {"expires_at": "expires_on"}
@@ -48,6 +49,20 @@ class KeySettingsFields(forms.Form):
     routing_policy = forms.ChoiceField(
         label=_("Routing"), choices=RoutingPolicy.choices, initial=RoutingPolicy.ANY, required=False
     )
+    requests_per_minute = forms.IntegerField(
+        label=_("Requests per minute"),
+        required=False,
+        min_value=1,
+        help_text=_("Empty for your plan's limit per key."),
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    )
+    tokens_per_minute = forms.IntegerField(
+        label=_("Tokens per minute"),
+        required=False,
+        min_value=1,
+        help_text=_("Prompt and completion tokens together. Empty for your plan's limit per key."),
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    )
     expires_on = forms.DateField(
         label=_("Expires after"),
         required=False,
@@ -55,6 +70,23 @@ class KeySettingsFields(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         error_messages={"invalid": _("Enter a day as YYYY-MM-DD, like 2026-12-31.")},
     )
+
+    def __init__(self, *args, plan_limits: dict[str, int], **kwargs):
+        """``plan_limits``: the plan's requests and tokens per minute per key (selectors.plan_rate_limits),
+        shown where a key's own are empty and the most they may be."""
+        super().__init__(*args, **kwargs)
+        self.plan_limits = plan_limits
+        for name in RATE_LIMIT_FIELDS:
+            field = self.fields[name]
+            ceiling = plan_limits[name]
+            field.max_value = ceiling
+            field.validators.append(MaxValueValidator(ceiling))
+            field.widget.attrs.update(min=1, max=ceiling, placeholder=f"{ceiling}")
+            message = _(
+                "Enter a whole number from 1 to %(max)d (your plan's limit per key), or leave it empty for "
+                "the plan's."
+            ) % {"max": ceiling}
+            field.error_messages.update(invalid=message, min_value=message, max_value=message)
 
     def clean_monthly_spend_cap_usd(self):
         raw = self.cleaned_data["monthly_spend_cap_usd"].strip()
@@ -128,6 +160,8 @@ class KeySettingsFields(forms.Form):
             "alert_webhook_url": data["alert_webhook_url"] or None,
             "alert_thresholds_pct": data["alert_thresholds_pct"] or [80, 100],
             "routing_policy": data["routing_policy"] or RoutingPolicy.ANY,
+            "requests_per_minute": data["requests_per_minute"],
+            "tokens_per_minute": data["tokens_per_minute"],
             "expires_at": (
                 datetime.datetime.combine(
                     expires_on + datetime.timedelta(days=1), datetime.time(), tzinfo=datetime.UTC
@@ -148,7 +182,10 @@ class KeySettingsFields(forms.Form):
             "alert_webhook_url": api_key.alert_webhook_url,
             "alert_thresholds_pct": ", ".join(str(t) for t in api_key.alert_thresholds_pct),
             "routing_policy": api_key.routing_policy,
+            "requests_per_minute": api_key.requests_per_minute,
+            "tokens_per_minute": api_key.tokens_per_minute,
             "expires_on": expires_on,
+            "limits_locked": api_key.limits_locked,
         }
 
 
@@ -164,6 +201,46 @@ class KeyCreateForm(KeySettingsFields):
     )
     field_order = ["name"]
 
+    def __init__(self, *args, require_cap: bool = False, **kwargs):
+        """``require_cap``: the organization requires a monthly spend cap on every new key."""
+        super().__init__(*args, **kwargs)
+        if require_cap:
+            cap = self.fields["monthly_spend_cap_usd"]
+            cap.required = True
+            cap.help_text = _(
+                "Required in this organization. Requests past it are refused until the 1st (UTC)."
+            )
+            cap.error_messages["required"] = _(
+                "This organization requires a monthly spend cap on every key: enter one, like 100."
+            )
+
 
 class KeySettingsForm(KeyCreateForm):
-    pass
+    """A key's settings on its page. Owners and admins also get the lock on its limits; a developer
+    sees locked limits read-only (and the service refuses a change to them all the same)."""
+
+    limits_locked = forms.BooleanField(
+        label=_("Lock the spend cap and rate limits"),
+        required=False,
+        help_text=_(
+            "Locked limits only owners and admins can change. Limits an owner or admin changes lock by "
+            "themselves; untick this to let the key's developer change them."
+        ),
+    )
+
+    def __init__(self, *args, api_key, can_lock: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not can_lock:
+            del self.fields["limits_locked"]
+            if api_key.limits_locked:
+                for name in LIMIT_FIELDS:
+                    self.fields[name].widget.attrs["readonly"] = True
+                    self.fields[name].help_text = _("Locked: only an owner or admin can change it.")
+
+    def service_arguments(self) -> dict:
+        arguments = super().service_arguments()
+        # The lock goes to the service only when it was ticked or unticked here: otherwise the
+        # service's own rule applies (limits an owner or admin changes lock by themselves).
+        if "limits_locked" in self.fields and "limits_locked" in self.changed_data:
+            arguments["limits_locked"] = self.cleaned_data["limits_locked"]
+        return arguments

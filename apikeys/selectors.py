@@ -25,7 +25,18 @@ def keys_visible_to(membership) -> QuerySet[ApiKey]:
 
 def key_get_visible(membership, key_id: str) -> ApiKey:
     """A key the member may see and manage; any other (or none) is a 404, as if it did not exist."""
-    api_key = keys_visible_to(membership).select_related("organization").filter(id=key_id).first()
+    api_key = (
+        keys_visible_to(membership).select_related("organization", "limits_set_by").filter(id=key_id).first()
+    )
     if api_key is None:
         raise NotFound(code="key_not_found")
     return api_key
+
+
+def plan_rate_limits(*, organization) -> dict[str, int]:
+    """The chat endpoint's per-minute limits of the organization's plan: what a key without limits
+    of its own gets, and the most a key's own limits may be."""
+    from billing.selectors import account_with_plan  # billing builds on keys, not the other way
+
+    plan = account_with_plan(organization).plan
+    return {"requests_per_minute": plan.requests_per_minute, "tokens_per_minute": plan.tokens_per_minute}

@@ -8,14 +8,16 @@ from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.errors import ServiceError
+from core.errors import PermissionDenied, ServiceError
 from core.money import CENTS, MoneyError, format_usd, parse_usd
 from core.netsafety import UnsafeUrl, check_webhook_url
 from orgs.audit import audit_record
 from orgs.models import Membership
+from orgs.permissions import Action, can
 
 from . import auth_cache, tokens
 from .models import ApiKey, RoutingPolicy
+from .selectors import plan_rate_limits
 
 NAME_MAX_LENGTH = 100
 MAX_SPEND_CAP = Decimal("1000000.00")
@@ -61,6 +63,70 @@ def _clean_cap(value) -> Decimal | None:
             code="invalid_spend_cap",
             param="monthly_spend_cap_usd",
         ) from None
+
+
+RATE_LIMIT_FIELDS = ("requests_per_minute", "tokens_per_minute")
+# A key's limits: its monthly spend cap and its rate limits. Set by an owner or admin, they lock.
+LIMIT_FIELDS = ("monthly_spend_cap_usd", *RATE_LIMIT_FIELDS)
+
+
+def _clean_rate_limit(value, *, field: str, organization) -> int | None:
+    """A key's own limit per minute: a whole number from 1 to its plan's, or None for the plan's."""
+    if value is None:
+        return None
+    ceiling = plan_rate_limits(organization=organization)[field]
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= ceiling:
+        raise ServiceError(
+            _(
+                "%(field)s must be a whole number from 1 to %(max)d (your plan's limit per key), "
+                "or null for the plan's."
+            )
+            % {"field": field, "max": ceiling},
+            code="invalid_rate_limit",
+            param=field,
+        )
+    return value
+
+
+def _clean_lock(locked) -> bool:
+    if not isinstance(locked, bool):
+        raise ServiceError(
+            _("limits_locked must be true or false."), code="invalid_lock", param="limits_locked"
+        )
+    return locked
+
+
+def _may_lock_limits(actor, organization) -> bool:
+    """Whether ``actor``'s role in ``organization`` lets them lock limits and change locked ones."""
+    membership = Membership.objects.filter(organization=organization, user=actor).first()
+    return can(membership, Action.LOCK_KEY_LIMITS)
+
+
+def _refuse_locked(api_key: ApiKey, *, param: str):
+    who = api_key.limits_set_by
+    if who is not None and api_key.limits_set_at is not None:
+        message = _(
+            "%(who)s locked this key's spend cap and rate limits on %(when)s: only an owner or admin "
+            "can change them."
+        ) % {"who": who.full_name or who.email, "when": api_key.limits_set_at.strftime("%Y-%m-%d")}
+    else:
+        message = _(
+            "This key's spend cap and rate limits are locked: only an owner or admin can change them."
+        )
+    raise PermissionDenied(message, code="limits_locked", param=param)
+
+
+def _require_cap(organization, cap) -> None:
+    if cap is None and organization.require_key_cap:
+        raise ServiceError(
+            _(
+                "%(organization)s requires a monthly spend cap on every key: set "
+                'monthly_spend_cap_usd, like "100.00".'
+            )
+            % {"organization": organization.name},
+            code="spend_cap_required",
+            param="monthly_spend_cap_usd",
+        )
 
 
 def _clean_webhook_url(url) -> str:
@@ -119,11 +185,35 @@ def key_create(
     routing_policy: str = RoutingPolicy.ANY,
     alert_thresholds_pct=None,
     expires_at=None,
+    requests_per_minute: int | None = None,
+    tokens_per_minute: int | None = None,
+    limits_locked: bool | None = None,
     ip: str | None = None,
 ) -> tuple[ApiKey, str]:
-    """Creates a key and returns it with the full secret, which is never available again."""
+    """Creates a key and returns it with the full secret, which is never available again.
+
+    Limits (a cap, rate limits) given by an owner or admin are locked, unless ``limits_locked`` is
+    False; a developer cannot lock them (403). Where the organization requires a cap, a key without
+    one is refused (400 ``spend_cap_required``).
+    """
     name = _clean_name(name)
     cap = _clean_cap(monthly_spend_cap_usd)
+    _require_cap(organization, cap)
+    rate_limits = {
+        field: _clean_rate_limit(value, field=field, organization=organization)
+        for field, value in zip(RATE_LIMIT_FIELDS, (requests_per_minute, tokens_per_minute), strict=True)
+    }
+    if limits_locked is not None:
+        _clean_lock(limits_locked)
+    may_lock = _may_lock_limits(created_by, organization)
+    if limits_locked and not may_lock:
+        raise PermissionDenied(
+            _("Only owners and admins can lock a key's limits."), code="limits_locked", param="limits_locked"
+        )
+    limits_given = cap is not None or any(value is not None for value in rate_limits.values())
+    if limits_locked is None:
+        limits_locked = limits_given and may_lock
+    limits_set = limits_given or limits_locked
     webhook_url = _clean_webhook_url(alert_webhook_url)
     routing_policy = _clean_routing_policy(routing_policy)
     thresholds = _clean_thresholds(alert_thresholds_pct) if alert_thresholds_pct is not None else [80, 100]
@@ -143,6 +233,10 @@ def key_create(
         routing_policy=routing_policy,
         alert_thresholds_pct=thresholds,
         expires_at=expires_at,
+        **rate_limits,
+        limits_set_by=created_by if limits_set else None,
+        limits_set_at=timezone.now() if limits_set else None,
+        limits_locked=limits_locked,
     )
     audit_record(organization=organization, actor=created_by, action="key.created", target=api_key, ip=ip)
     return api_key, full_key
@@ -153,7 +247,7 @@ def _locked(api_key: ApiKey) -> ApiKey:
     api_key = (
         # The key's row only (of=): the organization is locked before keys everywhere else.
         ApiKey.objects.select_for_update(of=("self",))
-        .select_related("organization", "created_by")
+        .select_related("organization", "created_by", "limits_set_by")
         .get(pk=api_key.pk)
     )
     if api_key.status != "active":
@@ -191,18 +285,102 @@ def key_update_spend_cap(*, api_key: ApiKey, cap=None, clear: bool = False, acto
             code="invalid_spend_cap_request",
             param="monthly_spend_cap_usd",
         )
-    new_cap = None if clear else _clean_cap(cap)
-    api_key = _locked(api_key)
-    old = api_key.monthly_spend_cap_usd
-    api_key.monthly_spend_cap_usd = new_cap
-    api_key.save(update_fields=["monthly_spend_cap_usd"])
-    _changed(
-        api_key,
-        actor=actor,
-        action="key.spend_cap_changed",
-        ip=ip,
-        metadata={"from": _money_or_none(old), "to": _money_or_none(new_cap)},
+    return key_update_limits(
+        api_key=api_key, actor=actor, ip=ip, monthly_spend_cap_usd=None if clear else cap
     )
+
+
+UNCHANGED = object()
+
+
+def _limits_differ(api_key: ApiKey, wanted: dict, limits_locked) -> bool:
+    if limits_locked is not UNCHANGED and limits_locked != api_key.limits_locked:
+        return True
+    return any(getattr(api_key, field) != value for field, value in wanted.items())
+
+
+@transaction.atomic
+def key_update_limits(
+    *,
+    api_key: ApiKey,
+    actor,
+    ip=None,
+    monthly_spend_cap_usd=UNCHANGED,
+    requests_per_minute=UNCHANGED,
+    tokens_per_minute=UNCHANGED,
+    limits_locked=UNCHANGED,
+) -> ApiKey:
+    """Sets the key's limits that are given and differ: the monthly cap (None: no cap) and the rate
+    limits (None: the plan's), and records who set them and when.
+
+    Limits an owner or admin sets are locked, unless ``limits_locked=False`` comes with them; an
+    owner or admin may also lock or unlock them alone. Locked limits, and the lock itself, are for
+    owners and admins only: anyone else gets 403 ``limits_locked``. Where the organization requires
+    a cap, it cannot be removed.
+    """
+    wanted = {}
+    if monthly_spend_cap_usd is not UNCHANGED:
+        wanted["monthly_spend_cap_usd"] = _clean_cap(monthly_spend_cap_usd)
+    for field, value in zip(RATE_LIMIT_FIELDS, (requests_per_minute, tokens_per_minute), strict=True):
+        if value is not UNCHANGED:
+            wanted[field] = _clean_rate_limit(value, field=field, organization=api_key.organization)
+    if limits_locked is not UNCHANGED:
+        _clean_lock(limits_locked)
+    if not _limits_differ(api_key, wanted, limits_locked):
+        return api_key
+    api_key = _locked(api_key)
+    changed = {field: value for field, value in wanted.items() if getattr(api_key, field) != value}
+    lock_changes = limits_locked is not UNCHANGED and limits_locked != api_key.limits_locked
+    if not changed and not lock_changes:  # changed meanwhile to what was asked
+        return api_key
+    may_lock = _may_lock_limits(actor, api_key.organization)
+    if not may_lock:
+        if lock_changes:
+            raise PermissionDenied(
+                _("Only owners and admins can lock or unlock a key's limits."),
+                code="limits_locked",
+                param="limits_locked",
+            )
+        if api_key.limits_locked:
+            _refuse_locked(api_key, param=next(iter(changed)))
+    if "monthly_spend_cap_usd" in changed:
+        _require_cap(api_key.organization, changed["monthly_spend_cap_usd"])
+    was_locked = api_key.limits_locked
+    old = {field: getattr(api_key, field) for field in LIMIT_FIELDS}
+    for field, value in changed.items():
+        setattr(api_key, field, value)
+    if limits_locked is not UNCHANGED:
+        api_key.limits_locked = limits_locked
+    elif may_lock:
+        api_key.limits_locked = True
+    api_key.limits_set_by = actor
+    api_key.limits_set_at = timezone.now()
+    api_key.save(update_fields=[*changed, "limits_locked", "limits_set_by", "limits_set_at"])
+    if "monthly_spend_cap_usd" in changed:
+        _changed(
+            api_key,
+            actor=actor,
+            action="key.spend_cap_changed",
+            ip=ip,
+            metadata={
+                "from": _money_or_none(old["monthly_spend_cap_usd"]),
+                "to": _money_or_none(api_key.monthly_spend_cap_usd),
+            },
+        )
+    if changed.keys() & set(RATE_LIMIT_FIELDS):
+        _changed(
+            api_key,
+            actor=actor,
+            action="key.rate_limits_changed",
+            ip=ip,
+            metadata={
+                "from": {field: old[field] for field in RATE_LIMIT_FIELDS},
+                "to": {field: getattr(api_key, field) for field in RATE_LIMIT_FIELDS},
+            },
+        )
+    if api_key.limits_locked != was_locked:
+        action = "key.limits_locked" if api_key.limits_locked else "key.limits_unlocked"
+        _changed(api_key, actor=actor, action=action, ip=ip, metadata={})
     return api_key
 
 
@@ -287,9 +465,6 @@ def key_update_expiry(*, api_key: ApiKey, expires_at, actor, ip=None) -> ApiKey:
     )
 
 
-UNCHANGED = object()
-
-
 @transaction.atomic
 def key_update(
     *,
@@ -302,15 +477,24 @@ def key_update(
     routing_policy=UNCHANGED,
     alert_thresholds_pct=UNCHANGED,
     expires_at=UNCHANGED,
+    requests_per_minute=UNCHANGED,
+    tokens_per_minute=UNCHANGED,
+    limits_locked=UNCHANGED,
 ) -> ApiKey:
     """Applies the settings that are given and differ, each as its own audited change, all or none.
 
-    Every value is checked (the webhook address resolved) before anything is locked or written.
+    Every value is checked (the webhook address resolved) before anything is locked or written; the
+    limits (cap, rate limits, their lock) go through ``key_update_limits`` and its rules.
     """
     if name is not UNCHANGED:
         _clean_name(name)
     if monthly_spend_cap_usd is not UNCHANGED:
         _clean_cap(monthly_spend_cap_usd)
+    for field, value in zip(RATE_LIMIT_FIELDS, (requests_per_minute, tokens_per_minute), strict=True):
+        if value is not UNCHANGED:
+            _clean_rate_limit(value, field=field, organization=api_key.organization)
+    if limits_locked is not UNCHANGED:
+        _clean_lock(limits_locked)
     if alert_webhook_url is not UNCHANGED:
         _clean_webhook_url(alert_webhook_url)
     if routing_policy is not UNCHANGED:
@@ -320,12 +504,16 @@ def key_update(
     if expires_at is not UNCHANGED:
         _clean_expiry(expires_at)
     context = {"actor": actor, "ip": ip}
+    api_key = key_update_limits(
+        api_key=api_key,
+        monthly_spend_cap_usd=monthly_spend_cap_usd,
+        requests_per_minute=requests_per_minute,
+        tokens_per_minute=tokens_per_minute,
+        limits_locked=limits_locked,
+        **context,
+    )
     if name is not UNCHANGED and name != api_key.name:
         api_key = key_rename(api_key=api_key, name=name, **context)
-    if monthly_spend_cap_usd is not UNCHANGED:
-        new_cap = _clean_cap(monthly_spend_cap_usd)
-        if new_cap != api_key.monthly_spend_cap_usd:
-            api_key = key_update_spend_cap(api_key=api_key, cap=new_cap, clear=new_cap is None, **context)
     if alert_webhook_url is not UNCHANGED and (alert_webhook_url or "") != api_key.alert_webhook_url:
         api_key = key_update_alert_webhook(api_key=api_key, url=alert_webhook_url, **context)
     if routing_policy is not UNCHANGED and routing_policy != api_key.routing_policy:

@@ -15,11 +15,22 @@ from core.errors import NotFound, ServiceError
 from core.web import form_error_from_service
 from gateway import selectors as gateway_selectors
 from orgs.audit import client_ip
+from orgs.permissions import Action, can
 from orgs.selectors import active_membership
 
 from . import services
 from .forms import SERVICE_FIELDS, KeyCreateForm, KeySettingsForm
-from .selectors import key_get_visible, keys_visible_to
+from .selectors import key_get_visible, keys_visible_to, plan_rate_limits
+
+
+def _settings_form(request, api_key, data=None) -> KeySettingsForm:
+    return KeySettingsForm(
+        data,
+        initial=KeySettingsForm.initial_for(api_key),
+        api_key=api_key,
+        can_lock=can(active_membership(request), Action.LOCK_KEY_LIMITS),
+        plan_limits=plan_rate_limits(organization=api_key.organization),
+    )
 
 
 def _detail(request, api_key, form, *, status=200, **extra):
@@ -29,6 +40,7 @@ def _detail(request, api_key, form, *, status=200, **extra):
         {
             "key": api_key,
             "form": form,
+            "plan_limits": form.plan_limits,
             "refusals": gateway_selectors.refusals_of_key_this_month(api_key=api_key),
             "month_start": timezone.now().date().replace(day=1),
             "spend_alerts": alert_selectors.spend_alerts_of_key(api_key=api_key),
@@ -67,8 +79,11 @@ def _post_only(view):
 @login_required
 def key_list(request):
     membership = active_membership(request)
-    form = KeyCreateForm(request.POST or None)
+    plan_limits = plan_rate_limits(organization=membership.organization)
+    require_cap = membership.organization.require_key_cap
+    form = KeyCreateForm(request.POST or None, plan_limits=plan_limits, require_cap=require_cap)
     created = None
+    status = 200
     if request.method == "POST" and form.is_valid():
         try:
             created = services.key_create(
@@ -80,8 +95,9 @@ def key_list(request):
             )
         except ServiceError as error:
             form_error_from_service(form, error, fields=SERVICE_FIELDS)
+            status = error.status
         else:
-            form = KeyCreateForm()
+            form = KeyCreateForm(plan_limits=plan_limits, require_cap=require_cap)
     keys = list(keys_visible_to(membership).order_by("-created_at", "-id"))
     return render(
         request,
@@ -91,8 +107,9 @@ def key_list(request):
             "keys": keys,
             "new_key": created[0] if created else None,
             "full_key": created[1] if created else None,
+            "require_key_cap": require_cap,
         },
-        status=400 if form.errors else 200,
+        status=400 if form.errors and status == 200 else status,
     )
 
 
@@ -100,7 +117,8 @@ def key_list(request):
 @login_required
 def key_detail(request, key_id):
     api_key = _visible_key_or_404(request, key_id)
-    form = KeySettingsForm(request.POST or None, initial=KeySettingsForm.initial_for(api_key))
+    form = _settings_form(request, api_key, request.POST or None)
+    status = 200
     if request.method == "POST" and form.is_valid():
         try:
             services.key_update(
@@ -112,10 +130,11 @@ def key_detail(request, key_id):
             )
         except ServiceError as error:
             form_error_from_service(form, error, fields=SERVICE_FIELDS)
+            status = error.status
         else:
             messages.success(request, _("Saved."))
             return redirect("key_detail", key_id=api_key.id)
-    return _detail(request, api_key, form, status=400 if form.errors else 200)
+    return _detail(request, api_key, form, status=400 if form.errors and status == 200 else status)
 
 
 @never_cache
@@ -133,8 +152,7 @@ def key_webhook_secret(request, key_id):
             messages.error(request, error.message)
             return redirect("key_detail", key_id=api_key.id)
         messages.success(request, _("New signing secret made. The old one keeps signing for a day."))
-    form = KeySettingsForm(initial=KeySettingsForm.initial_for(api_key))
-    return _detail(request, api_key, form, show_secret=True)
+    return _detail(request, api_key, _settings_form(request, api_key), show_secret=True)
 
 
 @never_cache

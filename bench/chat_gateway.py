@@ -184,7 +184,13 @@ def main() -> int:
             }
         )
         _organization, api_key, full_key = funded_key("chat-bench@example.com")
-        ApiKey.objects.filter(pk=api_key.pk).update(monthly_spend_cap_usd=Decimal("100000.00"))
+        # Rate limits far above what the runs send (a payg key's 600 a minute would refuse most of
+        # them): the per-key limits are measured as the endpoint runs them, never hit.
+        ApiKey.objects.filter(pk=api_key.pk).update(
+            monthly_spend_cap_usd=Decimal("100000.00"),
+            requests_per_minute=1_000_000_000,
+            tokens_per_minute=1_000_000_000,
+        )
 
         proxy_environment = {**environment, "BARE_PROXY_UPSTREAM": provider_root}
         # The gateway twice: as bin/stack runs it (usage journal on, with its recorder), and writing

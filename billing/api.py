@@ -1,10 +1,11 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api_views import paginated_response, parse_days
 from core.money import format_usd, format_usd_exact
+from core.schema import PAGE_PARAMETERS, days_parameter, errors, page_of
 from orgs.audit import client_ip
 from orgs.selectors import acting_membership
 
@@ -53,7 +54,7 @@ class BalanceView(APIView):
 
 class UsageView(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("days", int, description="1 to 366, default 7")],
+        parameters=[days_parameter()],
         responses=UsageSerializer,
         summary="Usage per day (UTC) with a breakdown by tier",
     )
@@ -82,7 +83,7 @@ class PlanView(APIView):
 
     @extend_schema(
         request=PlanChangeSerializer,
-        responses=PlanSerializer,
+        responses={200: PlanSerializer, **errors(402)},
         summary="Change plan; the new fee for the rest of the month is charged, the unused days credited",
         description=(
             "Charges the new plan's monthly fee for the rest of the month, today included (a `plan_fee` "
@@ -119,7 +120,9 @@ class UpgradeHintView(APIView):
 class CheckoutView(APIView):
     @extend_schema(
         request=CheckoutSerializer,
-        responses=CheckoutSessionSerializer,
+        # 409: the idempotency_key was used with another amount; 502: Stripe refused; 503: Stripe is
+        # not configured.
+        responses={200: CheckoutSessionSerializer, **errors(409, 502, 503)},
         summary="A Stripe Checkout Session to top up the balance",
     )
     def post(self, request):
@@ -137,7 +140,11 @@ class CheckoutView(APIView):
 
 
 class TransactionListView(APIView):
-    @extend_schema(responses=TransactionSerializer(many=True), summary="The ledger, newest first")
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses=page_of(TransactionSerializer),
+        summary="The ledger, newest first",
+    )
     def get(self, request):
         return paginated_response(
             request,
@@ -156,7 +163,8 @@ class StripeWebhookView(APIView):
 
     @extend_schema(
         request=None,
-        responses=WebhookReceivedSerializer,
+        # 400: no valid Stripe signature; 503: webhooks are not configured.
+        responses={200: WebhookReceivedSerializer, **errors(503)},
         summary="Stripe's webhook (Stripe-signed events only)",
     )
     def post(self, request):

@@ -17,6 +17,7 @@ from core.errors import ServiceError
 from core.fields import MicroDollarField
 from core.ids import new_id
 from core.money import CENTS, MoneyError, format_usd, format_usd_exact, parse_usd, quantize
+from core.text import check_text
 from orgs.audit import audit_record
 from orgs.models import Membership, Organization, Role
 from orgs.permissions import Action, require
@@ -552,6 +553,7 @@ def checkout_create(*, membership: Membership, amount_usd, idempotency_key, ip=N
             code="invalid_idempotency_key",
             param="idempotency_key",
         )
+    check_text(idempotency_key, param="idempotency_key")
     amount = _parse_amount(amount_usd, param="amount_usd", minimum=TOP_UP_MINIMUM, maximum=TOP_UP_MAXIMUM)
     if not stripe_gateway.configured():
         raise ServiceError(

@@ -6,6 +6,7 @@ from core.api_views import paginated_response
 from core.errors import ServiceError
 from core.idempotency import idempotent
 from core.pagination import parse_limit
+from core.schema import PAGE_PARAMETERS, page_of
 from orgs.selectors import acting_membership
 
 from . import selectors, services
@@ -37,9 +38,20 @@ def _metadata_filters(request) -> dict[str, str]:
 
 class ConversationListView(APIView):
     @extend_schema(
-        responses=ConversationSerializer(many=True),
+        responses=page_of(ConversationSerializer),
         summary="Conversations, newest activity first",
-        parameters=[OpenApiParameter("metadata[key]", str, description="filter on a top-level key")],
+        parameters=[
+            *PAGE_PARAMETERS,
+            OpenApiParameter(
+                "metadata",
+                {"type": "object", "additionalProperties": {"type": "string"}},
+                style="deepObject",
+                explode=True,
+                description="`metadata[key]=value`: only conversations whose metadata has that top-level "
+                "key with that value (as a string); several filters must all hold. A key has 1 to 64 "
+                "letters, digits, `_`, `-` or `.`.",
+            ),
+        ],
     )
     def get(self, request):
         conversations = selectors.conversations_of(
@@ -68,7 +80,13 @@ class ConversationListView(APIView):
 class ConversationDetailView(APIView):
     @extend_schema(
         responses=ConversationDetailSerializer,
-        parameters=[OpenApiParameter("message_limit", int, description="1 to 1000, default 100")],
+        parameters=[
+            OpenApiParameter(
+                "message_limit",
+                {"type": "integer", "minimum": 1, "maximum": MAX_MESSAGE_LIMIT, "default": 100},
+                description=f"How many of the most recent messages, 1 to {MAX_MESSAGE_LIMIT}.",
+            )
+        ],
         summary="A conversation with its most recent messages, oldest first",
     )
     def get(self, request, conversation_id):
@@ -108,8 +126,11 @@ class ConversationDetailView(APIView):
 
 class MessageListView(APIView):
     @extend_schema(
-        responses=MessageSerializer(many=True),
-        parameters=[OpenApiParameter("order", str, enum=["asc", "desc"])],
+        responses=page_of(MessageSerializer),
+        parameters=[
+            *PAGE_PARAMETERS,
+            OpenApiParameter("order", {"type": "string", "enum": ["asc", "desc"], "default": "asc"}),
+        ],
         summary="A conversation's messages, a keyset page at a time",
     )
     def get(self, request, conversation_id):

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import NotFound, ServiceError
+from core.text import check_json_text, check_text
 
 from .models import CONTENT_MAX_LENGTH, TITLE_MAX_LENGTH, Conversation, Message, Role
 
@@ -20,7 +21,7 @@ def clean_title(title) -> str:
         return ""
     if not isinstance(title, str):
         raise ServiceError(_("title must be a string."), code="invalid_title", param="title")
-    title = title.strip()
+    title = check_text(title, param="title").strip()
     if len(title) > TITLE_MAX_LENGTH:
         raise ServiceError(
             _("A title has at most %(max)d characters.") % {"max": TITLE_MAX_LENGTH},
@@ -40,6 +41,7 @@ def clean_metadata(metadata) -> dict:
             code="invalid_metadata",
             param="metadata",
         )
+    check_json_text(metadata, param="metadata")
     # The API parses JSON fractions as Decimal (for money); metadata is not money, so they go back to
     # JSON numbers here.
     compact = json.dumps(metadata, separators=(",", ":"), ensure_ascii=False, default=float).encode()
@@ -117,6 +119,7 @@ def _clean_message(role, content, name, tool_call_id) -> dict:
         raise ServiceError(_("content is required."), code="content_required", param="content")
     if not isinstance(content, str):
         raise ServiceError(_("content must be a string."), code="invalid_content", param="content")
+    check_text(content, param="content")
     if len(content) > CONTENT_MAX_LENGTH:
         raise ServiceError(
             _("content has %(length)d characters; the limit is %(max)d.")
@@ -133,6 +136,8 @@ def _clean_message(role, content, name, tool_call_id) -> dict:
                 code=f"invalid_{param}",
                 param=param,
             )
+        if value is not None:
+            check_text(value, param=param)
     return {"role": role, "content": content, "name": name or "", "tool_call_id": tool_call_id or ""}
 
 

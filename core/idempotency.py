@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from .api import error_response
 from .models import IdempotencyRecord
+from .text import check_text
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -44,6 +45,8 @@ def idempotent(view_method=None, *, secret_fields: tuple[str, ...] = ()):
                 param=HEADER,
                 message=f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters.",
             )
+        # The key is stored; a server that lets a NUL through in a header must not reach the database.
+        check_text(key, param=HEADER)
         scope, endpoint = _scope(request), request.path
         fingerprint = _fingerprint(request)
         earlier = _replay(scope, key, endpoint, fingerprint)
@@ -73,6 +76,8 @@ def idempotent(view_method=None, *, secret_fields: tuple[str, ...] = ()):
                 raise
             return earlier
 
+    # Read by the OpenAPI schema (core.schema), which documents the header and the 409.
+    wrapper.honours_idempotency_key = True
     return wrapper
 
 

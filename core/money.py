@@ -29,6 +29,12 @@ MAX_INTEGER_DIGITS = 12
 _DECIMAL_TEXT = re.compile(r"[+-]?[0-9]{1,15}(\.[0-9]{1,15})?", re.ASCII)
 _EXPONENTS = {places: Decimal(1).scaleb(-places) for places in range(0, MICROS + 1)}
 
+# The wire forms, as the OpenAPI schema states them: what format_usd and format_usd_exact write, and
+# the decimal string an input amount of cents may be sent as (a JSON number is accepted too).
+CENTS_PATTERN = r"^-?[0-9]+\.[0-9]{2}$"
+EXACT_PATTERN = r"^-?[0-9]+\.[0-9]{2,6}$"
+CENTS_INPUT_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,2})?$"
+
 
 class MoneyError(ValueError):
     """An amount that cannot be accepted; ``code`` is the error code the API answers with."""

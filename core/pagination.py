@@ -10,11 +10,15 @@ import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, date
 
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import Q, QuerySet
+from django.utils.dateparse import parse_datetime
 
 from .errors import ServiceError
+from .text import text_problem
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -87,6 +91,9 @@ def _encode_cursor(values: list) -> str:
 
 
 def _decode_cursor(cursor: str, model, names: list[str]) -> list:
+    """The sort key a cursor holds, each value checked against its column: the JSON type
+    ``_encode_cursor`` gives it, and a value the column can hold. Anything else (a cursor edited by
+    hand, or made up) is a 400 ``invalid_cursor``, never a query that fails in the database."""
     invalid = ServiceError(
         "The cursor is not one this endpoint gave out.", code="invalid_cursor", param="cursor"
     )
@@ -95,18 +102,41 @@ def _decode_cursor(cursor: str, model, names: list[str]) -> list:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         raise invalid from None
     if not isinstance(values, list) or len(values) != len(names):
         raise invalid
-    parsed = []
-    for name, value in zip(names, values, strict=True):
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise invalid
-        if isinstance(value, str) and "\x00" in value:
-            raise invalid
-        try:
-            parsed.append(model._meta.get_field(name).to_python(value))
-        except (ValidationError, TypeError, ValueError):
-            raise invalid from None
-    return parsed
+    try:
+        return [
+            _cursor_value(model._meta.get_field(name), value)
+            for name, value in zip(names, values, strict=True)
+        ]
+    except (ValidationError, TypeError, ValueError, OverflowError):
+        raise invalid from None
+
+
+def _cursor_value(field, value):
+    """``value`` as ``field``'s Python value, or ValueError when the column could not hold it."""
+    if isinstance(field, models.DateTimeField):
+        # Written by _encode_cursor as an ISO 8601 string with its offset. A value that has no
+        # offset, or that leaves the years 1 to 9999 once moved to UTC (0001-01-01T00:00:00+01:00),
+        # cannot be compared with the column.
+        if not isinstance(value, str):
+            raise ValueError("a date and time is written as a string")
+        parsed = parse_datetime(value)
+        if parsed is None or parsed.utcoffset() is None:
+            raise ValueError("not an ISO 8601 date and time with an offset")
+        return parsed.astimezone(UTC)
+    if isinstance(field, models.DateField):
+        if not isinstance(value, str):
+            raise ValueError("a date is written as a string")
+        return date.fromisoformat(value)
+    if isinstance(field, models.IntegerField):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("a whole number is written as a JSON number")
+        # The column's range on this database (Django's own validators for the field).
+        field.run_validators(value)
+        return value
+    if not isinstance(value, str) or text_problem(value) is not None:
+        raise ValueError("text is written as a string that a text column can hold")
+    return field.to_python(value)

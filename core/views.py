@@ -123,6 +123,9 @@ class PingView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(summary="Is the API reachable?", responses={200: {"type": "object"}})
+    @extend_schema(
+        summary="Is the API reachable?",
+        responses={200: {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}},
+    )
     def get(self, request):
         return Response({"ok": True})

@@ -67,16 +67,30 @@ def latest_comments(organization, *, limit: int = 20):
     )
 
 
-def model_feedback_counts(*, window_days: int = 30, models=None) -> dict[str, tuple[int, int]]:
-    """Per served model, (positive, negative) ratings over the last ``window_days`` days, across all
-    organizations: what the router's sampling reads."""
+def model_feedback_by_organization(*, window_days: int = 30, models=None) -> list[tuple[str, str, int, int]]:
+    """Per served model and organization, ``(model, organization id, positive, negative)`` ratings over
+    the last ``window_days`` days: what the router's ratings are made of (gateway.router)."""
     since = timezone.now() - datetime.timedelta(days=window_days)
     rows = Feedback.objects.filter(updated_at__gte=since)
     if models is not None:
         rows = rows.filter(model__in=list(models))
-    return {
-        row["model"]: (row["positive"], row["negative"])
-        for row in rows.values("model")
+    return [
+        (row["model"], row["organization_id"], row["positive"], row["negative"])
+        for row in rows.values("model", "organization_id")
         .annotate(positive=Count("pk", filter=Q(rating=1)), negative=Count("pk", filter=Q(rating=-1)))
         .order_by()
-    }
+    ]
+
+
+def model_feedback_counts(*, window_days: int = 30, models=None) -> dict[str, tuple[float, float]]:
+    """Per served model, (positive, negative) ratings over the last ``window_days`` days, across all
+    organizations, each organization counting for at most ``gateway.router.ORGANIZATION_WEIGHT``
+    ratings of a model (its own scaled down to that, keeping its mix): the feedback the router reads,
+    bounded as it bounds it."""
+    from gateway.router import bounded, organization_weight
+
+    rows = model_feedback_by_organization(window_days=window_days, models=models)
+    return bounded(
+        ((model, positive, negative) for model, _organization, positive, negative in rows),
+        weight=organization_weight(),
+    )

@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 
 from billing.models import UsageRecord
 from core.errors import NotFound, ServiceError, ServiceUnavailable
+from core.text import check_text
 from gateway import journal
 
 from .models import COMMENT_MAX_LENGTH, MAX_TAGS, Feedback
@@ -19,7 +20,7 @@ def _clean(rating, comment, tags) -> dict:
         raise ServiceError(_("rating must be 1 (👍) or -1 (👎)."), code="invalid_rating", param="rating")
     if comment is not None and not isinstance(comment, str):
         raise ServiceError(_("comment must be a string."), code="invalid_comment", param="comment")
-    comment = (comment or "").strip()
+    comment = check_text(comment or "", param="comment").strip()
     if len(comment) > COMMENT_MAX_LENGTH:
         raise ServiceError(
             _("A comment has at most %(max)d characters.") % {"max": COMMENT_MAX_LENGTH},
@@ -71,6 +72,8 @@ def feedback_submit(
     values = _clean(rating, comment, tags)
     if not isinstance(generation_id, str):
         raise NotFound(_("No such generation."), code="generation_not_found", param="generation_id")
+    # Looked up in the database and in Redis, neither of which takes a NUL or a lone surrogate.
+    check_text(generation_id, param="generation_id")
     generation = _generation(organization, generation_id)
     if generation is None:
         # The recorder commits, then drops the mark: no mark now means a commit would show now.

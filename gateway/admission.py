@@ -128,6 +128,7 @@ class Admission:
     max_cost: Decimal
     reservation: str | None = None  # None when the key has no cap: nothing is held
     leased: bool = False  # held from this process's lease on the cap (gateway.leases), not in Redis
+    prompt_bytes: int = 0  # of the messages and tools, as JSON: what bounds the prompt's tokens
 
     @property
     def plan(self) -> Plan:
@@ -193,7 +194,7 @@ def assess(*, api_key: ApiKey, route: Route, body: dict) -> Admission:
         raise InsufficientBalance
     size = len(json.dumps([body.get("messages"), body.get("tools")], ensure_ascii=False).encode())
     worst = max_cost(plan=view.plan, route=route, messages_bytes=size, max_tokens=body.get("max_tokens"))
-    return Admission(view=view, max_cost=worst)
+    return Admission(view=view, max_cost=worst, prompt_bytes=size)
 
 
 class KeyForgotten(Exception):
@@ -275,6 +276,49 @@ def settlement(api_key: ApiKey, admission: Admission, cost: Decimal) -> tuple[st
     if admission.reservation is None or admission.leased or not settings.REDIS_URL:
         return None
     return RedisSpendCounter().key(api_key, admission.reservation), to_micros(cost - admission.max_cost)
+
+
+@dataclasses.dataclass
+class Hold:
+    """Everything an admitted request holds: its worst case against the key's cap (``admission``)
+    and its place in the key's rate limits (``grant``, gateway.ratelimits), given back exactly once
+    whatever happens. gateway.api settles it after the usage is recorded, and on every other way out
+    (a provider's failure, a refusal, an exception of any type, a stream abandoned): ``recorded()``
+    says what the request cost, and ``settle()`` gives back the rest; a request that recorded
+    nothing settles at zero. Settling twice does nothing the second time."""
+
+    api_key: ApiKey
+    admission: Admission
+    grant: object | None = None  # gateway.ratelimits.Grant
+    cost: Decimal = Decimal(0)
+    tokens: int = 0
+    cap_settled: bool = False  # settled by another call (the usage journal's, gateway.journal)
+    settled: bool = False
+
+    def recorded(self, cost: Decimal, *, tokens: int) -> None:
+        self.cost, self.tokens = cost, tokens
+
+    async def settle(self) -> None:
+        if self.settled:
+            return
+        self.settled = True
+        from . import ratelimits
+
+        try:
+            if not self.cap_settled:
+                await asettle(self.api_key, self.admission, self.cost)
+        finally:
+            if self.grant is not None:
+                await ratelimits.settle(self.grant, tokens=self.tokens)
+
+    async def cancel(self) -> None:
+        """The request was refused once counted: the cap's hold at zero, and it counts for nothing in
+        the rate limits."""
+        from . import ratelimits
+
+        if self.grant is not None:
+            await ratelimits.cancel(self.grant)
+        await self.settle()
 
 
 class CounterUnavailable(ServiceError):

@@ -15,10 +15,14 @@ answer is out.
 
 The order of a request:
 
-1. the Bearer key (401), the body (400);
+0. a client address over its limit of failed authentications (429, gateway.ratelimits);
+1. the Bearer key (401, counted against the client's address), the body (400, gateway.body: all of
+   it checked before anything is held);
 2. the route: the model's targets under the key's region policy (400/503), tried in order;
-3. admission: a positive balance (402 ``insufficient_balance``), and the request's worst-case cost
-   reserved against the key's cap (402 ``spend_cap_exceeded``) — see gateway.admission;
+3. admission: a positive balance (402 ``insufficient_balance``), the key's requests and tokens per
+   minute (429 ``rate_limit_exceeded``, gateway.ratelimits), and the request's worst-case cost
+   reserved against the key's cap (402 ``spend_cap_exceeded``) — see gateway.admission. What is
+   counted and held is the request's ``Hold``, given back on every way out (``handle``);
 4. the provider call. A connection error, a timeout, a 5xx or a 429 moves on to the next target, as
    long as nothing has been sent to the client yet; a 4xx is the caller's and is passed on as a 400;
 5. the usage recorded (gateway.recording) with the provider's token counts, the reservation
@@ -38,8 +42,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
-from decimal import Decimal
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 
 import httpx
@@ -55,19 +58,17 @@ from apikeys.services import ExpiredApiKey, InvalidApiKey, key_authenticate, key
 from core.api import error_body
 from core.errors import ServiceError
 from core.money import format_usd_exact
+from orgs.audit import client_ip
 
 from . import admission as admission_service
-from . import hot, journal, leases, recording, routing, upstream
+from . import hot, journal, leases, ratelimits, recording, routing, upstream
+from .body import BadRequest, parse_body  # noqa: F401 - BadRequest is the body's 400, named here too
 from .models import RequestStatus
 from .recording import Outcome, Pending
 
 logger = logging.getLogger(__name__)
 
 GENERATION_HEADER = "X-Nexevo-Generation-Id"
-
-
-class BadRequest(ServiceError):
-    pass
 
 
 @dataclasses.dataclass
@@ -105,43 +106,6 @@ class Refused(Exception):
 
     def __init__(self, reply: Reply, pending: Pending | None = None):
         self.reply, self.pending = reply, pending
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def parse_body(raw: bytes) -> dict:
-    """The request body, checked as far as the gateway needs; everything else goes to the provider."""
-    try:
-        body = json.loads(raw or b"", parse_constant=_refuse_constant)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("The request body is not valid JSON.", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object.", code="invalid_json")
-    model = body.get("model")
-    if model is None or model == "":
-        raise BadRequest("model is required, e.g. nexevo/balanced.", code="missing_model", param="model")
-    if not isinstance(model, str):
-        raise BadRequest("model must be a string.", code="invalid_model", param="model")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise BadRequest("messages must be a non-empty list.", code="invalid_messages", param="messages")
-    if not all(isinstance(message, dict) for message in messages):
-        raise BadRequest("Each message must be an object.", code="invalid_messages", param="messages")
-    for name in ("max_tokens", "max_completion_tokens"):
-        value = body.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise BadRequest(
-                f"{name} must be a whole number of at least 1.", code="invalid_max_tokens", param=name
-            )
-    if body.get("max_tokens") is None and body.get("max_completion_tokens") is not None:
-        body["max_tokens"] = body["max_completion_tokens"]
-    if not isinstance(body.get("stream", False), bool):
-        raise BadRequest("stream must be true or false.", code="invalid_stream", param="stream")
-    if body.get("n") not in (None, 1):
-        raise BadRequest("Only n=1 is supported.", code="unsupported_parameter", param="n")
-    return body
 
 
 # --- Before the provider call ---------------------------------------------------------------------
@@ -185,9 +149,12 @@ def _plan(raw_key: str, raw_body: bytes, *, fresh_key: bool = False) -> Pending:
 
 
 async def _prepare(raw_key: str, raw_body: bytes, *, direct: bool) -> Pending | Reply:
-    """``_plan`` from memory, or in a thread when a snapshot is cold; then the hold on the cap (which
-    also marks a request to be journaled as not written yet, see gateway.journal)."""
+    """``_plan`` from memory, or in a thread when a snapshot is cold; then the request is counted
+    against the key's rate limits (gateway.ratelimits) and its worst case held against the key's cap
+    (which also marks a request to be journaled as not written yet, see gateway.journal). From then
+    on ``pending.hold`` has what it counts and holds; a refusal here gives back what was taken."""
     read_at = leases.epoch()  # what this process had heard of forgotten keys before reading this one
+    pending = grant = None
     try:
         try:
             with hot.memory_only():
@@ -196,23 +163,67 @@ async def _prepare(raw_key: str, raw_body: bytes, *, direct: bool) -> Pending | 
             pending = await sync_to_async(_plan)(raw_key, raw_body)
         pending.direct = direct
         pending.journal = direct and not pending.stream and journal.enabled()
+        grant = await _count(pending)
+        pending.hold = admission_service.Hold(pending.api_key, pending.admission, grant)
         try:
             await admission_service.areserve(pending.api_key, pending.admission, read_at=read_at)
         except admission_service.KeyForgotten:  # changed in some process: read it afresh
             hot.drop(("key", pending.api_key.key_hash))
             fresh = await sync_to_async(_plan)(raw_key, raw_body, fresh_key=True)
             fresh.direct, fresh.journal = pending.direct, pending.journal
+            fresh.hold = admission_service.Hold(fresh.api_key, fresh.admission, grant)
             pending = fresh
             await admission_service.areserve(pending.api_key, pending.admission, check_forgotten=False)
-    except Refused as refused:
-        if refused.pending is not None:
-            await _log(refused.pending, RequestStatus.REFUSED, refused.reply)
-        return refused.reply
-    except ServiceError as error:
-        reply = error_reply(error.status, error.code, error.message, error.param)
-        await _log(pending, RequestStatus.REFUSED, reply)
-        return reply
+    except BaseException as error:
+        # Nothing is held on the cap when reserving it fails; what the rate limits counted goes back.
+        if grant is not None:
+            await _shielded(ratelimits.cancel(grant))
+        if isinstance(error, Refused):
+            if error.pending is not None:
+                await _log(error.pending, RequestStatus.REFUSED, error.reply)
+            return error.reply
+        if isinstance(error, ratelimits.RateLimitExceeded):
+            # Not logged: a client past its limit costs no write per request.
+            return _rate_limited(error)
+        if isinstance(error, ServiceError):
+            reply = error_reply(error.status, error.code, error.message, error.param)
+            if grant is not None:
+                reply.headers.update(grant.state.headers())
+            await _log(pending, RequestStatus.REFUSED, reply)
+            return reply
+        raise
     return pending
+
+
+async def _count(pending: Pending):
+    """The request counted against its key's rate limits: a ``ratelimits.Grant``, or
+    ``RateLimitExceeded``. Tokens are counted at the estimate until the usage is known."""
+    admission = pending.admission
+    max_tokens = pending.body.get("max_tokens")
+    return await ratelimits.admit(
+        pending.api_key,
+        ratelimits.limits_of(pending.api_key, admission.plan),
+        tokens=ratelimits.estimate_tokens(prompt_bytes=admission.prompt_bytes, max_tokens=max_tokens),
+        max_tokens=max_tokens,
+    )
+
+
+def _rate_limited(refusal: ratelimits.RateLimitExceeded) -> Reply:
+    return error_reply(429, refusal.code, refusal.message, refusal.param, headers=refusal.headers())
+
+
+async def _shielded(coroutine) -> None:
+    """Runs ``coroutine`` to its end even if the request is cancelled meanwhile; logs what it raises
+    (the caller is on its way out with an answer or an exception of its own)."""
+    task = asyncio.ensure_future(coroutine)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await task
+        raise
+    except Exception:
+        logger.exception("Giving back what a chat request held failed.")
 
 
 async def _log(pending: Pending, status: str, reply: Reply) -> None:
@@ -233,12 +244,13 @@ async def _record(pending: Pending, **outcome) -> Outcome:
 async def _finish(pending: Pending, **outcome) -> Outcome:
     """Records what was served, then settles the hold: the spend is counted before the hold goes."""
     recorded = await _record(pending, **outcome)
-    await admission_service.asettle(pending.api_key, pending.admission, recorded.cost)
+    pending.hold.recorded(recorded.cost, tokens=recorded.prompt_tokens + recorded.completion_tokens)
+    await pending.hold.settle()
     return recorded
 
 
 async def _fail(pending: Pending, reply: Reply) -> Reply:
-    await admission_service.asettle(pending.api_key, pending.admission, Decimal(0))
+    await pending.hold.settle()  # nothing recorded: at zero
     await _log(pending, RequestStatus.FAILED, reply)
     return reply
 
@@ -267,24 +279,68 @@ def _failure_response(failure: upstream.UpstreamFailure | None) -> tuple[int, st
 
 
 async def handle(
-    method: str, authorization: str, raw_body: bytes | None, *, buffered=False, direct=False
+    method: str,
+    authorization: str,
+    raw_body: bytes | None,
+    *,
+    buffered=False,
+    direct=False,
+    client_ip: Callable[[], str | None] | None = None,
 ) -> Reply:
     """``POST /v1/chat/completions``. ``raw_body`` is None when it was too large to read;
     ``buffered`` sends a stream whole (see ``chat_completions``); ``direct`` records on the event
-    loop's own connection (see ``recording.Pending.direct``)."""
+    loop's own connection (see ``recording.Pending.direct``); ``client_ip()`` is the client's address
+    as orgs.audit.client_ip reads it (called only when needed: a failed authentication, or an
+    address this process knows to be over its limit of those, gateway.ratelimits).
+
+    Once admitted, a request's hold (``pending.hold``: its worst case on the key's cap, its place in
+    the rate limits) is given back on every way out, from here: settled after the usage is recorded
+    (once the answer is out, or by the stream's relay), and at zero whatever else happens, an
+    exception of any type included."""
     if method != "POST":
         return error_reply(405, "method_not_allowed", "Use POST.", headers={"Allow": "POST"})
+    address = _Address(client_ip)
+    if ratelimits.any_address_blocked():
+        refusal = ratelimits.address_blocked(address())
+        if refusal is not None:
+            return _rate_limited(refusal)
     scheme, _, raw_key = authorization.partition(" ")
     if scheme.lower() != "bearer" or not raw_key.strip():
-        return error_reply(401, "invalid_api_key", "Send your API key as Authorization: Bearer <key>.")
+        reply = error_reply(401, "invalid_api_key", "Send your API key as Authorization: Bearer <key>.")
+        return await _unauthenticated(reply, address)
     if raw_body is None:
         return error_reply(413, "request_too_large", "The request body is too large.")
     prepared = await _prepare(raw_key.strip(), raw_body, direct=direct)
     if isinstance(prepared, Reply):
-        return prepared
-    if prepared.stream:
-        return await _stream(prepared, buffered=buffered)
-    return await _complete(prepared)
+        return await _unauthenticated(prepared, address) if prepared.status == 401 else prepared
+    try:
+        if prepared.stream:
+            reply = await _stream(prepared, buffered=buffered)
+        else:
+            reply = await _complete(prepared)
+    except BaseException:
+        await _shielded(prepared.hold.settle())
+        raise
+    reply.headers.update(prepared.hold.grant.state.headers())
+    return reply
+
+
+class _Address:
+    """The client's address, read once and only if asked for."""
+
+    def __init__(self, read: Callable[[], str | None] | None):
+        self._read, self._address, self._known = read, None, read is None
+
+    def __call__(self) -> str | None:
+        if not self._known:
+            self._address, self._known = self._read(), True
+        return self._address
+
+
+async def _unauthenticated(reply: Reply, address: _Address) -> Reply:
+    """A 401 counts against the client address's failed authentications: past the limit, a 429."""
+    refusal = await ratelimits.authentication_failed(address())
+    return _rate_limited(refusal) if refusal is not None else reply
 
 
 @csrf_exempt
@@ -297,10 +353,26 @@ async def chat_completions(request):
         raw_body = None
     buffered = not isinstance(request, ASGIRequest)
     reply = await handle(
-        request.method, request.headers.get("Authorization", ""), raw_body, buffered=buffered
+        request.method,
+        request.headers.get("Authorization", ""),
+        raw_body,
+        buffered=buffered,
+        client_ip=partial(client_ip, request),
     )
-    await run_after(reply)  # Django sends the response only after the view returns
+    if reply.events is not None:
+        # Django sends a stream after the view returns: its jobs run once the stream is over.
+        reply.events = _then_after(reply.events, reply)
+    else:
+        await run_after(reply)  # Django sends the response only after the view returns
     return reply.as_django()
+
+
+async def _then_after(events: AsyncIterator[bytes], reply: Reply):
+    try:
+        async for event in events:
+            yield event
+    finally:
+        await run_after(reply)
 
 
 async def run_after(reply: Reply) -> None:
@@ -338,9 +410,11 @@ async def _complete(pending: Pending) -> Reply:
     for target in pending.route.targets:
         pending.target = target
         pending.attempts += 1
+        # Built outside the provider's try: what fails here is ours (a 500), never the provider's.
+        request = upstream.request_for(target, pending.body, stream=False)
         try:
             async with asyncio.timeout(settings.NEXEVO_UPSTREAM_TOTAL_TIMEOUT):
-                response = await upstream.open_response(target, pending.body, stream=False)
+                response = await upstream.open_response(target, request)
                 try:
                     raw = await response.aread()
                 finally:
@@ -353,7 +427,7 @@ async def _complete(pending: Pending) -> Reply:
             failure = upstream.UpstreamFailure("upstream_timeout", "timed out", timeout=True)
         except upstream.UpstreamFailure as error:
             failure = error
-        except (httpx.HTTPError, ValueError):
+        except (httpx.HTTPError, ValueError, RecursionError):  # the provider's answer is not JSON
             failure = upstream.UpstreamFailure("upstream_error", "an unreadable answer")
         except upstream.UpstreamRejected as rejected:
             return await _fail(pending, error_reply(400, "upstream_rejected", rejected.message))
@@ -376,18 +450,17 @@ async def _complete(pending: Pending) -> Reply:
     journaled = await _journal(pending, served) if pending.journal else None
     if journaled is not None:
         outcome, entry, confirm, settles = journaled
+        pending.hold.cap_settled = settles  # the journal's call settles the hold kept in Redis
     else:
         outcome = await _record(pending, **served)
+    pending.hold.recorded(outcome.cost, tokens=prompt + completion)
     data["nexevo"] = _nexevo_block(pending, outcome)
     reply = _json(200, data, {GENERATION_HEADER: pending.generation_id})
     if journaled is not None:
         admission_service.spent(pending.api_key.organization_id, pending.admission.view, outcome.cost)
         reply.after.append(lambda: _confirm(pending, entry, confirm))
-        if settles:
-            return reply  # the journal's call settles the hold kept in Redis
     # The hold goes once the answer is out: until then it only over-counts, which is safe.
-    settle = admission_service.asettle
-    reply.after.append(lambda: settle(pending.api_key, pending.admission, outcome.cost))
+    reply.after.append(pending.hold.settle)
     return reply
 
 
@@ -462,9 +535,10 @@ async def _stream(pending: Pending, *, buffered: bool = False):
     for target in pending.route.targets:
         pending.target = target
         pending.attempts += 1
+        request = upstream.request_for(target, pending.body, stream=True)  # as in _complete
         try:
             async with asyncio.timeout(settings.NEXEVO_UPSTREAM_READ_TIMEOUT):
-                response = await upstream.open_response(target, pending.body, stream=True)
+                response = await upstream.open_response(target, request)
                 chunks = response.aiter_bytes()
                 try:
                     first = await anext(chunks)
@@ -492,7 +566,17 @@ async def _stream(pending: Pending, *, buffered: bool = False):
     if buffered:
         body = b"".join([event async for event in relay])
         return Reply(200, body, response_headers, content_type="text/event-stream")
-    return Reply(200, headers=response_headers, content_type="text/event-stream", events=relay)
+    reply = Reply(200, headers=response_headers, content_type="text/event-stream", events=relay)
+    # A relay that never ran (the client went away first) has neither closed the provider's answer
+    # nor settled the hold: the doors run this once the stream is over, sent or not.
+    reply.after.append(partial(_abandoned, pending, response))
+    return reply
+
+
+async def _abandoned(pending: Pending, response: httpx.Response) -> None:
+    if not pending.hold.settled:
+        await response.aclose()
+        await pending.hold.settle()
 
 
 async def _relay(pending: Pending, response: httpx.Response, chunks, first: bytes):
@@ -545,6 +629,8 @@ async def _relay(pending: Pending, response: httpx.Response, chunks, first: byte
         await response.aclose()
         with contextlib.suppress(BaseException):
             await record(RequestStatus.INCOMPLETE, "client_disconnected")
+        if not pending.hold.settled:  # the recording failed: nothing recorded, the hold at zero
+            await _shielded(pending.hold.settle())
         raise
     await response.aclose()
     if ended_early or not (state.done or state.usage):

@@ -21,15 +21,18 @@ import asyncio
 import contextlib
 import gc
 import logging
+from functools import partial
 
 import psycopg
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError, connections
+from django.http import HttpRequest
 from django.http.request import split_domain_port, validate_host
 
 from core.api import as_service_unavailable
 from core.errors import ServiceUnavailable
+from orgs.audit import client_ip
 
 from . import api, database, hot, leases
 
@@ -72,7 +75,11 @@ class ChatCompletions:
         direct = connections["default"].vendor == "postgresql"
         try:
             return await api.handle(
-                scope["method"], headers.get("authorization", ""), raw_body, direct=direct
+                scope["method"],
+                headers.get("authorization", ""),
+                raw_body,
+                direct=direct,
+                client_ip=partial(_client_address, scope, headers),
             )
         except (DatabaseError, psycopg.Error):  # Django's connection, or the recording pool's
             logger.exception("The database failed during a chat request.")
@@ -115,6 +122,18 @@ async def _lifespan(receive, send) -> None:
 
 def _headers(scope) -> dict[str, str]:
     return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+
+
+def _client_address(scope, headers: dict[str, str]) -> str | None:
+    """The client's address as orgs.audit.client_ip reads it from a Django request (the connection's
+    address, or ``X-Forwarded-For`` behind ``TRUSTED_PROXY_COUNT`` proxies), from this request's
+    scope: the same rule for both doors."""
+    request = HttpRequest()
+    client = scope.get("client")
+    request.META["REMOTE_ADDR"] = client[0] if client else ""
+    for name, value in headers.items():
+        request.META["HTTP_" + name.upper().replace("-", "_")] = value
+    return client_ip(request)
 
 
 def _secure(scope, headers) -> bool:

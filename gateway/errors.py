@@ -20,6 +20,15 @@ EXPLANATIONS = {
     "invalid_messages": _("“messages” was missing or empty, or held something other than message objects."),
     "invalid_max_tokens": _("max_tokens (or max_completion_tokens) was not a whole number of at least 1."),
     "invalid_stream": _("“stream” was neither true nor false."),
+    "invalid_type": _(
+        "A field of the request had the wrong type (a number where a string belongs, say); the "
+        "answer named it."
+    ),
+    "json_too_deep": _("The request body was nested too deeply (more than 64 levels of arrays and objects)."),
+    "invalid_text": _(
+        "A text in the request held a lone surrogate (such as \\ud800) or a NUL character, which "
+        "cannot be stored or sent; the answer named where."
+    ),
     "unsupported_parameter": _(
         "The request asked for something the gateway does not offer, such as n above 1."
     ),
@@ -33,6 +42,12 @@ EXPLANATIONS = {
     ),
     "model_unavailable": _(
         "This model was switched off at that moment. Try again later or use another model."
+    ),
+    # How fast (429): refusals of the rate limits are answered but not logged (a client past its
+    # limit costs no write per request); here for the API's sake.
+    "rate_limit_exceeded": _(
+        "The key's requests or tokens per minute were used up, or its client address sent too many "
+        "requests with an invalid key. Retry after the seconds the answer's Retry-After gave."
     ),
     # Who pays (402).
     "insufficient_balance": _(

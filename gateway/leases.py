@@ -29,8 +29,9 @@ that read its key before a message arrived (``epoch()``) makes the call too. The
 pinged every ``PING_SECONDS``: one that stops answering is made again, and trusted only then.
 
 Leases exist only on an event loop where ``start()`` ran: gateway.asgi's lifespan, that is under
-uvicorn with ``REDIS_URL``. Everywhere else (Django's door, the tests' hand-made requests) admission
-holds per request as before.
+uvicorn with ``REDIS_URL``. Everywhere else (Django's door, the tests' hand-made requests)
+admission holds per request as before. The rate limits' leases (gateway.ratelimits) live on the same
+loop, and are given back by this module's sweeper and at ``stop()``.
 """
 
 import asyncio
@@ -190,11 +191,12 @@ def forget(key_hashes) -> None:
     """Some process revoked or changed these keys: their snapshots and leases go, and a key read
     before now is not trusted (``epoch``)."""
     global _epoch
-    from . import hot
+    from . import hot, ratelimits
 
     key_hashes = set(key_hashes)
     _epoch += 1
     hot.invalidate([("key", key_hash) for key_hash in key_hashes])
+    ratelimits.forget(key_hashes)
     for lease in [lease for lease in _leases.values() if lease.key_hash in key_hashes]:
         _give_back(_leases.pop(lease.counter))
 
@@ -229,8 +231,12 @@ async def _adjust(counter: str, amount: int) -> None:
 
 
 def sweep(now: float | None = None) -> None:
-    """Gives back the leases unused for ``IDLE_SECONDS`` or older than ``MAX_SECONDS``."""
+    """Gives back the leases unused for ``IDLE_SECONDS`` or older than ``MAX_SECONDS``, and the rate
+    limits' leases likewise (gateway.ratelimits)."""
+    from . import ratelimits
+
     now = time.monotonic() if now is None else now
+    ratelimits.sweep(now)
     for lease in list(_leases.values()):
         if now - lease.used_at >= IDLE_SECONDS or now - lease.granted_at >= MAX_SECONDS:
             _give_back(_leases.pop(lease.counter))
@@ -452,5 +458,8 @@ async def stop() -> None:
     await asyncio.gather(*state.forever, return_exceptions=True)
     for lease in list(_leases.values()):
         _give_back(_leases.pop(lease.counter))
+    from . import ratelimits
+
+    ratelimits.give_back_all()
     await asyncio.gather(*state.tasks, return_exceptions=True)
     _state = None

@@ -58,6 +58,8 @@ class Pending:
     direct: bool = False
     # Journaled (gateway.journal): answered first, written by the recorder. Only with ``direct``.
     journal: bool = False
+    # What the request holds once admitted (gateway.admission.Hold), given back on every way out.
+    hold: object | None = None
 
     @property
     def stream(self) -> bool:

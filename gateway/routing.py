@@ -9,14 +9,14 @@ import datetime
 import random
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.utils import timezone
 
 from apikeys.models import RoutingPolicy
 from billing.models import ModelPrice, Tier
 from billing.pricing import BALANCED_MODEL, FAST_MODEL, UnknownModel
 from core.errors import ServiceError
-from feedback.selectors import model_feedback_counts
+from feedback.selectors import model_feedback_by_organization
 
 from . import hot, router
 from .models import GatewayModel, OrganizationProviderKey, PoolCandidate, PoolTier, Region, RequestLog
@@ -178,10 +178,17 @@ def reseed(seed: int | None) -> None:
     hot.clear()
 
 
-def ratings(models: list[str]) -> dict[str, tuple[int, int]]:
-    """(positive, negative) per model: thumbs over the feedback window, where each upstream failure
-    in the last hour also counts as a thumbs-down. Read at most every ``NEXEVO_ROUTER_RATINGS_SECONDS``
-    per process (gateway.hot), so the hot path usually skips these two queries."""
+# The error codes of requests that a provider failed (gateway.router: what counts against a model's
+# health). Everything else a request can end with is the caller's doing or ours.
+PROVIDER_FAULTS = ("upstream_timeout", "upstream_error", "upstream_closed_early")
+
+
+def ratings(models: list[str]) -> dict[str, tuple[float, float]]:
+    """(positive, negative) per model as the router weighs them (gateway.router): thumbs over the
+    feedback window and provider faults of the last hour, each organization counting for at most
+    ``router.organization_weight()`` ratings of a model. Read at most every
+    ``NEXEVO_ROUTER_RATINGS_SECONDS`` per process (gateway.hot), so the hot path usually skips these
+    two queries."""
     return hot.get(
         ("ratings", tuple(sorted(models))),
         lambda: _ratings_read(models),
@@ -189,17 +196,25 @@ def ratings(models: list[str]) -> dict[str, tuple[int, int]]:
     )
 
 
-def _ratings_read(models: list[str]) -> dict[str, tuple[int, int]]:
-    counts = {model: (0, 0) for model in models}
-    counts.update(model_feedback_counts(models=models))
+def _ratings_read(models: list[str]) -> dict[str, tuple[float, float]]:
+    by_organization = {
+        (model, organization): [positive, negative]
+        for model, organization, positive, negative in model_feedback_by_organization(models=models)
+    }
     since = timezone.now() - datetime.timedelta(hours=1)
-    failures = (
-        RequestLog.objects.filter(created_at__gte=since, model__in=models)
-        .values("model")
-        .annotate(n=Count("pk", filter=Q(error_code__startswith="upstream_")))
+    faults = (
+        RequestLog.objects.filter(created_at__gte=since, model__in=models, error_code__in=PROVIDER_FAULTS)
+        .values("model", "organization_id")
+        .annotate(n=Count("pk"))
         .order_by()
     )
-    for row in failures:
-        positive, negative = counts[row["model"]]
-        counts[row["model"]] = (positive, negative + row["n"])
+    for row in faults:
+        by_organization.setdefault((row["model"], row["organization_id"]), [0, 0])[1] += row["n"]
+    counts = {model: (0.0, 0.0) for model in models}
+    counts.update(
+        router.bounded(
+            ((model, positive, negative) for (model, _org), (positive, negative) in by_organization.items()),
+            weight=router.organization_weight(),
+        )
+    )
     return counts

@@ -37,7 +37,9 @@ def client() -> httpx.AsyncClient:
 
 
 class UpstreamFailure(Exception):
-    """A provider failed in a way another candidate may not: connection, timeout, 5xx or 429."""
+    """A provider failed in a way another candidate may not: connection, timeout, 5xx or 429, or an
+    answer that is not what the API promises. These, and only these, are the provider faults that
+    count against a model's health (gateway.routing.PROVIDER_FAULTS)."""
 
     def __init__(self, code: str, message: str, *, timeout: bool = False):
         super().__init__(message)
@@ -72,11 +74,13 @@ def request_for(target: Target, body: dict, *, stream: bool) -> httpx.Request:
     )
 
 
-async def open_response(target: Target, body: dict, *, stream: bool) -> httpx.Response:
-    """Sends the request and returns the response once its status line is in and is a 2xx; the body
-    is still unread. Raises ``UpstreamFailure`` or ``UpstreamRejected`` otherwise."""
+async def open_response(target: Target, request: httpx.Request) -> httpx.Response:
+    """Sends ``request`` (``request_for``: built by the caller, so that nothing of ours failing to
+    build it can pass for the provider's fault) and returns the response once its status line is in
+    and is a 2xx; the body is still unread. Raises ``UpstreamFailure`` or ``UpstreamRejected``
+    otherwise."""
     try:
-        response = await client().send(request_for(target, body, stream=stream), stream=True)
+        response = await client().send(request, stream=True)
     except httpx.TimeoutException:
         raise UpstreamFailure(
             "upstream_timeout", f"{target.provider} did not answer in time.", timeout=True

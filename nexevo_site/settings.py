@@ -75,6 +75,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy and Permissions-Policy on every response (CONTENT_SECURITY_POLICY below).
+    "core.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -86,6 +88,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Query strings and form data with a NUL refused before any view (core.text's input policy).
+    "core.text_middleware.InvalidTextMiddleware",
     "core.middleware.ServiceUnavailableMiddleware",
     "core.error_pages.MethodNotAllowedPageMiddleware",
 ]
@@ -245,7 +249,8 @@ ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
-ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupDetailsForm"
+# The full name, and the same work for a taken address as for a new one (accounts.forms.SignupForm).
+ACCOUNT_FORMS = {"signup": "accounts.forms.SignupForm"}
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_PREVENT_ENUMERATION = True
@@ -299,9 +304,13 @@ NEXEVO_UPSTREAM_READ_TIMEOUT = env_int("NEXEVO_UPSTREAM_READ_TIMEOUT", 60)
 NEXEVO_UPSTREAM_TOTAL_TIMEOUT = env_int("NEXEVO_UPSTREAM_TOTAL_TIMEOUT", 120)
 # A reservation against a key's cap that was never settled (a crashed process) stops counting after this.
 NEXEVO_RESERVATION_TTL_SECONDS = env_int("NEXEVO_RESERVATION_TTL_SECONDS", 900)
+# Chat requests with a missing or wrong key per client address per minute, then 429 (gateway.ratelimits).
+NEXEVO_CHAT_AUTH_FAILURES_PER_MINUTE = env_int("NEXEVO_CHAT_AUTH_FAILURES_PER_MINUTE", 30)
 # How often each process re-reads the router's ratings, and its seed (unset: random).
 NEXEVO_ROUTER_RATINGS_SECONDS = env_int("NEXEVO_ROUTER_RATINGS_SECONDS", 15)
 NEXEVO_ROUTER_SEED = env_int("NEXEVO_ROUTER_SEED", 0) or None
+# The most ratings one organization's thumbs and provider faults count for in a model's rating.
+NEXEVO_ROUTER_RATINGS_PER_ORGANIZATION = env_int("NEXEVO_ROUTER_RATINGS_PER_ORGANIZATION", 20)
 # Seconds each process keeps what the chat endpoint reads on every request (keys, the catalog, plans
 # and balances, provider keys); a change made in another process shows within this (gateway.hot).
 NEXEVO_HOT_CACHE_SECONDS = env_int("NEXEVO_HOT_CACHE_SECONDS", 2)
@@ -339,7 +348,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["core.parsers.DecimalJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "core.api.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "user": env_str("NEXEVO_API_RATE", "600/minute"),
@@ -363,6 +372,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/v1",
+    # Names for the choice sets the API shares (core.schema); the values say what each one means.
+    "ENUM_NAME_OVERRIDES": {
+        "MemberRoleEnum": ["owner", "admin", "developer"],
+        "AssignableRoleEnum": ["admin", "developer"],
+        "KeyStatusEnum": ["active", "revoked", "expired"],
+        "MessageRoleEnum": ["user", "assistant", "system", "tool"],
+    },
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
     # The reference is public; the endpoints it describes are not.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
@@ -378,7 +395,8 @@ USE_TZ = True
 
 # --- Static files ---------------------------------------------------------------------------------
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where collectstatic writes (bin/production runs it) and WhiteNoise serves from in production.
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Outside production WhiteNoise serves straight from the apps' static folders, no collectstatic needed.
 WHITENOISE_USE_FINDERS = not PRODUCTION
@@ -414,6 +432,55 @@ CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# core.security: no inline script or style on the console's pages, nothing from other origins, no
+# <object>, no <base>, never in a frame; forms post to the console, or to Stripe Checkout (a top-up
+# answers its POST with a redirect there, and a redirect after a form counts as form-action).
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "frame-ancestors": ["'none'"],
+    "form-action": ["'self'", "https://checkout.stripe.com"],
+}
+# Swagger UI at /v1/docs/ and ReDoc at /v1/redoc/: their inline start-up scripts carry a nonce of
+# each response's own; ReDoc writes <style> elements as it renders, draws icons from data: URLs and
+# runs its search in a blob: worker. The console's pages never get this policy.
+CONTENT_SECURITY_POLICY_API_DOCS = {
+    **CONTENT_SECURITY_POLICY,
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "img-src": ["'self'", "data:"],
+    "worker-src": ["'self'", "blob:"],
+}
+# Powerful browser features, none of which the console uses, denied to it and to anything it embeds.
+PERMISSIONS_POLICY = ", ".join(
+    f"{feature}=()"
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "idle-detection",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "picture-in-picture",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+)
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
@@ -425,16 +492,47 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
 
 # --- Logging --------------------------------------------------------------------------------------
+# Every handler blanks out API keys and Authorization values (core.logredact). uvicorn's own loggers,
+# its access log included, are configured here too (in its format), when the app loads, so that
+# they pass the same filter; Celery keeps these handlers rather than its own.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact_secrets": {"()": "core.logredact.RedactSecrets"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "uvicorn": {"()": "uvicorn.logging.DefaultFormatter", "fmt": "%(levelprefix)s %(message)s"},
+        "uvicorn_access": {
+            "()": "uvicorn.logging.AccessFormatter",
+            "fmt": '%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s',
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
+        "uvicorn": {
+            "class": "logging.StreamHandler",
+            "formatter": "uvicorn",
+            "filters": ["redact_secrets"],
+            "stream": "ext://sys.stderr",
+        },
+        "uvicorn_access": {
+            "class": "logging.StreamHandler",
+            "formatter": "uvicorn_access",
+            "filters": ["redact_secrets"],
+            "stream": "ext://sys.stdout",
+        },
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's own handlers (a second console copy while DEBUG, mail to ADMINS) go: its
+        # records reach the root's handler, filtered like the rest.
+        "django": {"handlers": [], "level": "INFO"},
         "django.db.backends": {"level": "WARNING"},
+        "uvicorn": {"handlers": ["uvicorn"], "level": "INFO", "propagate": False},
+        "uvicorn.access": {"handlers": ["uvicorn_access"], "level": "INFO", "propagate": False},
     },
 }
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Spend-alert webhooks (alerts) -----------------------------------------------------------------
 # Seconds to wait after each failed attempt (the README states the schedule); the whole exchange of

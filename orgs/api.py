@@ -4,6 +4,7 @@ from rest_framework.views import APIView
 
 from core.api_views import paginated_response
 from core.idempotency import idempotent
+from core.schema import PAGE_PARAMETERS, page_of
 
 from . import services
 from .audit import client_ip
@@ -18,6 +19,7 @@ from .selectors import (
 )
 from .serializers import (
     InvitationCreateSerializer,
+    InvitationEnvelopeSerializer,
     InvitationSerializer,
     MemberSerializer,
     MemberUpdateSerializer,
@@ -39,7 +41,9 @@ def _with_membership(membership: Membership) -> dict:
 
 class OrganizationListView(APIView):
     @extend_schema(
-        responses=OrganizationListItemSerializer(many=True), summary="The organizations the caller belongs to"
+        parameters=PAGE_PARAMETERS,
+        responses=page_of(OrganizationListItemSerializer),
+        summary="The organizations the caller belongs to",
     )
     def get(self, request):
         organizations = organizations_of_user(user=request.user)
@@ -72,7 +76,11 @@ class OrganizationDetailView(APIView):
 
 
 class InvitationListView(APIView):
-    @extend_schema(responses=InvitationSerializer(many=True), summary="The organization's invitations")
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses=page_of(InvitationSerializer),
+        summary="The organization's invitations",
+    )
     def get(self, request, org_id):
         membership = membership_or_404(user=request.user, organization_id=org_id)
         require(membership, Action.MANAGE_DEVELOPERS)
@@ -85,7 +93,7 @@ class InvitationListView(APIView):
 
     @extend_schema(
         request=InvitationCreateSerializer,
-        responses={201: InvitationSerializer},
+        responses={201: InvitationEnvelopeSerializer},
         summary="Invite someone by e-mail",
     )
     @idempotent
@@ -100,7 +108,11 @@ class InvitationListView(APIView):
 
 
 class InvitationDetailView(APIView):
-    @extend_schema(responses=InvitationSerializer, summary="Withdraw an invitation")
+    @extend_schema(
+        # Like Stripe's deletes, the answer is the object as it now is (status "revoked").
+        responses={200: InvitationEnvelopeSerializer},
+        summary="Withdraw an invitation; answers it, revoked",
+    )
     def delete(self, request, org_id, invitation_id):
         membership = membership_or_404(user=request.user, organization_id=org_id)
         invitation = services.invitation_revoke(
@@ -110,7 +122,9 @@ class InvitationDetailView(APIView):
 
 
 class MemberListView(APIView):
-    @extend_schema(responses=MemberSerializer(many=True), summary="The organization's members")
+    @extend_schema(
+        parameters=PAGE_PARAMETERS, responses=page_of(MemberSerializer), summary="The organization's members"
+    )
     def get(self, request, org_id):
         membership = membership_or_404(user=request.user, organization_id=org_id)
         return paginated_response(

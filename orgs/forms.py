@@ -18,6 +18,17 @@ class OrganizationNameForm(forms.Form):
     )
 
 
+class KeyPolicyForm(forms.Form):
+    require_key_cap = forms.BooleanField(
+        label=_("Require a monthly spend cap on every new key"),
+        required=False,
+        help_text=_(
+            "Keys created without a cap are refused, on these pages and through the API, and no key's cap "
+            "can be removed while this is on. Keys that have no cap today keep working."
+        ),
+    )
+
+
 class InviteForm(forms.Form):
     email = forms.EmailField(
         label=_("E-mail address"),

@@ -9,7 +9,12 @@
 | top up, change plan; see the activity log           | yes   | yes   | no        |
 | create keys; use conversations and feedback         | yes   | yes   | yes       |
 | manage other members' keys                          | yes   | yes   | no        |
+| lock keys' caps and rate limits; require caps       | yes   | yes   | no        |
 | add, test, remove provider keys (bring your own)    | yes   | yes   | no        |
+
+A key's spend cap and rate limits lock when an owner or admin sets them (apikeys.services): from then
+on only an owner or admin can change them, even on a developer's own key. "Require caps" is the
+organization setting that refuses a new key without a monthly spend cap.
 
 Roles are read from the membership on every request, so a change takes effect at once for
 sessions and keys alike.
@@ -34,6 +39,7 @@ class Action(StrEnum):
     USE = "use"
     MANAGE_ALL_KEYS = "manage_all_keys"
     MANAGE_PROVIDER_KEYS = "manage_provider_keys"
+    LOCK_KEY_LIMITS = "lock_key_limits"
 
 
 _ALLOWED_ROLES = {
@@ -46,6 +52,7 @@ _ALLOWED_ROLES = {
     Action.USE: {Role.OWNER, Role.ADMIN, Role.DEVELOPER},
     Action.MANAGE_ALL_KEYS: {Role.OWNER, Role.ADMIN},
     Action.MANAGE_PROVIDER_KEYS: {Role.OWNER, Role.ADMIN},
+    Action.LOCK_KEY_LIMITS: {Role.OWNER, Role.ADMIN},
 }
 
 _REFUSALS = {
@@ -56,6 +63,7 @@ _REFUSALS = {
     Action.VIEW_ACTIVITY: _("Only owners and admins can see the activity log."),
     Action.MANAGE_ALL_KEYS: _("Developers can manage only their own keys."),
     Action.MANAGE_PROVIDER_KEYS: _("Only owners and admins can manage provider keys."),
+    Action.LOCK_KEY_LIMITS: _("Only owners and admins can lock keys' limits or require a spend cap on keys."),
 }
 
 

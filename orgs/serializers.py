@@ -11,12 +11,16 @@ class OrganizationSerializer(serializers.Serializer):
     owner_user_id = serializers.CharField(allow_null=True)
 
 
+ROLES = ["owner", "admin", "developer"]
+ASSIGNABLE_ROLES = {"type": "string", "enum": ["admin", "developer"]}
+
+
 class OrganizationListItemSerializer(OrganizationSerializer):
-    role = serializers.CharField(help_text="The caller's role in this organization.")
+    role = serializers.ChoiceField(choices=ROLES, help_text="The caller's role in this organization.")
 
 
 class MembershipRoleSerializer(serializers.Serializer):
-    role = serializers.CharField()
+    role = serializers.ChoiceField(choices=ROLES)
 
 
 class OrganizationWithMembershipSerializer(serializers.Serializer):
@@ -31,28 +35,36 @@ class OrganizationCreateSerializer(serializers.Serializer):
 class MemberSerializer(serializers.Serializer):
     user_id = serializers.CharField()
     email = serializers.EmailField(source="user.email")
-    full_name = serializers.CharField(source="user.full_name")
-    role = serializers.CharField()
+    full_name = serializers.CharField(source="user.full_name", allow_blank=True)
+    role = serializers.ChoiceField(choices=ROLES)
     joined_at = serializers.DateTimeField()
 
 
 class MemberUpdateSerializer(serializers.Serializer):
-    role = StrictCharField(max_length=16, help_text="admin or developer")
+    role = StrictCharField(max_length=16, schema=ASSIGNABLE_ROLES, help_text="admin or developer")
 
 
 class InvitationSerializer(serializers.Serializer):
     invitation_id = serializers.CharField(source="id")
     email = serializers.EmailField()
-    role = serializers.CharField()
-    status = serializers.CharField(source="current_status", help_text="pending, accepted, revoked or expired")
+    role = serializers.ChoiceField(choices=ROLES)
+    status = serializers.ChoiceField(
+        source="current_status",
+        choices=["pending", "accepted", "revoked", "expired"],
+        help_text="pending, accepted, revoked or expired",
+    )
     invited_by = serializers.CharField(source="invited_by_id")
     created_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField()
 
 
+class InvitationEnvelopeSerializer(serializers.Serializer):
+    invitation = InvitationSerializer()
+
+
 class InvitationCreateSerializer(serializers.Serializer):
-    email = StrictCharField(max_length=254)
-    role = StrictCharField(max_length=16)
+    email = StrictCharField(max_length=254, schema={"type": "string", "format": "email", "maxLength": 254})
+    role = StrictCharField(max_length=16, schema=ASSIGNABLE_ROLES)
 
 
 class TransferOwnerSerializer(serializers.Serializer):

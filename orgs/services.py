@@ -91,6 +91,28 @@ def organization_rename(*, membership: Membership, name: str, ip: str | None = N
     return organization
 
 
+@transaction.atomic
+def organization_require_key_cap(
+    *, membership: Membership, required: bool, ip: str | None = None
+) -> Organization:
+    """Turns on or off the rule that every new key has a monthly spend cap (apikeys.services.key_create),
+    which also keeps any key's cap from being removed while it holds. Owners and admins only."""
+    require(membership, Action.LOCK_KEY_LIMITS)
+    organization = Organization.objects.select_for_update().get(pk=membership.organization_id)
+    if organization.require_key_cap == required:
+        return organization
+    organization.require_key_cap = required
+    organization.save(update_fields=["require_key_cap"])
+    audit_record(
+        organization=organization,
+        actor=membership.user,
+        action="organization.key_cap_required" if required else "organization.key_cap_not_required",
+        target=organization,
+        ip=ip,
+    )
+    return organization
+
+
 def organization_deletion_blockers(*, organization: Organization) -> list[str]:
     """Why the organization cannot be deleted now; empty when it can."""
     reasons = []

@@ -17,7 +17,13 @@ from core.web import focus_first_error, form_error_from_service, pager, service_
 
 from . import services
 from .audit import client_ip
-from .forms import DeleteOrganizationForm, InviteForm, OrganizationNameForm, TransferOwnershipForm
+from .forms import (
+    DeleteOrganizationForm,
+    InviteForm,
+    KeyPolicyForm,
+    OrganizationNameForm,
+    TransferOwnershipForm,
+)
 from .models import Role
 from .permissions import Action, action_for_managing, can, require
 from .selectors import (
@@ -254,6 +260,8 @@ def organization_settings(request, membership):
     organization = membership.organization
     if request.method != "POST":
         return _settings_page(request, membership)
+    if request.POST.get("form") == "key_policy":
+        return _key_policy_change(request, membership)
     rename_form = OrganizationNameForm(request.POST)
     if rename_form.is_valid():
         try:
@@ -270,6 +278,24 @@ def organization_settings(request, membership):
             messages.success(request, _("Renamed."))
             return redirect("organization_settings", org_id=organization.id)
     return _settings_page(request, membership, rename_form=rename_form, status=400)
+
+
+def _key_policy_change(request, membership):
+    form = KeyPolicyForm(request.POST)
+    form.is_valid()  # a checkbox: always valid
+    try:
+        organization = services.organization_require_key_cap(
+            membership=membership, required=form.cleaned_data["require_key_cap"], ip=client_ip(request)
+        )
+    except ServiceError as error:
+        return service_error_response(
+            request, error, back_to="organization_settings", org_id=membership.organization_id
+        )
+    if organization.require_key_cap:
+        messages.success(request, _("Every new key now needs a monthly spend cap."))
+    else:
+        messages.success(request, _("New keys no longer need a spend cap."))
+    return redirect("organization_settings", org_id=organization.id)
 
 
 def _settings_page(request, membership, *, rename_form=None, transfer_form=None, status=200):
@@ -289,6 +315,11 @@ def _settings_page(request, membership, *, rename_form=None, transfer_form=None,
             "transfer_form": transfer_form or TransferOwnershipForm(members=others),
             "deletion_blockers": services.organization_deletion_blockers(organization=organization),
             "is_owner": can(membership, Action.OWN),
+            "key_policy_form": (
+                KeyPolicyForm(initial={"require_key_cap": organization.require_key_cap})
+                if can(membership, Action.LOCK_KEY_LIMITS)
+                else None
+            ),
         },
         status=status,
     )

@@ -89,10 +89,14 @@ def test_it_answers_unknown_filters_with_the_defaults_not_an_error(client, alice
     view = response.context["view"]
     assert (view.days, view.metric, view.key_id) == (30, "cost", None)
     assert "<script>" not in response.content.decode()
-    # "²" is a digit to str.isdigit(), not to int(); PostgreSQL's text cannot hold NUL.
-    for query in ({"days": "²"}, {"days": "٣"}, {"model": "gpt\x00"}, {"key": "\x00"}):
+    # "²" is a digit to str.isdigit(), not to int().
+    for query in ({"days": "²"}, {"days": "٣"}):
         assert client.get("/billing/usage/", query).status_code == 200, query
         assert client.get("/billing/usage.csv", query).status_code == 200, query
+    # PostgreSQL's text cannot hold NUL: the input policy refuses it before the view (core.text).
+    for query in ({"model": "gpt\x00"}, {"key": "\x00"}):
+        assert client.get("/billing/usage/", query).status_code == 400, query
+        assert client.get("/billing/usage.csv", query).status_code == 400, query
     assert client.get("/feedback/", {"days": "²"}).status_code == 200
 
 

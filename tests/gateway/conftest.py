@@ -158,3 +158,14 @@ def run_async(function):
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(in_thread).result()
+
+
+@pytest.fixture(autouse=True)
+def _rate_limits_forgotten():
+    """Each test starts with no rate limits counted in this process (gateway.ratelimits); what Redis
+    counts goes with the cache, which every test starts without."""
+    from gateway import ratelimits
+
+    ratelimits.reset()
+    yield
+    ratelimits.reset()
