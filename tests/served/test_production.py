@@ -5,10 +5,12 @@ Before bin/production ran collectstatic, every page under NEXEVO_ENV=production 
 finding 9: "Missing staticfiles manifest entry for 'css/app.css'")."""
 
 import re
+import sqlite3
+import subprocess
 
 import httpx
 
-from .conftest import environment
+from .conftest import PROJECT, environment
 
 # What a production host sets (README, "Settings"); the values are this test's own.
 PRODUCTION = {
@@ -54,3 +56,28 @@ def test_a_key_in_a_query_string_is_refused_and_never_logged(serve, database, te
     assert "GET /v1/keys?api_key=nx_[redacted]" in log, log
     secret = full_key.split("_", 1)[1]
     assert secret[:8] not in log
+
+
+def test_bin_production_prepare_only_checks_collects_and_migrates_without_serving(database, tmp_path):
+    """What deploy/systemd's nexevo-prepare.service runs once before the web processes start."""
+    # A migration not applied yet, as after a deploy: prepare applies it.
+    with sqlite3.connect(database) as connection:
+        connection.execute("DELETE FROM django_migrations WHERE app = 'sessions'")
+        connection.execute("DROP TABLE django_session")
+    env = environment(database, **PRODUCTION, STATIC_ROOT=str(tmp_path / "static"))
+
+    prepared = subprocess.run(
+        [str(PROJECT / "bin" / "production"), "--prepare-only"],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert prepared.returncode == 0, prepared.stdout + prepared.stderr
+    assert (tmp_path / "static" / "staticfiles.json").is_file()  # collectstatic's manifest
+    assert "Applying sessions." in prepared.stdout  # migrated
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("SELECT count(*) FROM django_session").fetchone() == (0,)
+    assert "Uvicorn running" not in prepared.stdout + prepared.stderr  # and it did not serve

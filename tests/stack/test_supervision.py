@@ -9,6 +9,7 @@ import contextlib
 import errno
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -331,3 +332,73 @@ def test_a_killed_process_comes_back_while_the_others_serve_and_a_stop_frees_the
     # quiet one; the bound leaves a busy machine's margin.
     assert time.monotonic() - began < 60
     assert "is taken" not in again.output()
+
+
+# Production: deploy/systemd
+
+UNITS = PROJECT / "deploy" / "systemd"
+INSTALLED_AT = "/srv/nexevo"
+
+
+def unit_settings(path: Path) -> dict[str, list[str]]:
+    settings: dict[str, list[str]] = {}
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, _, value = line.partition("=")
+            settings.setdefault(key.strip(), []).append(value.strip())
+    return settings
+
+
+def test_every_procfile_process_has_a_unit_that_starts_it_through_the_same_script():
+    procfile = {
+        name.strip(): command.split()[0]
+        for name, _, command in (
+            line.partition(":")
+            for line in (PROJECT / "Procfile").read_text().splitlines()
+            if line.strip() and not line.startswith("#")
+        )
+    }
+    units = {path.name: unit_settings(path) for path in UNITS.glob("*.service")}
+    assert {name.split(".")[0].removeprefix("nexevo-").rstrip("@") for name in units} == {
+        *procfile,
+        "prepare",
+    }
+
+    for name, settings in units.items():
+        (command,) = settings["ExecStart"]
+        program = command.split()[0]
+        assert program.startswith(f"{INSTALLED_AT}/bin/"), name
+        script = PROJECT / program.removeprefix(f"{INSTALLED_AT}/")
+        assert script.is_file() and os.access(script, os.X_OK), name
+        assert settings["EnvironmentFile"] == ["/etc/nexevo/nexevo.env"], name
+        assert settings["WorkingDirectory"] == [INSTALLED_AT], name
+        process = name.split(".")[0].removeprefix("nexevo-").rstrip("@")
+        if process != "prepare":  # the long-running ones, each restarted on its own
+            assert program.removeprefix(f"{INSTALLED_AT}/") == procfile[process], name
+            assert settings["Restart"] == ["always"], name
+            assert "nexevo-prepare.service" in settings["Requires"], name
+    assert units["nexevo-web@.service"]["ExecStart"] == [f"{INSTALLED_AT}/bin/web --host 127.0.0.1 --port %i"]
+
+
+def test_systemd_finds_nothing_wrong_with_the_units(tmp_path):
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("needs systemd-analyze (Debian's systemd package)")
+    # The units as installed from this checkout, so that systemd can check their ExecStart.
+    for path in [*UNITS.glob("*.service"), *UNITS.glob("*.target")]:
+        text = path.read_text().replace(INSTALLED_AT, str(PROJECT))
+        (tmp_path / path.name).write_text(
+            text.replace("/etc/nexevo/nexevo.env", str(UNITS / "nexevo.env.example"))
+        )
+    units = sorted(path.name for path in tmp_path.iterdir() if not path.name.endswith("@.service"))
+
+    verified = subprocess.run(
+        [analyze, "verify", "--man=no", *units, "nexevo-web@8001.service", "nexevo-web@8002.service"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stderr == "", verified.stderr  # not even a warning (an unknown key, say)
