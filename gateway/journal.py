@@ -53,15 +53,26 @@ _UNRECORDED = "nexevo:unrecorded:"
 # How long a not-written marker lives if nobody drops it (the recorder drops it once written).
 UNRECORDED_SECONDS = 24 * 3600
 
-# KEYS[1] the journal, KEYS[2] the generation's not-written marker, KEYS[3] (optional) the key's
-# spend counter. ARGV: the entry, the marker's lifetime, the counter's adjustment in micro-dollars
-# (the real cost less the hold; applied only to a counter that still exists, as gateway.admission's
-# _ADJUST).
+# KEYS[1] the journal, KEYS[2] the generation's not-written marker, KEYS[3] and KEYS[4] (optional)
+# the key's spend counter and the holdings of the process that holds on it. ARGV: the entry, the
+# marker's lifetime, what comes off the holdings and what is spent, in micro-dollars (as
+# gateway.admission's _SETTLE: the spend is counted in the same step as the charge, so a process
+# killed after it leaves no spent hold to be given back).
 _APPEND = """
 redis.call('XADD', KEYS[1], '*', 'entry', ARGV[1])
 redis.call('SET', KEYS[2], 1, 'EX', ARGV[2])
-if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then
-  redis.call('INCRBY', KEYS[3], ARGV[3])
+if KEYS[3] then
+  local held = tonumber(redis.call('HGET', KEYS[4], KEYS[3]) or 0)
+  local released = math.max(math.min(tonumber(ARGV[3]), held), 0)
+  if released >= held then
+    redis.call('HDEL', KEYS[4], KEYS[3])
+  elseif released > 0 then
+    redis.call('HINCRBY', KEYS[4], KEYS[3], -released)
+  end
+  local change = tonumber(ARGV[4]) - released
+  if change ~= 0 and redis.call('EXISTS', KEYS[3]) == 1 then
+    redis.call('INCRBY', KEYS[3], change)
+  end
 end
 return 1
 """
@@ -71,9 +82,10 @@ def enabled() -> bool:
     return bool(settings.NEXEVO_USAGE_JOURNAL and settings.REDIS_URL)
 
 
-async def asend(entry: dict, *, settlement: tuple[str, int] | None):
+async def asend(entry: dict, *, settlement: tuple[str, str, int, int] | None):
     """Sends the journaling of ``entry``, with its not-written marker and the hold's settlement
-    (``settlement``: the counter and the adjustment, from gateway.admission.settlement, or None), in
+    (``settlement``: the counter, the holdings, what is released and what is spent, from
+    gateway.admission.settlement, or None), in
     one call from the event loop, and returns once it is written to Redis's connection, before its
     reply: the caller answers the client, then awaits the returned ``confirm()`` for the reply. So
     the marker is in Redis before the client can ask about the generation, and the answer does not
@@ -81,11 +93,11 @@ async def asend(entry: dict, *, settlement: tuple[str, int] | None):
     from .admission import async_client
 
     keys = [STREAM, unrecorded_key(entry["generation"])]
-    adjustment = 0
+    release = spend = 0
     if settlement is not None:
-        keys.append(settlement[0])
-        adjustment = settlement[1]
-    arguments = [json.dumps(entry, separators=(",", ":")), UNRECORDED_SECONDS, adjustment]
+        counter, holdings, release, spend = settlement
+        keys += [counter, holdings]
+    arguments = [json.dumps(entry, separators=(",", ":")), UNRECORDED_SECONDS, release, spend]
     pool = async_client().connection_pool
     connection = await pool.get_connection()
     try:
