@@ -25,6 +25,7 @@ import dataclasses
 import datetime
 import json
 import logging
+import uuid
 from decimal import Decimal
 
 from asgiref.sync import sync_to_async
@@ -129,6 +130,8 @@ class Admission:
     reservation: str | None = None  # None when the key has no cap: nothing is held
     leased: bool = False  # held from this process's lease on the cap (gateway.leases), not in Redis
     holder: str | None = None  # whose holdings in Redis count it (gateway.leases.holder)
+    # Names its settlement in Redis, which is made once however many times it is sent.
+    settlement_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
     prompt_bytes: int = 0  # of the messages and tools, as JSON: what bounds the prompt's tokens
 
     @property
@@ -271,32 +274,21 @@ async def asettle(api_key: ApiKey, admission: Admission, cost: Decimal, *, in_re
         )
     if not in_redis and (release or spend):
         # Retried until it lands (gateway.leases); the answer never waits for it under uvicorn.
-        await leases.settle_holding(key, admission.holder, release=release, spend=spend)
+        await leases.settle_holding(
+            key, admission.holder, release=release, spend=spend, op=admission.settlement_id
+        )
 
 
-def settlement(api_key: ApiKey, admission: Admission, cost: Decimal) -> tuple[str, str, int, int] | None:
+def settlement(api_key: ApiKey, admission: Admission, cost: Decimal) -> tuple[str, str, int, int, str] | None:
     """What settles the hold at ``cost`` inside another Redis script (gateway.journal): the key's
-    counter, the holder's holdings, what comes off them and what is spent, in micro-dollars; None
-    when nothing is held in Redis. A hold from a lease still gives the rest back to the lease
-    (``asettle(in_redis=True)``)."""
+    counter, the holder, what comes off its holdings and what is spent, in micro-dollars, and the
+    settlement's id (the same if it is sent again: it is made once); None when nothing is held in
+    Redis. A hold from a lease still gives the rest back to the lease (``asettle(in_redis=True)``)."""
     if admission.reservation is None or not settings.REDIS_URL or admission.holder is None:
         return None
     release, spend = _redis_settlement(admission, cost)
     counter_key = RedisSpendCounter().key(api_key, admission.reservation)
-    return counter_key, holdings_key(admission.holder), release, spend
-
-
-def spent(organization_id: str, view: AccountView, cost: Decimal) -> None:
-    """A request was charged ``cost`` and the database has not said the new balance yet (the usage
-    journal): this process's snapshot of the balance goes down by it. A snapshot read afresh before the
-    recorder wrote it goes down by it twice until it expires: it errs low, never lets a balance pass 0."""
-
-    def lower(kept: AccountView) -> AccountView:
-        if kept.plan.pk != view.plan.pk:
-            return kept
-        return dataclasses.replace(kept, balance=kept.balance - cost)
-
-    hot.update(("account", organization_id), lower)
+    return counter_key, admission.holder, release, spend, admission.settlement_id
 
 
 @dataclasses.dataclass
@@ -444,28 +436,43 @@ return granted
 # not taken off twice, and the spend goes on it whatever. A counter that is gone is not made again
 # (it is seeded afresh from the database, which holds every recorded cost). Answers 0 when that id
 # was settled already.
-_SETTLE = """
-if ARGV[3] ~= '' then
-  if redis.call('LPOS', KEYS[3], ARGV[3]) then
+
+
+def settle_script(*, counter: str, holdings: str, ops: str, release: str, spend: str, op: str) -> str:
+    """The Lua of a settlement (``_SETTLE``), on the KEYS and ARGV named, for another script to run
+    in the same step (gateway.journal's ``_APPEND``). Returns 0 from the script when the give-back
+    ``op`` was made already."""
+    return f"""
+if {op} ~= '' then
+  if redis.call('LPOS', {ops}, {op}) then
     return 0
   end
-  redis.call('LPUSH', KEYS[3], ARGV[3])
-  redis.call('LTRIM', KEYS[3], 0, {kept})
-  redis.call('EXPIRE', KEYS[3], 86400)
+  redis.call('LPUSH', {ops}, {op})
+  redis.call('LTRIM', {ops}, 0, {HOLDER_OPS_KEPT - 1})
+  redis.call('EXPIRE', {ops}, 86400)
 end
-local held = tonumber(redis.call('HGET', KEYS[2], KEYS[1]) or 0)
-local released = math.max(math.min(tonumber(ARGV[1]), held), 0)
-if released >= held then
-  redis.call('HDEL', KEYS[2], KEYS[1])
-elseif released > 0 then
-  redis.call('HINCRBY', KEYS[2], KEYS[1], -released)
+do
+  local held = tonumber(redis.call('HGET', {holdings}, {counter}) or 0)
+  local released = math.max(math.min(tonumber({release}), held), 0)
+  if released >= held then
+    redis.call('HDEL', {holdings}, {counter})
+  elseif released > 0 then
+    redis.call('HINCRBY', {holdings}, {counter}, -released)
+  end
+  local change = tonumber({spend}) - released
+  if change ~= 0 and redis.call('EXISTS', {counter}) == 1 then
+    redis.call('INCRBY', {counter}, change)
+  end
 end
-local change = tonumber(ARGV[2]) - released
-if change ~= 0 and redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('INCRBY', KEYS[1], change)
-end
-return 1
-""".replace("{kept}", str(HOLDER_OPS_KEPT - 1))
+"""
+
+
+_SETTLE = (
+    settle_script(
+        counter="KEYS[1]", holdings="KEYS[2]", ops="KEYS[3]", release="ARGV[1]", spend="ARGV[2]", op="ARGV[3]"
+    )
+    + "return 1"
+)
 # A holder's heartbeat. KEYS[1] ``HOLDERS``. ARGV: the holder. Answers 0, and does not register
 # it, when it is not registered (taken for dead: it takes a new name), else 1.
 _HEARTBEAT = """

@@ -39,6 +39,8 @@ import time
 from django.conf import settings
 from redis.exceptions import RedisError, ResponseError
 
+from .admission import holder_ops_key, holdings_key, settle_script
+
 logger = logging.getLogger(__name__)
 
 STREAM = "nexevo:usage"
@@ -53,39 +55,36 @@ _UNRECORDED = "nexevo:unrecorded:"
 # How long a not-written marker lives if nobody drops it (the recorder drops it once written).
 UNRECORDED_SECONDS = 24 * 3600
 
-# KEYS[1] the journal, KEYS[2] the generation's not-written marker, KEYS[3] and KEYS[4] (optional)
-# the key's spend counter and the holdings of the process that holds on it. ARGV: the entry, the
-# marker's lifetime, what comes off the holdings and what is spent, in micro-dollars (as
-# gateway.admission's _SETTLE: the spend is counted in the same step as the charge, so a process
-# killed after it leaves no spent hold to be given back).
-_APPEND = """
+# KEYS[1] the journal, KEYS[2] the generation's not-written marker, KEYS[3..5] (optional) the key's
+# spend counter and the holdings and recent settlements of the process that holds on it. ARGV: the
+# entry, the marker's lifetime, then what comes off the holdings, what is spent (in micro-dollars) and
+# the settlement's id, as gateway.admission's _SETTLE: the spend is counted in the same step as the
+# charge, so a process killed after it leaves no spent hold to be given back.
+_APPEND = (
+    """
 redis.call('XADD', KEYS[1], '*', 'entry', ARGV[1])
 redis.call('SET', KEYS[2], 1, 'EX', ARGV[2])
 if KEYS[3] then
-  local held = tonumber(redis.call('HGET', KEYS[4], KEYS[3]) or 0)
-  local released = math.max(math.min(tonumber(ARGV[3]), held), 0)
-  if released >= held then
-    redis.call('HDEL', KEYS[4], KEYS[3])
-  elseif released > 0 then
-    redis.call('HINCRBY', KEYS[4], KEYS[3], -released)
-  end
-  local change = tonumber(ARGV[4]) - released
-  if change ~= 0 and redis.call('EXISTS', KEYS[3]) == 1 then
-    redis.call('INCRBY', KEYS[3], change)
-  end
+"""
+    + settle_script(
+        counter="KEYS[3]", holdings="KEYS[4]", ops="KEYS[5]", release="ARGV[3]", spend="ARGV[4]", op="ARGV[5]"
+    )
+    + """
 end
 return 1
 """
+)
 
 
 def enabled() -> bool:
     return bool(settings.NEXEVO_USAGE_JOURNAL and settings.REDIS_URL)
 
 
-async def asend(entry: dict, *, settlement: tuple[str, str, int, int] | None):
+async def asend(entry: dict, *, settlement: tuple[str, str, int, int, str] | None):
     """Sends the journaling of ``entry``, with its not-written marker and the hold's settlement
-    (``settlement``: the counter, the holdings, what is released and what is spent, from
-    gateway.admission.settlement, or None), in
+    (``settlement``: the counter, the holder, what is released, what is spent and the settlement's
+    id, from gateway.admission.settlement, or None; if the reply does not come, the settlement is
+    sent again by gateway.leases until it lands, and made once), in
     one call from the event loop, and returns once it is written to Redis's connection, before its
     reply: the caller answers the client, then awaits the returned ``confirm()`` for the reply. So
     the marker is in Redis before the client can ask about the generation, and the answer does not
@@ -94,10 +93,11 @@ async def asend(entry: dict, *, settlement: tuple[str, str, int, int] | None):
 
     keys = [STREAM, unrecorded_key(entry["generation"])]
     release = spend = 0
+    op = ""
     if settlement is not None:
-        counter, holdings, release, spend = settlement
-        keys += [counter, holdings]
-    arguments = [json.dumps(entry, separators=(",", ":")), UNRECORDED_SECONDS, release, spend]
+        counter, holder, release, spend, op = settlement
+        keys += [counter, holdings_key(holder), holder_ops_key(holder)]
+    arguments = [json.dumps(entry, separators=(",", ":")), UNRECORDED_SECONDS, release, spend, op]
     pool = async_client().connection_pool
     connection = await pool.get_connection()
     try:
@@ -112,6 +112,11 @@ async def asend(entry: dict, *, settlement: tuple[str, str, int, int] | None):
             await connection.read_response()
         except BaseException:
             await connection.disconnect()
+            if settlement is not None:  # it may not have been made: again, until it lands, once
+                from . import leases
+
+                counter, holder, release, spend, op = settlement
+                leases.settle_later(counter, holder, release=release, spend=spend, op=op)
             raise
         finally:
             await pool.release(connection)

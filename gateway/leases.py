@@ -286,15 +286,25 @@ def pending_give_backs() -> int:
     return len(keeper.pending) if keeper is not None else 0
 
 
-async def settle_holding(counter: str, holder_name: str, *, release: int, spend: int) -> None:
+async def settle_holding(counter: str, holder_name: str, *, release: int, spend: int, op: str = "") -> None:
     """Takes ``release`` off what ``holder_name`` holds on ``counter`` and puts ``spend`` on it as
     spent (gateway.admission._SETTLE), retried until it lands. Under uvicorn it is sent in the
-    background; elsewhere it is awaited once, and retried by the keeper if it fails."""
+    background; elsewhere it is awaited once, and retried by the keeper if it fails. ``op`` names it
+    (made once however many times it is sent)."""
     settlement = _Settlement(counter, holder_name, release, spend)
+    if op:
+        settlement.op = op
     if running():
         _state.spawn(_settle(settlement))
     else:
         await _settle(settlement)
+
+
+def settle_later(counter: str, holder_name: str, *, release: int, spend: int, op: str) -> None:
+    """A settlement sent in another call that failed without an answer (it may have been made):
+    sent again until it lands, made once by its id ``op``."""
+    _keeper().later(_Settlement(counter, holder_name, release, spend, op))
+    _keeper().wake()
 
 
 def _settle_soon(counter: str, holder_name: str, *, release: int, spend: int = 0) -> None:
