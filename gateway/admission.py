@@ -431,20 +431,24 @@ return granted
 """
 # Settles part of what a holder holds on a counter. KEYS[1] the counter, KEYS[2] the holder's
 # holdings, KEYS[3] its recent give-backs. ARGV: ``release`` (what stops being held), ``spend`` (what
-# of it, or beyond it, was spent), the give-back's id ("" for none). Only what the holdings still
-# hold comes off the counter: what the beat job gave back already (the holder was taken for dead) is
-# not taken off twice, and the spend goes on it whatever. A counter that is gone is not made again
-# (it is seeded afresh from the database, which holds every recorded cost). Answers 0 when that id
+# of it, or beyond it, was spent), the give-back's id ("" for none), "1" when it is sent again. Only
+# what the holdings still hold comes off the counter: what the beat job gave back already (the
+# holder was taken for dead) is not taken off twice, and the spend goes on it whatever. A counter
+# that is gone is not made again (it is seeded afresh from the database, which holds every recorded
+# cost). Answers 0 when that id
 # was settled already.
 
 
-def settle_script(*, counter: str, holdings: str, ops: str, release: str, spend: str, op: str) -> str:
+def settle_script(
+    *, counter: str, holdings: str, ops: str, release: str, spend: str, op: str, again: str = "'0'"
+) -> str:
     """The Lua of a settlement (``_SETTLE``), on the KEYS and ARGV named, for another script to run
-    in the same step (gateway.journal's ``_APPEND``). Returns 0 from the script when the give-back
-    ``op`` was made already."""
+    in the same step (gateway.journal's ``_APPEND``). When ``again`` is '1' (a settlement sent again
+    after a call that may have made it), returns 0 from the script if ``op`` was made already; only
+    then is the list of recent settlements searched."""
     return f"""
 if {op} ~= '' then
-  if redis.call('LPOS', {ops}, {op}) then
+  if {again} == '1' and redis.call('LPOS', {ops}, {op}) then
     return 0
   end
   redis.call('LPUSH', {ops}, {op})
@@ -469,7 +473,13 @@ end
 
 _SETTLE = (
     settle_script(
-        counter="KEYS[1]", holdings="KEYS[2]", ops="KEYS[3]", release="ARGV[1]", spend="ARGV[2]", op="ARGV[3]"
+        counter="KEYS[1]",
+        holdings="KEYS[2]",
+        ops="KEYS[3]",
+        release="ARGV[1]",
+        spend="ARGV[2]",
+        op="ARGV[3]",
+        again="ARGV[4]",
     )
     + "return 1"
 )
@@ -660,12 +670,14 @@ class RedisSpendCounter:
             raise CounterUnavailable from error
 
 
-def settle_holding(client, counter: str, holder: str, *, release: int, spend: int, op: str = ""):
+def settle_holding(
+    client, counter: str, holder: str, *, release: int, spend: int, op: str = "", again: bool = False
+):
     """``_SETTLE`` on ``client`` (a Redis client, sync or asyncio: what it returns is awaited by an
     async caller): ``release`` of what ``holder`` holds on ``counter`` stops being held, ``spend``
-    of it (or beyond it) was spent. ``op`` names a give-back that may be sent more than once."""
+    of it (or beyond it) was spent. ``op`` names it; ``again`` when it may have been made already."""
     keys = (counter, holdings_key(holder), holder_ops_key(holder))
-    return client.eval(_SETTLE, len(keys), *keys, release, spend, op)
+    return client.eval(_SETTLE, len(keys), *keys, release, spend, op, "1" if again else "0")
 
 
 def dead_holdings_give_back() -> int:

@@ -255,6 +255,7 @@ class _Keeper(threading.Thread):
                         release=settlement.release,
                         spend=settlement.spend,
                         op=settlement.op,
+                        again=True,
                     )
                 except RedisError as error:
                     log = logger.debug if self.unreachable else logger.warning
