@@ -279,6 +279,19 @@ async def asettle(api_key: ApiKey, admission: Admission, cost: Decimal, *, in_re
         )
 
 
+def spent(organization_id: str, view: AccountView, cost: Decimal) -> None:
+    """A request was charged ``cost`` and the database has not said the new balance yet (the usage
+    journal): this process's snapshot of the balance goes down by it. A snapshot read afresh before the
+    recorder wrote it goes down by it twice until it expires: it errs low, never lets a balance pass 0."""
+
+    def lower(kept: AccountView) -> AccountView:
+        if kept.plan.pk != view.plan.pk:
+            return kept
+        return dataclasses.replace(kept, balance=kept.balance - cost)
+
+    hot.update(("account", organization_id), lower)
+
+
 def settlement(api_key: ApiKey, admission: Admission, cost: Decimal) -> tuple[str, str, int, int, str] | None:
     """What settles the hold at ``cost`` inside another Redis script (gateway.journal): the key's
     counter, the holder, what comes off its holdings and what is spent, in micro-dollars, and the
