@@ -173,14 +173,14 @@ def mark_registered(name: str) -> None:
 
 def holder_swept(name: str) -> None:
     """The beat job took holder ``name`` for dead and gave its holdings back (this process did not
-    beat in time): its leases are not counted any more and go; later holds are under a new name."""
+    beat in time): later holds are under a new name, and its leases, no longer counted, are held from
+    no more (``take`` checks the holder; they go with the next sweep, their give-back a no-op).
+    Called from the keeper's thread too: it only swaps the name."""
     global _holder
     with _holder_lock:
         if _holder is not None and _holder.name == name:
             logger.warning("This process's holds were given back as a dead process's; going on as a new one.")
             _holder = _Holder()
-    for lease in [lease for lease in _leases.values() if lease.holder == name]:
-        del _leases[lease.counter]
 
 
 @dataclasses.dataclass
