@@ -25,6 +25,7 @@ import dataclasses
 import datetime
 import json
 import logging
+import uuid
 from decimal import Decimal
 
 from asgiref.sync import sync_to_async
@@ -128,6 +129,9 @@ class Admission:
     max_cost: Decimal
     reservation: str | None = None  # None when the key has no cap: nothing is held
     leased: bool = False  # held from this process's lease on the cap (gateway.leases), not in Redis
+    holder: str | None = None  # whose holdings in Redis count it (gateway.leases.holder)
+    # Names its settlement in Redis, which is made once however many times it is sent.
+    settlement_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
     prompt_bytes: int = 0  # of the messages and tools, as JSON: what bounds the prompt's tokens
 
     @property
@@ -220,12 +224,16 @@ async def areserve(
     if settings.REDIS_URL:
         month = _month(timezone.now())
         counter = RedisSpendCounter()
-        if trusted and leases.take(
-            counter.key(api_key, month), cap=to_micros(cap), amount=to_micros(admission.max_cost)
-        ):
-            admission.reservation, admission.leased = month, True
+        key, cap_micros, amount = counter.key(api_key, month), to_micros(cap), to_micros(admission.max_cost)
+        holder = leases.take(key, cap=cap_micros, amount=amount) if trusted else None
+        # Another request of the key is asking for a lease right now: wait for it (one round trip)
+        # rather than ask for a second one beside it.
+        if holder is None and trusted and await leases.grant_landed(key) and leases.trusted(since=read_at):
+            holder = leases.take(key, cap=cap_micros, amount=amount)
+        if holder is not None:
+            admission.reservation, admission.holder, admission.leased = month, holder, True
             return
-        admission.reservation = await counter.areserve(
+        admission.reservation, admission.holder = await counter.areserve(
             api_key, admission.max_cost, cap, forgotten=forgotten, read_at=read_at
         )
         admission.leased = leases.running()
@@ -234,27 +242,41 @@ async def areserve(
         admission.reservation = await reserve(api_key, admission.max_cost, cap)
 
 
-async def asettle(api_key: ApiKey, admission: Admission, cost: Decimal) -> None:
+def _redis_settlement(admission: Admission, cost: Decimal) -> tuple[int, int]:
+    """What comes off the holder's holdings (``release``) and what goes on the counter as spent, for
+    a hold settled at ``cost``: a hold kept in Redis is released whole; one from a lease releases
+    only what it spent (the rest goes back to the lease, in memory), all of it if it spent more."""
+    held, spent_micros = to_micros(admission.max_cost), to_micros(cost)
+    if admission.leased:
+        return min(spent_micros, held), spent_micros
+    return held, spent_micros
+
+
+async def asettle(api_key: ApiKey, admission: Admission, cost: Decimal, *, in_redis: bool = False) -> None:
     """Drops the hold once ``cost`` is recorded (the month-to-date spend includes it); a request that
-    failed settles at zero."""
+    failed settles at zero. ``in_redis``: the usage journal's call settled the Redis side already
+    (``settlement``), so only a lease's part, in memory, is left."""
     if admission.reservation is None:
         return
-    if admission.leased:
-        key = RedisSpendCounter().key(api_key, admission.reservation)
-        unspent = to_micros(admission.max_cost - cost)
-        leases.release(key, cap=to_micros(api_key.monthly_spend_cap_usd), amount=unspent)
+    if not settings.REDIS_URL:
+        release = sync_to_async(DatabaseSpendCounter().release)
+        await release(api_key, admission.reservation, admission.max_cost, recorded=cost)
         return
-    try:
-        if settings.REDIS_URL:
-            counter = RedisSpendCounter()
-            await counter.arelease(api_key, admission.reservation, admission.max_cost, recorded=cost)
-        else:
-            release = sync_to_async(DatabaseSpendCounter().release)
-            await release(api_key, admission.reservation, admission.max_cost, recorded=cost)
-    except CounterUnavailable:
-        # The usage is recorded already; a hold left in Redis only over-counts (never lets the spend
-        # pass the cap) and goes when the counter idles out.
-        logger.warning("Could not release a spend hold of %s on %s.", admission.max_cost, api_key.pk)
+    key = RedisSpendCounter().key(api_key, admission.reservation)
+    release, spend = _redis_settlement(admission, cost)
+    if admission.leased:
+        leases.release(
+            key,
+            holder=admission.holder,
+            cap=to_micros(api_key.monthly_spend_cap_usd),
+            amount=to_micros(admission.max_cost - cost),
+            worst=to_micros(admission.max_cost),
+        )
+    if not in_redis and (release or spend):
+        # Retried until it lands (gateway.leases); the answer never waits for it under uvicorn.
+        await leases.settle_holding(
+            key, admission.holder, release=release, spend=spend, op=admission.settlement_id
+        )
 
 
 def spent(organization_id: str, view: AccountView, cost: Decimal) -> None:
@@ -270,12 +292,16 @@ def spent(organization_id: str, view: AccountView, cost: Decimal) -> None:
     hot.update(("account", organization_id), lower)
 
 
-def settlement(api_key: ApiKey, admission: Admission, cost: Decimal) -> tuple[str, int] | None:
+def settlement(api_key: ApiKey, admission: Admission, cost: Decimal) -> tuple[str, str, int, int, str] | None:
     """What settles the hold at ``cost`` inside another Redis script (gateway.journal): the key's
-    counter and the adjustment in micro-dollars; None when nothing is held in Redis."""
-    if admission.reservation is None or admission.leased or not settings.REDIS_URL:
+    counter, the holder, what comes off its holdings and what is spent, in micro-dollars, and the
+    settlement's id (the same if it is sent again: it is made once); None when nothing is held in
+    Redis. A hold from a lease still gives the rest back to the lease (``asettle(in_redis=True)``)."""
+    if admission.reservation is None or not settings.REDIS_URL or admission.holder is None:
         return None
-    return RedisSpendCounter().key(api_key, admission.reservation), to_micros(cost - admission.max_cost)
+    release, spend = _redis_settlement(admission, cost)
+    counter_key = RedisSpendCounter().key(api_key, admission.reservation)
+    return counter_key, admission.holder, release, spend, admission.settlement_id
 
 
 @dataclasses.dataclass
@@ -292,7 +318,7 @@ class Hold:
     grant: object | None = None  # gateway.ratelimits.Grant
     cost: Decimal = Decimal(0)
     tokens: int = 0
-    cap_settled: bool = False  # settled by another call (the usage journal's, gateway.journal)
+    cap_settled: bool = False  # settled in Redis by another call (the usage journal's, gateway.journal)
     settled: bool = False
 
     def recorded(self, cost: Decimal, *, tokens: int) -> None:
@@ -305,8 +331,7 @@ class Hold:
         from . import ratelimits
 
         try:
-            if not self.cap_settled:
-                await asettle(self.api_key, self.admission, self.cost)
+            await asettle(self.api_key, self.admission, self.cost, in_redis=self.cap_settled)
         finally:
             if self.grant is not None:
                 await ratelimits.settle(self.grant, tokens=self.tokens)
@@ -330,10 +355,6 @@ class CounterUnavailable(ServiceError):
             "Try again in a moment.",
             code="service_unavailable",
         )
-
-
-def counter():
-    return RedisSpendCounter() if settings.REDIS_URL else DatabaseSpendCounter()
 
 
 def _month(now: datetime.datetime) -> str:
@@ -362,15 +383,46 @@ class DatabaseSpendCounter:
         KeyReservation.objects.filter(pk=reservation).delete()
 
 
-# KEYS[1] the counter, KEYS[2] a key-forgotten marker ("" for none): -3 if it exists. ARGV: amount,
-# cap, idle seconds, the committed spend to seed a missing counter with ("" when not read yet: then a
-# missing counter answers -2, and the caller reads the spend from the database and asks again), and
-# how much more to grant if the cap leaves room (a lease, gateway.leases: at most half of the room
-# left). Answers what it granted (the amount and the extra), or -1 when the amount does not fit. All
-# amounts in micro-dollars.
+# Every hold on a counter is also written in its holder's holdings (a hash, ``holdings_key``:
+# counter -> micro-dollars counted there and not spent), in the same script as the counter, so a
+# crash can never leave the two apart. A holder is one process (gateway.leases.holder), alive while
+# its heartbeat in ``HOLDERS`` (a sorted set scored by the last beat, in ms of Redis's clock) is
+# fresh; the beat job gives a dead holder's holdings back (``_GIVE_BACK_DEAD``, gateway.tasks).
+HOLDERS = "nexevo:holders"
+_HOLDINGS = "nexevo:holdings:"
+_HOLDER_OPS = "nexevo:holder-ops:"
+# The last give-backs a holder made, by id, so that one retried after a call that failed without an
+# answer (it may have run) is made once.
+HOLDER_OPS_KEPT = 1000
+
+
+def holdings_key(holder: str) -> str:
+    return _HOLDINGS + holder
+
+
+def holder_ops_key(holder: str) -> str:
+    return _HOLDER_OPS + holder
+
+
+# KEYS[1] the counter, KEYS[2] a key-forgotten marker ("" for none): -3 if it exists; KEYS[3]
+# ``HOLDERS``, KEYS[4] the holder's holdings. ARGV: amount, cap, idle seconds, the committed spend to
+# seed a missing counter with ("" when not read yet: then a missing counter answers -2, and the
+# caller reads the spend from the database and asks again), how much more to grant if the cap
+# leaves room (a lease, gateway.leases: at most half of the room left), the holder, and "1" to
+# register it (its first hold). Answers what it granted (the amount and the extra), -1 when the
+# amount does not fit, -4 when the holder is not registered (its holdings were given back as a dead
+# process's: it takes a new name). A refusal leaves the counter's expiry alone: a client retrying
+# against a counter that over-counts (a hold of a dead process) must not keep it alive. All amounts
+# in micro-dollars.
 _RESERVE = """
 if KEYS[2] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then
   return -3
+end
+if ARGV[7] == '1' then
+  local clock = redis.call('TIME')
+  redis.call('ZADD', KEYS[3], clock[1] * 1000 + math.floor(clock[2] / 1000), ARGV[6])
+elseif not redis.call('ZSCORE', KEYS[3], ARGV[6]) then
+  return -4
 end
 local current = redis.call('GET', KEYS[1])
 if not current then
@@ -382,22 +434,126 @@ if not current then
 end
 local room = tonumber(ARGV[2]) - tonumber(current) - tonumber(ARGV[1])
 if room < 0 then
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
   return -1
 end
 local granted = tonumber(ARGV[1]) + math.min(tonumber(ARGV[5] or 0), math.floor(room / 2))
 redis.call('INCRBY', KEYS[1], granted)
 redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('HINCRBY', KEYS[4], KEYS[1], granted)
 return granted
 """
-# Adds ARGV[1] (negative to release) only to a counter that still exists: a counter that expired is
-# seeded afresh from the database, which holds every recorded cost (with the usage journal on, all but
-# what the recorder has not written yet: a counter idles out only after an hour without requests).
-_ADJUST = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return redis.call('INCRBY', KEYS[1], ARGV[1])
+# Settles part of what a holder holds on a counter. KEYS[1] the counter, KEYS[2] the holder's
+# holdings, KEYS[3] its recent give-backs. ARGV: ``release`` (what stops being held), ``spend`` (what
+# of it, or beyond it, was spent), the give-back's id ("" for none), "1" when it is sent again. Only
+# what the holdings still hold comes off the counter: what the beat job gave back already (the
+# holder was taken for dead) is not taken off twice, and the spend goes on it whatever. A counter
+# that is gone is not made again (it is seeded afresh from the database, which holds every recorded
+# cost). Answers 0 when that id
+# was settled already.
+
+
+def settle_script(
+    *, counter: str, holdings: str, ops: str, release: str, spend: str, op: str, again: str = "'0'"
+) -> str:
+    """The Lua of a settlement (``_SETTLE``), on the KEYS and ARGV named, for another script to run
+    in the same step (gateway.journal's ``_APPEND``). When ``again`` is '1' (a settlement sent again
+    after a call that may have made it), returns 0 from the script if ``op`` was made already; only
+    then is the list of recent settlements searched."""
+    return f"""
+if {op} ~= '' then
+  if {again} == '1' and redis.call('LPOS', {ops}, {op}) then
+    return 0
+  end
+  redis.call('LPUSH', {ops}, {op})
+  redis.call('LTRIM', {ops}, 0, {HOLDER_OPS_KEPT - 1})
+  redis.call('EXPIRE', {ops}, 86400)
 end
-return 0
+do
+  local held = tonumber(redis.call('HGET', {holdings}, {counter}) or 0)
+  local released = math.max(math.min(tonumber({release}), held), 0)
+  if released >= held then
+    redis.call('HDEL', {holdings}, {counter})
+  elseif released > 0 then
+    redis.call('HINCRBY', {holdings}, {counter}, -released)
+  end
+  local change = tonumber({spend}) - released
+  if change ~= 0 and redis.call('EXISTS', {counter}) == 1 then
+    redis.call('INCRBY', {counter}, change)
+  end
+end
+"""
+
+
+_SETTLE = (
+    settle_script(
+        counter="KEYS[1]",
+        holdings="KEYS[2]",
+        ops="KEYS[3]",
+        release="ARGV[1]",
+        spend="ARGV[2]",
+        op="ARGV[3]",
+        again="ARGV[4]",
+    )
+    + "return 1"
+)
+# A holder's heartbeat. KEYS[1] ``HOLDERS``. ARGV: the holder. Answers 0, and does not register
+# it, when it is not registered (taken for dead: it takes a new name), else 1.
+_HEARTBEAT = """
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  return 0
+end
+local clock = redis.call('TIME')
+redis.call('ZADD', KEYS[1], clock[1] * 1000 + math.floor(clock[2] / 1000), ARGV[1])
+return 1
+"""
+# A holder that stops (a clean shutdown) and holds nothing: it goes. KEYS[1] ``HOLDERS``, KEYS[2] its
+# holdings, KEYS[3] its recent give-backs; ARGV: the holder. Answers 1 if it went, 0 if it holds
+# something still (the beat job gives that back once its heartbeat is stale).
+_DEREGISTER = """
+if redis.call('HLEN', KEYS[2]) > 0 then
+  return 0
+end
+redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 1
+"""
+# Gives back what a dead holder held. KEYS[1] ``HOLDERS``, KEYS[2] its holdings, KEYS[3] its recent
+# give-backs, KEYS[4..] the counters its holdings name (as read just before). ARGV: the holder, the
+# heartbeat (ms of Redis's clock) before which a holder is dead, the one before which its holdings
+# are too old to give back (a counter may have idled out and been seeded afresh since: they are
+# dropped, which can only over-count), then one floor per counter in KEYS[4..]: what the database
+# says is spent, which a give-back never takes the counter below ("" for none). Answers what it
+# gave back in all, or -1 when the holder beat meanwhile (it lives).
+_GIVE_BACK_DEAD = """
+local beat = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if beat and tonumber(beat) >= tonumber(ARGV[2]) then
+  return -1
+end
+local total = 0
+if beat and tonumber(beat) >= tonumber(ARGV[3]) then
+  for index = 4, #KEYS do
+    local counter = KEYS[index]
+    local held = tonumber(redis.call('HGET', KEYS[2], counter) or 0)
+    local current = redis.call('GET', counter)
+    if held > 0 and current then
+      local back = held
+      local floor = ARGV[index]
+      if floor and floor ~= '' then
+        back = math.max(math.min(back, tonumber(current) - tonumber(floor)), 0)
+      end
+      if back > 0 then
+        redis.call('DECRBY', counter, back)
+        total = total + back
+      end
+    end
+    redis.call('HDEL', KEYS[2], counter)
+  end
+end
+if redis.call('HLEN', KEYS[2]) == 0 then
+  redis.call('DEL', KEYS[2], KEYS[3])
+  redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return total
 """
 
 
@@ -417,77 +573,82 @@ class RedisSpendCounter:
     def key(self, api_key: ApiKey, month: str) -> str:
         return f"nexevo:spend:{api_key.pk}:{month}"
 
-    def reserve(self, api_key: ApiKey, amount: Decimal, cap: Decimal) -> str:
-        now = timezone.now()
-        month = _month(now)
-        total = self._reserve(api_key, month, amount, cap, seed="")
-        if total == -2:  # no counter yet this month (or it idled out): seed it from the database
-            committed = self._committed(api_key, now)
-            total = self._reserve(api_key, month, amount, cap, seed=str(to_micros(committed)))
-        if total < 0:
-            raise SpendCapExceeded(cap, worst_case=amount, left=self.left(api_key, month, cap))
-        return month
-
-    def _reserve(self, api_key: ApiKey, month: str, amount: Decimal, cap: Decimal, *, seed: str) -> int:
-        try:
-            return int(
-                self.client().eval(
-                    _RESERVE,
-                    2,
-                    self.key(api_key, month),
-                    "",
-                    to_micros(amount),
-                    to_micros(cap),
-                    COUNTER_IDLE_SECONDS,
-                    seed,
-                )
-            )
-        except RedisError as error:
-            raise CounterUnavailable from error
-
     async def areserve(
         self, api_key: ApiKey, amount: Decimal, cap: Decimal, *, forgotten=None, read_at: int | None = None
-    ) -> str:
-        """``reserve`` on the event loop's own connection; only seeding reads the database. With
-        ``forgotten`` (a marker's name), a key whose marker exists is refused with ``KeyForgotten``.
-        Where leases run (gateway.leases), what is left of this process's lease counts towards the
-        request, a new lease is asked for on top, and what is granted beyond the request is kept."""
+    ) -> tuple[str, str]:
+        """Holds ``amount`` on the key's counter for this month, in one call from the event loop (only
+        seeding reads the database), written in this process's holdings (gateway.leases.holder):
+        answers the month and the holder. With ``forgotten`` (a marker's name), a key whose marker
+        exists is refused with ``KeyForgotten``. Where leases run (gateway.leases), what is left of
+        this process's lease counts towards the request, and the one request of the key that finds
+        no grant on its way asks for a lease on top; what is granted beyond the request is kept."""
         now = timezone.now()
         month = _month(now)
         key = self.key(api_key, month)
         cap_micros, amount_micros = to_micros(cap), to_micros(amount)
         rest = leases.take_rest(key, cap=cap_micros) if leases.running() else 0
         need = max(amount_micros - rest, 0)
-        extra = amount_micros * leases.LEASE_REQUESTS if leases.live() else 0
-        ask = {"forgotten": forgotten, "extra": extra}
-        granted = -1
+        granting = leases.grant_begins(key) if leases.live() else False
+        extra = leases.lease_wanted(key, cap=cap_micros, worst=amount_micros) if granting else 0
+        granted, holder = -1, leases.holder()
         try:
-            granted = await self._areserve(key, need, cap_micros, seed="", **ask)
+            granted, holder = await self._areserve_as_holder(key, need, cap_micros, extra, forgotten)
             if granted == -2:
                 seed = str(to_micros(await sync_to_async(self._committed)(api_key, now)))
-                granted = await self._areserve(key, need, cap_micros, seed=seed, **ask)
+                granted, holder = await self._areserve_as_holder(
+                    key, need, cap_micros, extra, forgotten, seed=seed
+                )
         finally:
             surplus = rest + granted - amount_micros if granted >= 0 else rest
-            leases.keep(key, key_hash=api_key.key_hash, cap=cap_micros, amount=surplus, read_at=read_at)
+            leases.keep(
+                key,
+                key_hash=api_key.key_hash,
+                holder=holder,
+                cap=cap_micros,
+                amount=surplus,
+                worst=amount_micros,
+                read_at=read_at,
+            )
+            if granting:
+                leases.grant_ends(key)
         if granted == -3:
             raise KeyForgotten
         # Grants made meanwhile for this process's other requests may have left enough in its lease:
         # the cap is refused only once neither Redis nor the lease has room.
-        if granted < 0 and not leases.take(key, cap=cap_micros, amount=amount_micros):
-            raise SpendCapExceeded(cap, worst_case=amount, left=await self.aleft(key, cap_micros))
-        return month
+        if granted < 0:
+            held_by = leases.take(key, cap=cap_micros, amount=amount_micros)
+            if held_by is None:
+                raise SpendCapExceeded(cap, worst_case=amount, left=await self.aleft(key, cap_micros))
+            holder = held_by
+        return month, holder
+
+    async def _areserve_as_holder(self, key, amount, cap, extra, forgotten, *, seed="") -> tuple[int, str]:
+        """One ``_RESERVE`` as this process's holder; again under a new name if the beat job took the
+        old one for dead (``leases.holder_swept``)."""
+        for _attempt in range(2):
+            holder, register = leases.holder(), not leases.holder_is_registered()
+            granted = await self._areserve(
+                key,
+                amount,
+                cap,
+                seed=seed,
+                forgotten=forgotten,
+                extra=extra,
+                holder=holder,
+                register=register,
+            )
+            if granted == -4:
+                leases.holder_swept(holder)
+                continue
+            if register and granted != -3:
+                leases.mark_registered(holder)
+            return granted, holder
+        raise CounterUnavailable
 
     # What the cap has left, for the refusal's message only (never for a decision): the cap less the
     # counter, which holds the committed spend, the holds of requests in progress and every process's
     # lease, plus this process's own lease, which its requests may still hold from. None when Redis
     # cannot say: the message then names both reasons.
-
-    def left(self, api_key: ApiKey, month: str, cap: Decimal) -> Decimal | None:
-        try:
-            value = self.client().get(self.key(api_key, month))
-        except RedisError:
-            return None
-        return None if value is None else from_micros(to_micros(cap) - int(value))
 
     async def aleft(self, key: str, cap_micros: int) -> Decimal | None:
         try:
@@ -502,31 +663,91 @@ class RedisSpendCounter:
         key = ApiKey.objects.only("spend_month", "spend_month_to_date_usd").get(pk=api_key.pk)
         return key.month_to_date_spend(now)
 
-    async def _areserve(self, key: str, amount: int, cap: int, *, seed: str, forgotten, extra: int) -> int:
-        arguments = (amount, cap, COUNTER_IDLE_SECONDS, seed, extra)
+    async def _areserve(
+        self,
+        key: str,
+        amount: int,
+        cap: int,
+        *,
+        seed: str,
+        forgotten,
+        extra: int,
+        holder: str,
+        register: bool,
+    ) -> int:
+        arguments = (amount, cap, COUNTER_IDLE_SECONDS, seed, extra, holder, "1" if register else "0")
+        keys = (key, forgotten or "", HOLDERS, holdings_key(holder))
         try:
-            return int(await async_client().eval(_RESERVE, 2, key, forgotten or "", *arguments))
+            return int(await async_client().eval(_RESERVE, len(keys), *keys, *arguments))
         except RedisError as error:
             raise CounterUnavailable from error
 
-    async def arelease(
-        self, api_key: ApiKey, reservation: str, amount: Decimal, *, recorded: Decimal
-    ) -> None:
-        try:
-            await async_client().eval(
-                _ADJUST, 1, self.key(api_key, reservation), to_micros(recorded - amount)
+
+def settle_holding(
+    client, counter: str, holder: str, *, release: int, spend: int, op: str = "", again: bool = False
+):
+    """``_SETTLE`` on ``client`` (a Redis client, sync or asyncio: what it returns is awaited by an
+    async caller): ``release`` of what ``holder`` holds on ``counter`` stops being held, ``spend``
+    of it (or beyond it) was spent. ``op`` names it; ``again`` when it may have been made already."""
+    keys = (counter, holdings_key(holder), holder_ops_key(holder))
+    return client.eval(_SETTLE, len(keys), *keys, release, spend, op, "1" if again else "0")
+
+
+def dead_holdings_give_back() -> int:
+    """Gives back the holdings of every dead holder (its heartbeat older than
+    ``NEXEVO_HOLDER_TTL_SECONDS``: a web process killed, or one that lost Redis and did not come back
+    to it) to the counters they are on, never taking a counter below what the database says the key
+    spent this month plus what live holders hold on it. Holdings whose heartbeat stopped longer
+    ago than a counter idles (``COUNTER_IDLE_SECONDS``) are only dropped: their counter may have been
+    seeded afresh since. Safe to run twice or at once in two workers (each holder in one script).
+    Answers what it gave back, in micro-dollars."""
+    client = RedisSpendCounter.client()
+    seconds, micros = client.time()
+    now_ms = seconds * 1000 + micros // 1000
+    cutoff = now_ms - settings.NEXEVO_HOLDER_TTL_SECONDS * 1000
+    too_old = now_ms - COUNTER_IDLE_SECONDS * 1000
+    dead = [name.decode() for name in client.zrangebyscore(HOLDERS, "-inf", f"({cutoff}")]
+    if not dead:
+        return 0
+    alive = [name.decode() for name in client.zrangebyscore(HOLDERS, cutoff, "+inf")]
+    given_back = 0
+    for holder in dead:
+        counters = [counter.decode() for counter in client.hkeys(holdings_key(holder))]
+        floors = [_floor(client, counter, alive) for counter in counters]
+        keys = (HOLDERS, holdings_key(holder), holder_ops_key(holder), *counters)
+        answer = int(client.eval(_GIVE_BACK_DEAD, len(keys), *keys, holder, cutoff, too_old, *floors))
+        if answer > 0:
+            logger.warning(
+                "Gave back %s micro-dollars that dead process %s held on %d counters.",
+                answer,
+                holder,
+                len(counters),
             )
-        except RedisError as error:
-            raise CounterUnavailable from error
+            given_back += answer
+    return given_back
 
-    def release(self, api_key: ApiKey, reservation: str, amount: Decimal, *, recorded: Decimal) -> None:
-        # The reservation is the month it was taken in: the hold comes off that month's counter, and
-        # the recorded cost goes on it (the database put it in the month the usage was recorded in,
-        # which is the same month unless the request straddled midnight on the 1st).
-        try:
-            self.client().eval(_ADJUST, 1, self.key(api_key, reservation), to_micros(recorded - amount))
-        except RedisError as error:
-            raise CounterUnavailable from error
+
+def _floor(client, counter: str, alive: list[str]) -> str:
+    """What the counter holds at least, by the database and the live holders: the key's recorded
+    spend this month (with the usage journal, what the recorder wrote so far) and every live
+    holder's holdings on it. "" when that cannot be said (a key gone, another month)."""
+    try:
+        _prefix, _kind, key_id, month = counter.split(":")
+    except ValueError:
+        return ""
+    now = timezone.now()
+    if month != _month(now):
+        return ""
+    api_key = ApiKey.objects.filter(pk=key_id).only("spend_month", "spend_month_to_date_usd").first()
+    if api_key is None:
+        return ""
+    held = 0
+    if alive:
+        with client.pipeline(transaction=False) as pipe:
+            for holder in alive:
+                pipe.hget(holdings_key(holder), counter)
+            held = sum(int(value) for value in pipe.execute() if value is not None)
+    return str(to_micros(api_key.month_to_date_spend(now)) + held)
 
 
 _async_clients: dict = {}

@@ -39,6 +39,8 @@ import time
 from django.conf import settings
 from redis.exceptions import RedisError, ResponseError
 
+from .admission import holder_ops_key, holdings_key, settle_script
+
 logger = logging.getLogger(__name__)
 
 STREAM = "nexevo:usage"
@@ -53,27 +55,36 @@ _UNRECORDED = "nexevo:unrecorded:"
 # How long a not-written marker lives if nobody drops it (the recorder drops it once written).
 UNRECORDED_SECONDS = 24 * 3600
 
-# KEYS[1] the journal, KEYS[2] the generation's not-written marker, KEYS[3] (optional) the key's
-# spend counter. ARGV: the entry, the marker's lifetime, the counter's adjustment in micro-dollars
-# (the real cost less the hold; applied only to a counter that still exists, as gateway.admission's
-# _ADJUST).
-_APPEND = """
+# KEYS[1] the journal, KEYS[2] the generation's not-written marker, KEYS[3..5] (optional) the key's
+# spend counter and the holdings and recent settlements of the process that holds on it. ARGV: the
+# entry, the marker's lifetime, then what comes off the holdings, what is spent (in micro-dollars) and
+# the settlement's id, as gateway.admission's _SETTLE: the spend is counted in the same step as the
+# charge, so a process killed after it leaves no spent hold to be given back.
+_APPEND = (
+    """
 redis.call('XADD', KEYS[1], '*', 'entry', ARGV[1])
 redis.call('SET', KEYS[2], 1, 'EX', ARGV[2])
-if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then
-  redis.call('INCRBY', KEYS[3], ARGV[3])
+if KEYS[3] then
+"""
+    + settle_script(
+        counter="KEYS[3]", holdings="KEYS[4]", ops="KEYS[5]", release="ARGV[3]", spend="ARGV[4]", op="ARGV[5]"
+    )
+    + """
 end
 return 1
 """
+)
 
 
 def enabled() -> bool:
     return bool(settings.NEXEVO_USAGE_JOURNAL and settings.REDIS_URL)
 
 
-async def asend(entry: dict, *, settlement: tuple[str, int] | None):
+async def asend(entry: dict, *, settlement: tuple[str, str, int, int, str] | None):
     """Sends the journaling of ``entry``, with its not-written marker and the hold's settlement
-    (``settlement``: the counter and the adjustment, from gateway.admission.settlement, or None), in
+    (``settlement``: the counter, the holder, what is released, what is spent and the settlement's
+    id, from gateway.admission.settlement, or None; if the reply does not come, the settlement is
+    sent again by gateway.leases until it lands, and made once), in
     one call from the event loop, and returns once it is written to Redis's connection, before its
     reply: the caller answers the client, then awaits the returned ``confirm()`` for the reply. So
     the marker is in Redis before the client can ask about the generation, and the answer does not
@@ -81,11 +92,12 @@ async def asend(entry: dict, *, settlement: tuple[str, int] | None):
     from .admission import async_client
 
     keys = [STREAM, unrecorded_key(entry["generation"])]
-    adjustment = 0
+    release = spend = 0
+    op = ""
     if settlement is not None:
-        keys.append(settlement[0])
-        adjustment = settlement[1]
-    arguments = [json.dumps(entry, separators=(",", ":")), UNRECORDED_SECONDS, adjustment]
+        counter, holder, release, spend, op = settlement
+        keys += [counter, holdings_key(holder), holder_ops_key(holder)]
+    arguments = [json.dumps(entry, separators=(",", ":")), UNRECORDED_SECONDS, release, spend, op]
     pool = async_client().connection_pool
     connection = await pool.get_connection()
     try:
@@ -100,6 +112,11 @@ async def asend(entry: dict, *, settlement: tuple[str, int] | None):
             await connection.read_response()
         except BaseException:
             await connection.disconnect()
+            if settlement is not None:  # it may not have been made: again, until it lands, once
+                from . import leases
+
+                counter, holder, release, spend, op = settlement
+                leases.settle_later(counter, holder, release=release, spend=spend, op=op)
             raise
         finally:
             await pool.release(connection)

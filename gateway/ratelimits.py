@@ -43,6 +43,7 @@ Redis (one call per failed request, none for the others: each process remembers 
 saw refused), else per process.
 """
 
+import asyncio
 import dataclasses
 import logging
 import math
@@ -375,6 +376,7 @@ class _Lease:
 
 
 _leases: dict[str, _Lease] = {}  # by key id
+_granting: dict[str, asyncio.Event] = {}  # key id: set once the grant on its way has landed
 
 
 def _leasing() -> bool:
@@ -435,19 +437,15 @@ async def admit(api_key, limits: Limits, *, tokens: int, max_tokens: int | None 
         raise _refusal(limits, 0.0, 0.0, tokens, max_tokens)
     key_id = api_key.pk
     if settings.REDIS_URL and _leasing():
-        now = time.monotonic()
-        lease = _leases.get(key_id)
-        if (
-            lease is not None
-            and lease.limits == limits
-            and lease.free_requests >= 1
-            and lease.free_tokens >= tokens
-        ):
-            lease.free_requests -= 1
-            lease.free_tokens -= tokens
-            lease.used_at = now
-            return Grant(key_id, api_key.key_hash, limits, tokens, lease.state(now), counted_in="lease")
-        return await _admit_leasing(api_key, limits, tokens, max_tokens, lease)
+        grant = _from_lease(api_key, limits, tokens)
+        # Another request of the key is asking for a lease right now: wait for it (one round trip)
+        # rather than ask for a second one beside it.
+        if grant is None and (granting := _granting.get(key_id)) is not None:
+            await granting.wait()
+            grant = _from_lease(api_key, limits, tokens)
+        if grant is not None:
+            return grant
+        return await _admit_leasing(api_key, limits, tokens, max_tokens, _leases.get(key_id))
     if settings.REDIS_URL:
         from redis.exceptions import RedisError
 
@@ -474,19 +472,49 @@ async def admit(api_key, limits: Limits, *, tokens: int, max_tokens: int | None 
     )
 
 
-async def _admit_leasing(api_key, limits: Limits, tokens: int, max_tokens, lease: _Lease | None) -> Grant:
-    """One call to Redis: this request, and a lease on top for the next ones."""
-    from redis.exceptions import RedisError
+def _from_lease(api_key, limits: Limits, tokens: int) -> Grant | None:
+    """The request counted in this process's lease on the key, if it has room."""
+    lease = _leases.get(api_key.pk)
+    if lease is None or lease.limits != limits or lease.free_requests < 1 or lease.free_tokens < tokens:
+        return None
+    now = time.monotonic()
+    lease.free_requests -= 1
+    lease.free_tokens -= tokens
+    lease.used_at = now
+    return Grant(api_key.pk, api_key.key_hash, limits, tokens, lease.state(now), counted_in="lease")
 
+
+async def _admit_leasing(api_key, limits: Limits, tokens: int, max_tokens, lease: _Lease | None) -> Grant:
+    """One call to Redis: this request, and a lease on top for the next ones if no other request of
+    the key is asking for one (a lease holds at most ``LEASE_REQUESTS`` requests' worth, however many
+    requests arrive at once)."""
     key_id = api_key.pk
     if lease is not None and lease.limits != limits:  # the limits changed: the old lease goes back
         _give_back(key_id, _leases.pop(key_id))
         lease = None
+    granting = key_id not in _granting
+    if not granting:
+        return await _take_leasing(api_key, limits, tokens, max_tokens, lease, 0, 0)
+    _granting[key_id] = asyncio.Event()
+    try:
+        held_requests = lease.free_requests if lease is not None else 0
+        held_tokens = max(lease.free_tokens, 0) if lease is not None else 0
+        extra_requests = max(max(LEASE_REQUESTS, limits.requests // LEASE_SHARE) - held_requests, 0)
+        extra_tokens = max(max(LEASE_REQUESTS * tokens, limits.tokens // LEASE_SHARE) - held_tokens, 0)
+        return await _take_leasing(api_key, limits, tokens, max_tokens, lease, extra_requests, extra_tokens)
+    finally:
+        _granting.pop(key_id).set()
+
+
+async def _take_leasing(
+    api_key, limits: Limits, tokens: int, max_tokens, lease: _Lease | None, extra_requests, extra_tokens
+) -> Grant:
+    from redis.exceptions import RedisError
+
+    key_id = api_key.pk
     debt = 0
     if lease is not None and lease.free_tokens < 0:
         debt, lease.free_tokens = -lease.free_tokens, 0
-    extra_requests = max(LEASE_REQUESTS, limits.requests // LEASE_SHARE)
-    extra_tokens = max(LEASE_REQUESTS * tokens, limits.tokens // LEASE_SHARE)
     try:
         admitted, granted_requests, granted_tokens, used_requests, used_tokens = await _redis_take(
             key_id, limits, tokens, extra_requests=extra_requests, extra_tokens=extra_tokens, debt=debt
@@ -665,6 +693,7 @@ def reset() -> None:
     """Forgets everything this process counted and leased (for tests)."""
     _memory.clear()
     _leases.clear()
+    _granting.clear()
     _blocked.clear()
     with _failures_lock:
         _failures.clear()

@@ -219,6 +219,12 @@ CELERY_BEAT_SCHEDULE = {
     "expire-invitations": {"task": "orgs.tasks.expire_invitations", "schedule": 15 * 60},
     "deliver-due-webhooks": {"task": "alerts.tasks.deliver_due_webhooks", "schedule": 30},
     "record-usage-journal": {"task": "gateway.tasks.record_usage", "schedule": 30},
+    # Runs often (a few Redis calls when no process died), so a key whose holds a crashed web
+    # process left on its cap gets them back within NEXEVO_HOLDER_TTL_SECONDS plus this interval.
+    "give-back-dead-holdings": {
+        "task": "gateway.tasks.give_back_dead_holdings",
+        "schedule": env_int("NEXEVO_DEAD_HOLDINGS_SWEEP_SECONDS", 10),
+    },
 }
 # Seconds between a worker's heartbeats (core/health.py); /healthz calls a worker silent for three
 # of them down.
@@ -304,6 +310,24 @@ NEXEVO_UPSTREAM_READ_TIMEOUT = env_int("NEXEVO_UPSTREAM_READ_TIMEOUT", 60)
 NEXEVO_UPSTREAM_TOTAL_TIMEOUT = env_int("NEXEVO_UPSTREAM_TOTAL_TIMEOUT", 120)
 # A reservation against a key's cap that was never settled (a crashed process) stops counting after this.
 NEXEVO_RESERVATION_TTL_SECONDS = env_int("NEXEVO_RESERVATION_TTL_SECONDS", 900)
+# What a web process holds on keys' spend counters in Redis (its leases, its requests' holds) is
+# written there with a heartbeat every NEXEVO_HOLDER_HEARTBEAT_SECONDS; a process silent for
+# NEXEVO_HOLDER_TTL_SECONDS is taken for dead and the beat job (give-back-dead-holdings, every
+# NEXEVO_DEAD_HOLDINGS_SWEEP_SECONDS) gives its holds back. A give-back Redis did not take is sent
+# again every NEXEVO_GIVE_BACK_RETRY_SECONDS, and for NEXEVO_GIVE_BACK_FINAL_SECONDS at shutdown.
+NEXEVO_HOLDER_HEARTBEAT_SECONDS = env_int("NEXEVO_HOLDER_HEARTBEAT_SECONDS", 5)
+NEXEVO_HOLDER_TTL_SECONDS = env_int("NEXEVO_HOLDER_TTL_SECONDS", 20)
+NEXEVO_GIVE_BACK_RETRY_SECONDS = env_int("NEXEVO_GIVE_BACK_RETRY_SECONDS", 1)
+NEXEVO_GIVE_BACK_FINAL_SECONDS = env_int("NEXEVO_GIVE_BACK_FINAL_SECONDS", 5)
+if not 1 <= NEXEVO_HOLDER_HEARTBEAT_SECONDS < NEXEVO_HOLDER_TTL_SECONDS / 2:
+    raise ImproperlyConfigured(
+        "NEXEVO_HOLDER_TTL_SECONDS must be more than twice NEXEVO_HOLDER_HEARTBEAT_SECONDS (at least 1), "
+        "or a live process would be taken for dead."
+    )
+if NEXEVO_GIVE_BACK_RETRY_SECONDS < 1 or NEXEVO_GIVE_BACK_FINAL_SECONDS < 0:
+    raise ImproperlyConfigured(
+        "NEXEVO_GIVE_BACK_RETRY_SECONDS must be at least 1 and NEXEVO_GIVE_BACK_FINAL_SECONDS not negative."
+    )
 # Chat requests with a missing or wrong key per client address per minute, then 429 (gateway.ratelimits).
 NEXEVO_CHAT_AUTH_FAILURES_PER_MINUTE = env_int("NEXEVO_CHAT_AUTH_FAILURES_PER_MINUTE", 30)
 # How often each process re-reads the router's ratings, and its seed (unset: random).

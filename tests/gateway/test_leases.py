@@ -17,11 +17,11 @@ from django.utils import timezone
 
 from apikeys.models import ApiKey
 from core.money import from_micros, to_micros
-from gateway import admission, api, hot, leases
+from gateway import admission, api, hot, leases, routing, tasks
 from gateway.admission import RedisSpendCounter, spend_in_flight
 from nexevo_site.asgi import application
 
-from .conftest import hello, run_async
+from .conftest import chat_request, hello, run_async
 from .test_asgi_door import loop_connections_closed
 
 pytestmark = pytest.mark.skipif(not settings.REDIS_URL, reason="leases need Redis")
@@ -336,3 +336,107 @@ def test_a_key_read_before_its_revocation_was_heard_of_is_checked_again(capped, 
     assert revoked
     assert (status, body["error"]["code"]) == (401, "invalid_api_key")
     assert len(upstream.requests) == calls
+
+
+def worst_case_of(api_key, body: dict) -> int:
+    """What admission holds for ``body`` (its worst case), in micro-dollars."""
+    route = routing.route(api_key=api_key, model=body["model"])
+    return to_micros(admission.assess(api_key=api_key, route=route, body=body).max_cost)
+
+
+def test_many_requests_at_once_lease_no_more_than_a_few_worst_cases(capped):
+    """Requests that find the lease empty at once do not each add a grant to it: one asks for a
+    lease, the others wait for it or hold for themselves, and the lease never holds more than
+    LEASE_REQUESTS worst cases besides one request's own."""
+    api_key, full_key = capped
+    counter = counter_of(api_key)
+    worst = worst_case_of(api_key, hello("west/chat-a"))
+    ApiKey.objects.filter(pk=api_key.pk).update(monthly_spend_cap_usd=from_micros(1000 * worst))
+    hot.clear()
+
+    async def scenario():
+        async with Door() as door:
+            peak, done = [0], asyncio.Event()
+
+            async def watch():
+                while not done.is_set():
+                    peak[0] = max(peak[0], leases.held().get(counter, 0))
+                    await asyncio.sleep(0)
+
+            watcher = asyncio.ensure_future(watch())
+            answers = await asyncio.gather(*(door.post(full_key, hello("west/chat-a")) for _ in range(64)))
+            done.set()
+            await watcher
+            return answers, peak[0]
+
+    answers, peak = run_async(scenario)
+
+    assert [status for status, _body in answers] == [200] * 64
+    assert 0 < peak <= (leases.LEASE_REQUESTS + 1) * worst
+    spent = sum(to_micros(Decimal(body["nexevo"]["cost_usd"])) for _status, body in answers)
+    assert counted_on(counter) == spent  # every hold and lease given back at shutdown
+
+
+def redis_now_ms() -> int:
+    seconds, micros = redis_client().time()
+    return seconds * 1000 + micros // 1000
+
+
+def left_behind(counter: str, holdings: dict[str, tuple[int, int]]) -> None:
+    """What processes left on ``counter``: by holder, (how long ago it last beat in ms, what it holds)."""
+    client, now = redis_client(), redis_now_ms()
+    for holder, (silent_ms, amount) in holdings.items():
+        client.zadd(admission.HOLDERS, {holder: now - silent_ms})
+        client.hset(admission.holdings_key(holder), counter, amount)
+        client.incrby(counter, amount)
+
+
+def test_the_beat_job_gives_back_what_a_dead_process_held_and_nothing_of_a_live_one(capped, settings):
+    api_key, _full_key = capped
+    settings.NEXEVO_HOLDER_TTL_SECONDS = 20
+    counter = counter_of(api_key)
+    redis_client().set(counter, 0)
+    left_behind(counter, {"dead-web": (30_000, 700_000), "live-web": (1_000, 500_000)})
+
+    given_back = tasks.give_back_dead_holdings()
+
+    assert given_back >= 700_000  # (and whatever dead processes of earlier runs left in this database)
+    assert counted_on(counter) == 500_000
+    assert redis_client().zscore(admission.HOLDERS, "dead-web") is None
+    assert redis_client().hgetall(admission.holdings_key("dead-web")) == {}
+    assert redis_client().hgetall(admission.holdings_key("live-web")) == {counter.encode(): b"500000"}
+    tasks.give_back_dead_holdings()  # run twice: nothing more
+    assert counted_on(counter) == 500_000
+    redis_client().delete(admission.holdings_key("live-web"))
+    redis_client().zrem(admission.HOLDERS, "live-web")
+
+
+def test_the_beat_job_never_takes_a_counter_below_the_recorded_spend(capped, settings):
+    """A dead process's holdings that say more than the counter holds beyond the recorded spend
+    (a spend it had not reported when it died) give back only down to the spend."""
+    api_key, _full_key = capped
+    settings.NEXEVO_HOLDER_TTL_SECONDS = 20
+    ApiKey.objects.filter(pk=api_key.pk).update(
+        spend_month=timezone.now().date().replace(day=1), spend_month_to_date_usd=Decimal("0.300000")
+    )
+    counter = counter_of(api_key)
+    redis_client().set(counter, 300_000 - 200_000)  # the counter: the spend but 200_000 reported
+    left_behind(counter, {"dead-web": (30_000, 400_000)})
+
+    tasks.give_back_dead_holdings()
+
+    assert counted_on(counter) == 300_000
+
+
+def test_a_refused_request_does_not_keep_the_counter_alive(capped):
+    """A counter that over-counts (a dead process's holds) idles out in the end even if the client
+    keeps retrying: a refusal does not push its expiry back."""
+    api_key, full_key = capped
+    counter = counter_of(api_key)
+    redis_client().set(counter, to_micros(api_key.monthly_spend_cap_usd), ex=100)
+
+    answer = chat_request(full_key, hello("west/chat-a"))
+
+    assert answer.status_code == 402
+    assert answer.json()["error"]["code"] == "spend_cap_exceeded"
+    assert 0 < redis_client().ttl(counter) <= 100
