@@ -27,12 +27,15 @@ The order of a request:
    long as nothing has been sent to the client yet; a 4xx is the caller's and is passed on as a 400;
 5. the usage recorded (gateway.recording) with the provider's token counts, the reservation
    settled, and the body answered with a ``nexevo`` block and ``X-Nexevo-Generation-Id``. With the
-   usage journal on (gateway.journal) a completion is sent to the journal, answered, and written by
-   the recorder.
+   usage journal on (gateway.journal) a completion is answered first, then sent to the journal (if
+   its answer went out) and written by the recorder.
 
-A stream is relayed event by event as it arrives. The provider is asked for the usage in its last
-chunk; if the client goes away or the provider stops early, what was produced is recorded anyway
-(counted from the provider's usage if it came, else one token per content chunk received).
+A client that goes away before its answer is ready cancels the request (gateway.asgi, or Django's
+ASGI handler): wherever it is, the provider's call is closed, the hold given back, nothing charged,
+and the request logged ``client_closed``. A stream is relayed event by event as it arrives. The
+provider is asked for the usage in its last chunk; if the client goes away or the provider stops
+early, what was produced is recorded anyway (counted from the provider's usage if it came, else one
+token per content chunk received).
 """
 
 import asyncio
@@ -80,6 +83,9 @@ class Reply:
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
     content_type: str = "application/json"
     events: AsyncIterator[bytes] | None = None  # a stream, sent event by event
+    # Set by gateway.asgi once the whole body is sent (``send`` returned) to a client still there:
+    # a journaled completion is charged only then (``_charge_once_answered``).
+    delivered: bool = False
     error_code: str = ""  # the envelope's code, for the request log
     after: list = dataclasses.field(default_factory=list)  # coroutine functions to await once sent
 
@@ -149,20 +155,42 @@ def _plan(raw_key: str, raw_body: bytes, *, fresh_key: bool = False) -> Pending:
 
 
 async def _prepare(raw_key: str, raw_body: bytes, *, direct: bool) -> Pending | Reply:
-    """``_plan`` from memory, or in a thread when a snapshot is cold; then the request is counted
-    against the key's rate limits (gateway.ratelimits) and its worst case held against the key's cap
-    (which also marks a request to be journaled as not written yet, see gateway.journal). From then
-    on ``pending.hold`` has what it counts and holds; a refusal here gives back what was taken."""
+    """``_plan`` from memory, or in a thread when a snapshot is cold; then ``_admit``. A refusal is
+    answered (and logged when the request got that far)."""
     read_at = leases.epoch()  # what this process had heard of forgotten keys before reading this one
-    pending = grant = None
     try:
         try:
             with hot.memory_only():
                 pending = _plan(raw_key, raw_body)
         except hot.Miss:
             pending = await sync_to_async(_plan)(raw_key, raw_body)
-        pending.direct = direct
-        pending.journal = direct and not pending.stream and journal.enabled()
+    except Refused as refused:
+        if refused.pending is not None:
+            await _log(refused.pending, RequestStatus.REFUSED, refused.reply)
+        return refused.reply
+    pending.direct = direct
+    pending.journal = direct and not pending.stream and journal.enabled()
+    # What admission takes (a place in the rate limits, a hold on the cap) is taken in Redis calls: a
+    # request cancelled in the middle of one (its client went away) could not tell what was taken.
+    # So admission runs to its end whatever happens, and a cancelled request gives back what it got.
+    admitting = asyncio.ensure_future(_admit(pending, raw_key, raw_body, read_at=read_at))
+    try:
+        return await asyncio.shield(admitting)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            admitted = await admitting
+            if isinstance(admitted, Pending):
+                await admitted.hold.settle()  # nothing recorded: at zero
+                await _log_client_closed(admitted)
+        raise
+
+
+async def _admit(pending: Pending, raw_key: str, raw_body: bytes, *, read_at: int) -> Pending | Reply:
+    """The request counted against the key's rate limits (gateway.ratelimits) and its worst case held
+    against the key's cap (gateway.admission). From then on ``pending.hold`` has what it counts and
+    holds; a refusal here gives back what was taken."""
+    grant = None
+    try:
         grant = await _count(pending)
         pending.hold = admission_service.Hold(pending.api_key, pending.admission, grant)
         try:
@@ -232,6 +260,20 @@ async def _log(pending: Pending, status: str, reply: Reply) -> None:
     )
 
 
+# The request log's HTTP status for a request whose client went away before its answer (nginx's).
+CLIENT_CLOSED_HTTP_STATUS = 499
+
+
+async def _log_client_closed(pending: Pending) -> None:
+    """The request was cancelled before it was charged (its client went away): logged, at no cost."""
+    await sync_to_async(recording.log)(
+        pending,
+        status=RequestStatus.CLIENT_CLOSED,
+        http_status=CLIENT_CLOSED_HTTP_STATUS,
+        error_code="client_closed",
+    )
+
+
 # --- After it ----------------------------------------------------------------------------------------
 
 
@@ -244,6 +286,7 @@ async def _record(pending: Pending, **outcome) -> Outcome:
 async def _finish(pending: Pending, **outcome) -> Outcome:
     """Records what was served, then settles the hold: the spend is counted before the hold goes."""
     recorded = await _record(pending, **outcome)
+    pending.charged = True
     pending.hold.recorded(recorded.cost, tokens=recorded.prompt_tokens + recorded.completion_tokens)
     await pending.hold.settle()
     return recorded
@@ -318,8 +361,12 @@ async def handle(
             reply = await _stream(prepared, buffered=buffered)
         else:
             reply = await _complete(prepared)
-    except BaseException:
+    except BaseException as error:
         await _shielded(prepared.hold.settle())
+        # Cancelled: its client went away (gateway.asgi, or Django's ASGI handler, cancels the request)
+        # before it was charged, so the provider's call, if under way, is closed and nothing is owed.
+        if isinstance(error, asyncio.CancelledError) and not prepared.charged:
+            await _shielded(_log_client_closed(prepared))
         raise
     reply.headers.update(prepared.hold.grant.state.headers())
     return reply
@@ -447,52 +494,77 @@ async def _complete(pending: Pending) -> Reply:
         "status": RequestStatus.COMPLETED,
         "http_status": 200,
     }
-    journaled = await _journal(pending, served) if pending.journal else None
-    if journaled is not None:
-        outcome, entry, confirm, settles = journaled
-        pending.hold.cap_settled = settles  # the journal's call settles the hold kept in Redis
-    else:
-        outcome = await _record(pending, **served)
-    pending.hold.recorded(outcome.cost, tokens=prompt + completion)
+    tokens = prompt + completion
+    priced = _priced_from_snapshots(pending, served) if pending.journal else None
+    if priced is not None:
+        # Journaled: answered first, charged once the answer is out (``_charge_once_answered``).
+        outcome, entry = priced
+        data["nexevo"] = _nexevo_block(pending, outcome)
+        reply = _json(200, data, {GENERATION_HEADER: pending.generation_id})
+        reply.after.append(partial(_charge_once_answered, pending, reply, outcome, entry))
+        reply.after.append(pending.hold.settle)
+        return reply
+    # Written before its answer. Once the statement is sent it may commit, so it runs to its end even
+    # if the client goes away meanwhile: the spend is counted before the hold goes, and the request
+    # keeps its charge (the one window where a charge can outlive its answer: see the README).
+    recording = asyncio.ensure_future(_record(pending, **served))
+    try:
+        outcome = await asyncio.shield(recording)
+    except asyncio.CancelledError:
+        outcome = await recording
+        pending.charged = True
+        pending.hold.recorded(outcome.cost, tokens=tokens)
+        raise
+    pending.charged = True
+    pending.hold.recorded(outcome.cost, tokens=tokens)
     data["nexevo"] = _nexevo_block(pending, outcome)
     reply = _json(200, data, {GENERATION_HEADER: pending.generation_id})
-    if journaled is not None:
-        admission_service.spent(pending.api_key.organization_id, pending.admission.view, outcome.cost)
-        reply.after.append(lambda: _confirm(pending, entry, confirm))
     # The hold goes once the answer is out: until then it only over-counts, which is safe.
     reply.after.append(pending.hold.settle)
     return reply
 
 
-async def _journal(pending: Pending, served: dict):
-    """Prices the request from snapshots and sends it to the journal (gateway.journal.asend): the
-    outcome, the entry, the ``confirm`` to await once answered and whether that call settles the
-    hold; None when it is to be written before its answer instead (a snapshot expired since
-    admission, or Redis failed)."""
+def _priced_from_snapshots(pending: Pending, served: dict) -> tuple[Outcome, dict] | None:
+    """The outcome and the journal entry (gateway.recording.journal_entry), priced from snapshots;
+    None when one expired since admission (then the request is written before its answer)."""
     try:
         with hot.memory_only():
-            outcome, entry = recording.journal_entry(pending, **served)
+            return recording.journal_entry(pending, **served)
     except hot.Miss:
         return None
+
+
+async def _charge_once_answered(pending: Pending, reply: Reply, outcome: Outcome, entry: dict) -> None:
+    """After the answer: a journaled completion is charged only if its answer went out
+    (``reply.delivered``), else it is logged ``client_closed`` at no cost. Charged by one Redis call
+    (gateway.journal.asend: the entry, its not-written marker, and the settlement of a hold kept in
+    Redis; a hold from a lease is settled in memory, by the next job). A process killed before that
+    call reaches Redis has answered and charged nothing: the order loses a charge, never an answer.
+    If Redis fails, the entry is written to the database here, at the answer's price (once: if the
+    call went through after all, the recorder finds it written). A hold the call was to settle is
+    then left to idle out: it may have been settled, and settling twice would under-count the cap."""
+    if not reply.delivered:
+        await _log_client_closed(pending)
+        return  # the next job settles the hold at zero
+    pending.charged = True
+    pending.hold.recorded(outcome.cost, tokens=outcome.prompt_tokens + outcome.completion_tokens)
+    admission_service.spent(pending.api_key.organization_id, pending.admission.view, outcome.cost)
     settlement = admission_service.settlement(pending.api_key, pending.admission, outcome.cost)
     try:
         confirm = await journal.asend(entry, settlement=settlement)
     except RedisError:
-        logger.warning("Could not journal %s; writing it before its answer.", pending.generation_id)
-        return None
-    return outcome, entry, confirm, settlement is not None
-
-
-async def _confirm(pending: Pending, entry: dict, confirm) -> None:
-    """Once the answer is out: the journal's reply. If Redis failed meanwhile, the entry is written
-    here, at the answer's price (once: if the call went through after all, the recorder finds it
-    written). A hold the call was to settle is left to idle out: it may have been settled, and
-    settling twice would under-count the cap."""
+        logger.warning("Could not journal %s; writing it now.", pending.generation_id)
+        await _write_answered(pending, entry)
+        return  # nothing reached Redis: the hold is settled as usual
+    pending.hold.cap_settled = settlement is not None
     try:
         await confirm()
-        return
     except RedisError:
-        logger.warning("Could not journal %s; writing it now.", pending.generation_id)
+        logger.warning("Could not confirm the journaling of %s; writing it now.", pending.generation_id)
+        await _write_answered(pending, entry)
+
+
+async def _write_answered(pending: Pending, entry: dict) -> None:
     _settled, failed = await sync_to_async(recording.write_journaled)([entry])
     if failed:
         logger.error("Could not record %s, answered: %s", pending.generation_id, entry)
@@ -577,6 +649,7 @@ async def _abandoned(pending: Pending, response: httpx.Response) -> None:
     if not pending.hold.settled:
         await response.aclose()
         await pending.hold.settle()
+        await _log_client_closed(pending)  # nothing was sent, nothing is charged
 
 
 async def _relay(pending: Pending, response: httpx.Response, chunks, first: bytes):

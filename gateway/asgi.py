@@ -13,8 +13,12 @@ snapshot, logging a refusal) runs in Django's thread, on the connection that thr
 handed back to the pool after each request as Django does, and it is closed after a database error
 so that the next request connects afresh.
 
-A stream is sent event by event while the client's side is watched: when the client goes away the
-relay is cancelled, which records what was produced (gateway.api._relay).
+Once the body is in, the client's side is watched (``Client``) until the answer is sent. A client
+that goes away before its answer is ready cancels the request, the provider's call included, and is
+not charged (gateway.api.handle logs it ``client_closed``); a journaled completion is charged only
+once its whole body is sent to a client still there (``Reply.delivered``). A stream is sent event by
+event; when its client goes away the relay is cancelled, which records what was produced
+(gateway.api._relay).
 """
 
 import asyncio
@@ -56,22 +60,26 @@ class ChatCompletions:
         secure = _secure(scope, headers)
         if not secure and settings.SECURE_SSL_REDIRECT:
             return await self.django_application(scope, receive, send)
-        reply = await self._reply(scope, receive, headers)
-        if reply is None:  # the client went away before its body was in: nobody to answer
-            return
-        try:
-            await _send(reply, send, receive, secure=secure)
-        finally:
-            await api.run_after(reply)
-
-    async def _reply(self, scope, receive, headers) -> api.Reply:
-        host = headers.get("host", "")
-        domain, _port = split_domain_port(host)
+        domain, _port = split_domain_port(headers.get("host", ""))
         if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
-            return api.error_reply(400, "invalid_host", "The Host header is not one this server answers to.")
+            reply = api.error_reply(400, "invalid_host", "The Host header is not one this server answers to.")
+            return await _send(reply, send, None, secure=secure)
         raw_body = await _read_body(receive, limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
-        if raw_body is DISCONNECTED:
-            return None
+        if raw_body is DISCONNECTED:  # the client went away before its body was in: nobody to answer
+            return
+        client = Client(receive)
+        try:
+            reply = await client.answer(self._reply(scope, headers, raw_body))
+            if reply is None:  # the client went away first: the request was cancelled
+                return
+            try:
+                await _send(reply, send, client, secure=secure)
+            finally:
+                await api.run_after(reply)
+        finally:
+            client.stop()
+
+    async def _reply(self, scope, headers, raw_body) -> api.Reply:
         direct = connections["default"].vendor == "postgresql"
         try:
             return await api.handle(
@@ -90,6 +98,49 @@ class ChatCompletions:
                 return _unavailable()
             logger.exception("A chat request failed.")
             return api.error_reply(500, "internal_error", "Something went wrong on our side. Try again.")
+
+
+class Client:
+    """The client of one request, once its body is in: ``receive()`` is watched for
+    ``http.disconnect`` until the answer is sent. While the endpoint works out the answer
+    (``answer()``), the client going away cancels it: wherever it is (preparing, waiting for the
+    provider, whose connection is then closed), the request stops, gives back what it holds and is
+    not charged (gateway.api.handle)."""
+
+    def __init__(self, receive):
+        self.gone = False
+        self._answering: asyncio.Task | None = None
+        self.watching = asyncio.ensure_future(self._watch(receive))
+
+    async def _watch(self, receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.gone = True
+        if self._answering is not None:
+            self._answering.cancel()
+
+    async def answer(self, coroutine) -> "api.Reply | None":
+        """What ``coroutine`` answers, run in this task; None if the client went away first."""
+        if self.gone:
+            coroutine.close()
+            return None
+        task = asyncio.current_task()
+        self._answering = task
+        try:
+            reply = await coroutine
+        except asyncio.CancelledError:
+            if not self.gone:  # cancelled for another reason: the server stopping
+                raise
+            task.uncancel()
+            return None
+        finally:
+            self._answering = None
+        if self.gone and task.cancelling():  # cancelled, and answered with an error all the same
+            task.uncancel()
+        return reply
+
+    def stop(self) -> None:
+        self.watching.cancel()
 
 
 async def _lifespan(receive, send) -> None:
@@ -191,15 +242,22 @@ def _response_headers(reply: api.Reply, *, secure: bool) -> list[tuple[bytes, by
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
 
 
-async def _send(reply: api.Reply, send, receive, *, secure: bool) -> None:
+async def _send(reply: api.Reply, send, client: Client | None, *, secure: bool) -> None:
+    """Sends ``reply``, unless its client is gone. A whole body sent to a client still there is
+    ``reply.delivered``: a journaled completion is charged only then (gateway.api). A stream is
+    relayed while its client is watched: when the client goes away the relay is cancelled, which
+    records what was produced."""
     start = {
         "type": "http.response.start",
         "status": reply.status,
         "headers": _response_headers(reply, secure=secure),
     }
     if reply.events is None:
+        if client is not None and client.gone:
+            return
         await send(start)
         await send({"type": "http.response.body", "body": reply.body})
+        reply.delivered = True
         return
 
     async def relay():
@@ -208,16 +266,10 @@ async def _send(reply: api.Reply, send, receive, *, secure: bool) -> None:
             await send({"type": "http.response.body", "body": event, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
 
-    async def client_gone():
-        while (await receive())["type"] != "http.disconnect":
-            pass
-
     relaying = asyncio.ensure_future(relay())
-    watching = asyncio.ensure_future(client_gone())
     try:
-        await asyncio.wait({relaying, watching}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({relaying, client.watching}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        watching.cancel()
         if not relaying.done():  # the client went away: cancelling records what was produced
             relaying.cancel()
         # An OSError is the client gone mid-send; anything else is ours and is raised.

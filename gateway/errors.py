@@ -81,6 +81,10 @@ EXPLANATIONS = {
     "client_disconnected": _(
         "The caller closed the connection before the answer was complete. What had been produced was charged."
     ),
+    "client_closed": _(
+        "The caller closed the connection before the answer was ready. The request was cancelled, the "
+        "model provider's call with it, and nothing was charged."
+    ),
     # Not logged as requests, but answered: here so that every code the endpoint gives has its sentence.
     "invalid_api_key": _("The API key was missing, malformed, revoked or unknown."),
     "key_expired": _("The API key had expired."),

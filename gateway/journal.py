@@ -1,17 +1,16 @@
-"""The usage journal: answer first, write the usage in batches beside the web server.
+"""The usage journal: answer first, then charge, and write the usage in batches beside the web server.
 
 With ``NEXEVO_USAGE_JOURNAL`` on (it needs Redis and PostgreSQL; ``bin/stack`` turns it on), a
 completed chat request that came in through gateway.asgi is not written to the database before its
 answer:
 
-1. it is priced from this process's snapshots, and one Redis call (``_APPEND``) is sent: it appends
-   what is to be written (gateway.recording.journal_entry: the usage record, the ledger debit, the
-   key's spend and the request log, at the answer's price) to the stream ``nexevo:usage``, marks the
-   generation as not written yet, for feedback that comes before the recorder has written it
-   (``unrecorded``; the feedback waits for it), and settles a hold kept in Redis at the real cost
-   (a hold from a lease is settled in memory, gateway.leases);
-2. the answer goes out as soon as that call is on its way to Redis;
-3. the call's reply is read.
+1. it is priced from this process's snapshots, and answered: the whole body is sent to the client;
+2. if the client was still there (gateway.asgi), one Redis call (``_APPEND``) appends what is to be
+   written (gateway.recording.journal_entry: the usage record, the ledger debit, the key's spend and
+   the request log, at the answer's price) to the stream ``nexevo:usage``, marks the generation as
+   not written yet, for feedback that comes before the recorder has written it (``unrecorded``; the
+   feedback waits for it), and settles a hold kept in Redis at the real cost (a hold from a lease is
+   settled in memory, gateway.leases); a client gone before its answer is not charged.
 
 A recorder (``manage.py recordusage``, run by ``bin/stack``; the Celery beat task
 ``gateway.tasks.record_usage`` sweeps up behind it) reads the stream in a consumer group, writes each
@@ -19,16 +18,18 @@ batch in one transaction (gateway.recording.write_journaled), acknowledges it an
 An entry a recorder took and never acknowledged (it stopped) is claimed by another after a minute; one
 written twice is skipped by its generation id. An entry that cannot be written is set aside on
 ``nexevo:usage:unwritten`` and logged (``recordusage --retry-unwritten`` puts it back). If Redis
-fails at step 1, the request is written to the database before its answer; if it fails at step 3,
-after it, at the answer's price. Either way as without the journal.
+fails at step 2, the entry is written to the database there, at the answer's price.
 
-What it trades: the answer waits neither for the database (a commit, about 1 ms here) nor for a
-Redis round trip, and the database lags the answers by the recorder's batch (tens of
-milliseconds): balances, key spend and the Requests page show a request once it is written. What is
-journaled is as safe as Redis keeps it (``bin/services`` runs it with an append-only file). A process
-killed outright after an answer may still lose that request's charge, if Redis had not read the
-call (the customer is never charged twice, or for what they were not answered); a server that is
-stopped finishes step 3 for every answer first. Without the journal every request is written
+The order is the promise: a charge never comes before its answer. A process killed between the two
+has answered and not charged (the hold the call was to settle stays counted, an over-count, until
+it is given back as any hold of a dead process is); the customer is never charged for what they were not
+answered, nor twice. What it trades: the answer waits neither for the database (a commit, about 1 ms
+here) nor for Redis (nothing is sent to Redis before it), and the database lags the answers by the
+recorder's batch (tens of milliseconds): balances, key spend and the Requests page show a request once
+it is written. Feedback sent in the instant between the answer and its Redis call (microseconds: the
+call is the next thing the request does) finds neither the generation nor its marker, a 404. What is
+journaled is as safe as Redis keeps it (``bin/services`` runs it with an append-only file). A server
+that is stopped finishes step 2 for every answer first. Without the journal every request is written
 before its answer, as gateway.recording describes.
 """
 
@@ -84,11 +85,10 @@ async def asend(entry: dict, *, settlement: tuple[str, str, int, int, str] | Non
     """Sends the journaling of ``entry``, with its not-written marker and the hold's settlement
     (``settlement``: the counter, the holder, what is released, what is spent and the settlement's
     id, from gateway.admission.settlement, or None; if the reply does not come, the settlement is
-    sent again by gateway.leases until it lands, and made once), in
-    one call from the event loop, and returns once it is written to Redis's connection, before its
-    reply: the caller answers the client, then awaits the returned ``confirm()`` for the reply. So
-    the marker is in Redis before the client can ask about the generation, and the answer does not
-    wait for a round trip. Raises ``RedisError`` (from either)."""
+    sent again by gateway.leases until it lands, and made once), in one call from the event loop,
+    and returns once it is written to Redis's connection; the returned ``confirm()`` reads the
+    reply. Called once the answer is out (gateway.api): a ``RedisError`` from ``asend`` means nothing
+    reached Redis, one from ``confirm()`` that it may have."""
     from .admission import async_client
 
     keys = [STREAM, unrecorded_key(entry["generation"])]

@@ -105,6 +105,8 @@ class RequestStatus(models.TextChoices):
     INCOMPLETE = "incomplete", _("Ended early")
     FAILED = "failed", _("Failed")
     REFUSED = "refused", _("Refused")
+    # The client went away before its answer was ready: cancelled, the provider call too, not charged.
+    CLIENT_CLOSED = "client_closed", _("Client closed")
 
 
 class RequestLog(models.Model):

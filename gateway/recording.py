@@ -60,6 +60,9 @@ class Pending:
     journal: bool = False
     # What the request holds once admitted (gateway.admission.Hold), given back on every way out.
     hold: object | None = None
+    # Charged: recorded, or its journal entry sent. A request cancelled before that (its client went
+    # away) is logged ``client_closed``; one cancelled after it keeps its charge and its log.
+    charged: bool = False
 
     @property
     def stream(self) -> bool:

@@ -8,13 +8,16 @@ points at the behaviour it needs: ``http://127.0.0.1:PORT/<behaviour>/v1``.
   counts one token per word of the messages' contents.
 - ``fill``: like ``ok``, but uses all of ``max_tokens`` (the reply text stays short).
 - ``slow``: waits ``SLOW_SECONDS`` before answering; when streaming, waits that long between chunks.
+  A caller that closes the connection during the wait (not streaming) gets nothing, and its request
+  is marked ``disconnected``.
 - ``fail``: HTTP 500.
 - ``hang``: never answers.
 - ``early``: streams two chunks and closes the connection without a usage chunk or ``[DONE]``; not
   streaming, it sends half a body and closes.
 - ``reject``: HTTP 400 with an OpenAI-shaped error.
 
-Every request is kept in ``server.requests`` (behaviour, model, the Authorization header, the body).
+Every request is kept in ``server.requests`` (behaviour, model, the Authorization header, the body,
+and whether the caller went away before the answer: ``disconnected``).
 The benchmarks run ``unrecorded`` in a process of its own: ``uvicorn tests.fakes.upstream:unrecorded``.
 """
 
@@ -85,16 +88,16 @@ class FakeUpstream:
             await self._json(send, 200 if ok else 401, {"object": "list", "data": []})
             return
         payload = json.loads(body or b"{}")
+        call = {
+            "behaviour": behaviour,
+            "model": payload.get("model"),
+            "authorization": headers.get("authorization"),
+            "body": payload,
+            "at": time.monotonic(),
+            "disconnected": False,
+        }
         if self.record:
-            self.requests.append(
-                {
-                    "behaviour": behaviour,
-                    "model": payload.get("model"),
-                    "authorization": headers.get("authorization"),
-                    "body": payload,
-                    "at": time.monotonic(),
-                }
-            )
+            self.requests.append(call)
         if behaviour == "fail":
             await self._json(send, 500, {"error": {"message": "upstream exploded", "type": "server_error"}})
         elif behaviour == "reject":
@@ -104,8 +107,9 @@ class FakeUpstream:
         elif payload.get("stream"):
             await self._stream(send, behaviour, payload)
         else:
-            if behaviour == "slow":
-                await asyncio.sleep(SLOW_SECONDS)
+            if behaviour == "slow" and await _caller_left_within(receive, SLOW_SECONDS):
+                call["disconnected"] = True
+                return
             words, tokens = _completion(behaviour, payload)
             answer = {
                 "id": "chatcmpl-fake",
@@ -207,6 +211,20 @@ class FakeUpstream:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=5)
+
+
+async def _caller_left_within(receive, seconds: float) -> bool:
+    """Whether the caller closed the connection within ``seconds`` (its body is read already)."""
+
+    async def left():
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    try:
+        await asyncio.wait_for(left(), timeout=seconds)
+    except TimeoutError:
+        return False
+    return True
 
 
 def _headers(length: int) -> list[tuple[bytes, bytes]]:

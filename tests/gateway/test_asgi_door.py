@@ -12,11 +12,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apikeys.models import ApiKey
-from billing.models import LedgerEntry, UsageRecord
+from billing.models import BillingAccount, LedgerEntry, UsageRecord
 from gateway import admission, database
 from gateway.admission import spend_in_flight
 from gateway.models import RequestLog
 from nexevo_site.asgi import application
+from tests.stack.processes import wait_until
 
 from .conftest import hello, run_async
 
@@ -46,12 +47,14 @@ def call(
     chunk_size: int | None = None,
     hang_up_after_first_chunk=False,
     on_first_chunk=None,
-) -> Answer:
+    hang_up_when=None,
+) -> Answer | None:
     """One request through ``application`` on an event loop of its own, as a server would make it.
 
     The body arrives in pieces of ``chunk_size`` bytes. The client stays until the answer is sent,
     or, with ``hang_up_after_first_chunk``, goes away once the first part of a stream has been sent
-    (after awaiting ``on_first_chunk()``)."""
+    (after awaiting ``on_first_chunk()``), or once its body is sent and ``hang_up_when()`` is true
+    (then the answer is None if nothing was sent)."""
     headers = {"host": "testserver", **(headers or {})}
     scope = {
         "type": "http",
@@ -81,6 +84,10 @@ def call(
         async def receive():
             if incoming:
                 return incoming.pop(0)
+            if hang_up_when is not None:
+                while not (gone.is_set() or hang_up_when()):
+                    await asyncio.sleep(0.01)
+                gone.set()
             await gone.wait()  # a client that stays: until the application stops listening
             return {"type": "http.disconnect"}
 
@@ -99,6 +106,8 @@ def call(
         return sent
 
     sent = run_async(run)
+    if hang_up_when is not None and not sent:
+        return None
     [start] = [message for message in sent if message["type"] == "http.response.start"]
     return Answer(
         status=start["status"],
@@ -208,6 +217,34 @@ def test_a_completion_is_served_and_recorded(transactional_db, funded, warm):
     assert not any(
         query["sql"].lstrip().startswith("WITH organization AS") for query in queries.captured_queries
     )
+
+
+def test_a_client_that_leaves_before_its_answer_cancels_the_provider_call_and_is_not_charged(
+    transactional_db, funded, warm, upstream
+):
+    """The slow provider answers after 0.3 s; the client leaves as soon as the provider has the call
+    (tests/stack/test_client_leaves.py does the same under uvicorn)."""
+    api_key, full_key = funded
+    ApiKey.objects.filter(pk=api_key.pk).update(monthly_spend_cap_usd=Decimal("5.00"))
+    # A first request loads the snapshots: the next reaches the provider at once.
+    first = chat(full_key, hello("west/chat-a")).json()["nexevo"]["generation_id"]
+    balance = BillingAccount.objects.get(organization=api_key.organization).balance_usd
+
+    assert chat(full_key, hello("slowpoke/chat"), hang_up_when=lambda: upstream.calls("slow")) is None
+
+    [log] = RequestLog.objects.filter(api_key=api_key).exclude(pk=first)
+    assert (log.status, log.http_status, log.error_code, log.cost_usd, log.attempts) == (
+        "client_closed",
+        499,
+        "client_closed",
+        0,
+        1,
+    )
+    assert list(UsageRecord.objects.filter(api_key=api_key).values_list("pk", flat=True)) == [first]
+    assert BillingAccount.objects.get(organization=api_key.organization).balance_usd == balance
+    assert spend_in_flight(api_key) == 0  # the hold given back
+    [call] = upstream.calls("slow")
+    wait_until(lambda: call["disconnected"], timeout=2.5, interval=0.02, message="the call closed")
 
 
 def test_a_client_that_hangs_up_mid_stream_is_recorded_and_its_hold_released(transactional_db, funded, warm):

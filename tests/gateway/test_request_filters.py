@@ -1,5 +1,6 @@
 """The Requests page's date range (UTC days, both ends included), the totals of the filtered rows,
-the shared pager, and a refused or failed request's page saying in words what its error code means."""
+the shared pager, and a refused or failed request's page, or one whose client left, saying in words
+what its error code means."""
 
 import datetime
 import re
@@ -15,7 +16,7 @@ from gateway.models import RequestLog
 from tests.conftest import new_key
 
 from .conftest import chat_request, hello
-from .test_pages import generation_ids, log
+from .test_pages import generation_ids, log, staff_client  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -239,3 +240,24 @@ def test_an_outsider_gets_404_for_a_request(alice, charlie):
 
     assert signed_in(charlie).get(f"/requests/{logged.id}/").status_code == 404
     assert logged.id not in signed_in(charlie).get("/requests/").content.decode()
+
+
+def test_a_request_whose_client_left_is_listed_filtered_and_explained_in_words(alice, staff_client):  # noqa: F811
+    api_key, _full = new_key(alice)
+    left = log(
+        api_key, status="client_closed", http_status=499, error_code="client_closed", cost_usd=Decimal(0)
+    )
+    served = log(api_key)
+
+    listing = signed_in(alice).get("/requests/", {"status": "client_closed"}).content.decode()
+    assert '<option value="client_closed" selected>Client closed</option>' in listing
+    assert left.id in listing and served.id not in listing
+    assert 'data-status="client_closed"' in listing and ">Client closed</span>" in listing
+
+    page = signed_in(alice).get(f"/requests/{left.id}/").content.decode()
+    assert "Why it was not answered" in page and "nothing was charged" in page
+
+    admin = staff_client.get(
+        "/admin/gateway/requestlog/", {"status__exact": "client_closed"}
+    ).content.decode()
+    assert "Client closed" in admin and left.id in admin and served.id not in admin
