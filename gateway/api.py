@@ -61,7 +61,7 @@ from core.money import format_usd_exact
 from orgs.audit import client_ip
 
 from . import admission as admission_service
-from . import hot, journal, leases, ratelimits, recording, routing, upstream
+from . import database, hot, journal, leases, ratelimits, recording, routing, upstream
 from .body import BadRequest, parse_body  # noqa: F401 - BadRequest is the body's 400, named here too
 from .models import RequestStatus
 from .recording import Outcome, Pending
@@ -160,7 +160,7 @@ async def _prepare(raw_key: str, raw_body: bytes, *, direct: bool) -> Pending | 
             with hot.memory_only():
                 pending = _plan(raw_key, raw_body)
         except hot.Miss:
-            pending = await sync_to_async(_plan)(raw_key, raw_body)
+            pending = await database.in_thread(_plan, raw_key, raw_body)
         pending.direct = direct
         pending.journal = direct and not pending.stream and journal.enabled()
         grant = await _count(pending)
@@ -169,7 +169,7 @@ async def _prepare(raw_key: str, raw_body: bytes, *, direct: bool) -> Pending | 
             await admission_service.areserve(pending.api_key, pending.admission, read_at=read_at)
         except admission_service.KeyForgotten:  # changed in some process: read it afresh
             hot.drop(("key", pending.api_key.key_hash))
-            fresh = await sync_to_async(_plan)(raw_key, raw_body, fresh_key=True)
+            fresh = await database.in_thread(_plan, raw_key, raw_body, fresh_key=True)
             fresh.direct, fresh.journal = pending.direct, pending.journal
             fresh.hold = admission_service.Hold(fresh.api_key, fresh.admission, grant)
             pending = fresh
@@ -227,8 +227,8 @@ async def _shielded(coroutine) -> None:
 
 
 async def _log(pending: Pending, status: str, reply: Reply) -> None:
-    await sync_to_async(recording.log)(
-        pending, status=status, http_status=reply.status, error_code=reply.error_code
+    await database.in_thread(
+        recording.log, pending, status=status, http_status=reply.status, error_code=reply.error_code
     )
 
 
