@@ -122,12 +122,12 @@ TEMPLATES = [
 # How long a request waits for PostgreSQL (a connection from a pool; the chat endpoint's reads) before
 # it is answered 503 with Retry-After, and how long one connection attempt may take.
 DATABASE_WAIT_SECONDS = env_int("DATABASE_WAIT_SECONDS", 1)
-DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 2)
+DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 5)
 if DATABASE_WAIT_SECONDS < 1 or DATABASE_CONNECT_TIMEOUT < 1:
     raise ImproperlyConfigured("DATABASE_WAIT_SECONDS and DATABASE_CONNECT_TIMEOUT must be at least 1.")
 # A pool gives up reconnecting in the background after this long (and tries again when a request
 # needs a connection): once PostgreSQL is back, a pool is never asleep in a long back-off.
-DATABASE_RECONNECT_SECONDS = 2 * DATABASE_CONNECT_TIMEOUT
+DATABASE_RECONNECT_SECONDS = DATABASE_CONNECT_TIMEOUT
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
@@ -142,8 +142,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's PostgreSQL backend, less the "_like" indexes no query here uses (core/postgresql).
     DATABASES["default"]["ENGINE"] = "core.postgresql"
-    # An unreachable PostgreSQL fails a connection attempt in this many seconds instead of the
-    # operating system's minutes (psycopg allows no less than 2).
+    # A connection attempt to an unreachable PostgreSQL gives up after this many seconds instead of
+    # the operating system's minutes (psycopg allows no less than 2). What a request waits is
+    # DATABASE_WAIT_SECONDS.
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = DATABASE_CONNECT_TIMEOUT
     if env_bool("DATABASE_POOL", default=True):
         # PostgreSQL through a connection pool (psycopg_pool): under ASGI each request's database work

@@ -43,9 +43,10 @@ class Relay:
         self._call(self._restore())
 
     def stop(self) -> None:
-        self._call(self._cut("refuse"))
+        self._call(self._stop())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+        self._loop.close()
 
     def _call(self, coroutine):
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=10)
@@ -69,6 +70,10 @@ class Relay:
             for task in list(self._connections):
                 task.cancel()
 
+    async def _stop(self) -> None:
+        await self._cut("refuse")
+        await asyncio.gather(*self._connections, return_exceptions=True)
+
     async def _restore(self) -> None:
         if self._server is None:
             await self._listen()
@@ -84,7 +89,9 @@ class Relay:
             server_reader, server_writer = await asyncio.open_connection(*self.target)
             self._writers.add(server_writer)
             await asyncio.gather(
-                self._pump(client_reader, server_writer), self._pump(server_reader, client_writer)
+                self._pump(client_reader, server_writer),
+                self._pump(server_reader, client_writer),
+                return_exceptions=True,
             )
         except (OSError, asyncio.CancelledError):
             pass
