@@ -128,9 +128,10 @@ async def in_thread(function, /, *args, **kwargs):
             if suspected():  # it failed for a request queued ahead of this one
                 raise Unavailable("PostgreSQL failed a moment ago.")
             database = connections["default"]
-            _waiting_since = time.monotonic()
-            database.ensure_connection()  # from the pool, checked: a silent network waits here
-            _waiting_since = None
+            if database.connection is None:
+                # Until its first statement, the job may wait for a connection from the pool (which
+                # checks it first: a silent network holds it there).
+                _waiting_since = time.monotonic()
             with database.execute_wrapper(_timed):
                 result = function(*args, **kwargs)
         except (DatabaseError, psycopg.Error) as error:
