@@ -10,6 +10,8 @@ import math
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf_exceptions
@@ -67,6 +69,16 @@ def exception_handler(exc, context):
 
     if isinstance(exc, drf_exceptions.APIException):
         return _api_exception_response(exc)
+
+    if isinstance(exc, DatabaseOperationalError | DatabaseInterfaceError):  # the database is unreachable
+        logger.warning("Answering 503: the database failed: %s", exc)
+        unavailable = ServiceUnavailable()
+        return error_response(
+            503,
+            code=unavailable.code,
+            message=unavailable.message,
+            headers={"Retry-After": str(unavailable.retry_after)},
+        )
 
     view = context.get("view")
     logger.exception("Unexpected error in %s", type(view).__name__ if view else "API view")

@@ -10,6 +10,13 @@ seconds rather than a timeout per call; then it tries Redis again.
 What must be shared between processes to be correct (the key cache's invalidations, locks) uses
 ``shared_cache()``: the same cache without the fallback, raising ``CacheUnavailable``, so that the
 caller decides (the key cache reads the database instead).
+
+Clients of Redis outside the cache (the chat endpoint's, gateway.admission.async_client, and
+/healthz's) use the same memory through their connections: ``FailFastConnection`` and
+``AsyncFailFastConnection`` note a connection error or timeout, and for ``RETRY_AFTER_SECONDS``
+afterwards fail at once with ``ConnectionError`` instead of waiting for a socket timeout on each call.
+Callers keep their own policy for a Redis that is down (gateway.ratelimits counts in memory, spend
+caps answer 503).
 """
 
 import logging
@@ -19,6 +26,8 @@ import time
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
+from redis.asyncio.connection import Connection as AsyncConnection
+from redis.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -77,6 +86,8 @@ class RedisCacheWithFallback(RedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._server_name = server if isinstance(server, str) else ",".join(server)
+        # Its connections share the outage memory of the process's other Redis clients (below).
+        self._options = {**fail_fast(self._server_name), **self._options}
         local_params = {key: value for key, value in params.items() if key not in {"BACKEND", "OPTIONS"}}
         # LocMemCache's storage is per name and per process, shared by this process's threads.
         self._local = LocMemCache(f"redis-fallback:{self._server_name}", local_params)
@@ -137,3 +148,89 @@ def shared_cache():
     than falling back to this process's memory. Without Redis it is the local cache itself."""
     backend = caches["default"]
     return backend.strict if isinstance(backend, RedisCacheWithFallback) else backend
+
+
+# --- Connections that fail fast during an outage ------------------------------------------------------
+
+
+def _address(connection) -> str:
+    return f"redis {connection.host}:{connection.port}"
+
+
+def _refuse_if_down(connection) -> None:
+    if _outage.is_suspected(_address(connection)):
+        raise RedisConnectionError(f"Redis at {connection.host}:{connection.port} failed a moment ago.")
+
+
+def _note(connection, error: BaseException) -> None:
+    if _outage.record(_address(connection)):
+        logger.warning("Redis at %s:%s is unreachable (%s).", connection.host, connection.port, error)
+
+
+class FailFastConnection(Connection):
+    """A Redis connection that, for ``RETRY_AFTER_SECONDS`` after one to the same server failed,
+    raises ``ConnectionError`` at once instead of connecting or sending."""
+
+    def connect_check_health(self, *args, **kwargs):
+        _refuse_if_down(self)
+        try:
+            return super().connect_check_health(*args, **kwargs)
+        except REDIS_UNAVAILABLE as error:
+            _note(self, error)
+            raise
+
+    def send_packed_command(self, *args, **kwargs):
+        _refuse_if_down(self)
+        try:
+            return super().send_packed_command(*args, **kwargs)
+        except REDIS_UNAVAILABLE as error:
+            _note(self, error)
+            raise
+
+    def read_response(self, *args, **kwargs):
+        try:
+            response = super().read_response(*args, **kwargs)
+        except REDIS_UNAVAILABLE as error:
+            _note(self, error)
+            raise
+        if _outage.end(_address(self)):
+            logger.warning("Redis at %s:%s answers again.", self.host, self.port)
+        return response
+
+
+class AsyncFailFastConnection(AsyncConnection):
+    """``FailFastConnection`` for ``redis.asyncio``."""
+
+    async def connect_check_health(self, *args, **kwargs):
+        _refuse_if_down(self)
+        try:
+            return await super().connect_check_health(*args, **kwargs)
+        except REDIS_UNAVAILABLE as error:
+            _note(self, error)
+            raise
+
+    async def send_packed_command(self, *args, **kwargs):
+        _refuse_if_down(self)
+        try:
+            return await super().send_packed_command(*args, **kwargs)
+        except REDIS_UNAVAILABLE as error:
+            _note(self, error)
+            raise
+
+    async def read_response(self, *args, **kwargs):
+        try:
+            response = await super().read_response(*args, **kwargs)
+        except REDIS_UNAVAILABLE as error:
+            _note(self, error)
+            raise
+        if _outage.end(_address(self)):
+            logger.warning("Redis at %s:%s answers again.", self.host, self.port)
+        return response
+
+
+def fail_fast(url: str, *, asynchronous: bool = False) -> dict:
+    """The options that give a client for ``url`` connections that fail fast during an outage
+    (plain TCP only: TLS and Unix-socket addresses keep redis-py's own connection classes)."""
+    if not url.startswith("redis://"):
+        return {}
+    return {"connection_class": AsyncFailFastConnection if asynchronous else FailFastConnection}

@@ -4,28 +4,37 @@ A worker writes its heartbeat to Redis every ``NEXEVO_WORKER_HEARTBEAT_SECONDS``
 connected to the broker (``nexevo_site.celery``); a heartbeat older than three intervals means no
 worker is listening. Without Redis (the embedded default) tasks run in the web process itself, so
 there is no worker to ask about and no Redis to be down.
+
+The report answers within a second whatever is down: PostgreSQL and Redis are asked at the same time,
+each on a connection of its own (never a pool's, which may wait for a connection or hold one a
+silent network has swallowed), and each is "down" if it has not answered within ``PROBE_SECONDS``.
 """
 
+import asyncio
 import logging
 import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
+
+from core.cache import fail_fast
 
 logger = logging.getLogger(__name__)
 
 NOT_CONFIGURED = "not configured"
 IN_PROCESS = "in-process"
 STALE_AFTER_HEARTBEATS = 3
+PROBE_SECONDS = 0.8  # each of the database and Redis; they are asked at once
 
 _clients: dict[str, object] = {}
 
 
 def _redis():
-    """One client per Redis address and process, with short timeouts (a probe must not hang)."""
+    """One client per Redis address and process, with short timeouts (for the worker's heartbeat)."""
     import redis
 
     url = settings.REDIS_URL
@@ -34,6 +43,7 @@ def _redis():
             url,
             socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT_SECONDS,
             socket_timeout=settings.REDIS_SOCKET_TIMEOUT_SECONDS,
+            **fail_fast(url),
         )
     return _clients[url]
 
@@ -43,22 +53,31 @@ def _heartbeat_key() -> str:
     return f"{prefix}:worker-heartbeat"
 
 
-def database_status() -> str:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except Exception:  # noqa: BLE001 - any failure means "down"
-        logger.warning("Health check: the database does not answer.", exc_info=True)
-        return "down"
+def _local_database_status() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
     return "ok"
 
 
-def redis_status() -> str:
-    if not settings.REDIS_URL:
-        return NOT_CONFIGURED
+async def database_status() -> str:
+    """``ok`` or ``down``: PostgreSQL on a connection of its own, within ``PROBE_SECONDS``; another
+    database (SQLite, a file) through Django's connection."""
     try:
-        _redis().ping()
-    except Exception:  # noqa: BLE001
+        if connection.vendor != "postgresql":
+            return await sync_to_async(_local_database_status)()
+        import psycopg
+
+        parameters = connection.get_connection_params()
+        for name in ("cursor_factory", "context", "prepare_threshold"):
+            parameters.pop(name, None)
+        async with asyncio.timeout(PROBE_SECONDS):
+            probe = await psycopg.AsyncConnection.connect(**parameters, autocommit=True)
+            try:
+                await probe.execute("SELECT 1")
+            finally:
+                await probe.close()
+    except Exception as error:  # noqa: BLE001 - any failure means "down"
+        logger.warning("Health check: the database does not answer (%r).", error)
         return "down"
     return "ok"
 
@@ -90,13 +109,7 @@ class WorkerStatus:
         }
 
 
-def worker_status() -> WorkerStatus:
-    if not settings.REDIS_URL or settings.CELERY_TASK_ALWAYS_EAGER:
-        return WorkerStatus(IN_PROCESS)
-    try:
-        value = _redis().get(_heartbeat_key())
-    except Exception:  # noqa: BLE001
-        return WorkerStatus("unknown")
+def _worker_status_of(value: bytes | None) -> WorkerStatus:
     if value is None:
         return WorkerStatus("missing")
     timestamp = float(value.split()[0])
@@ -106,11 +119,38 @@ def worker_status() -> WorkerStatus:
     return WorkerStatus("stale" if stale else "ok", last, age)
 
 
-def health_report() -> tuple[bool, dict]:
+async def redis_and_worker_status() -> tuple[str, WorkerStatus]:
+    """Redis (``ok``, ``down`` or ``not configured``) and the workers' heartbeat read from it, within
+    ``PROBE_SECONDS``."""
+    in_process = not settings.REDIS_URL or settings.CELERY_TASK_ALWAYS_EAGER
+    if not settings.REDIS_URL:
+        return NOT_CONFIGURED, WorkerStatus(IN_PROCESS)
+    import redis.asyncio
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    client = redis.asyncio.Redis.from_url(
+        settings.REDIS_URL,
+        socket_connect_timeout=PROBE_SECONDS,
+        socket_timeout=PROBE_SECONDS,
+        retry=Retry(NoBackoff(), 0),
+        **fail_fast(settings.REDIS_URL, asynchronous=True),
+    )
+    try:
+        async with asyncio.timeout(PROBE_SECONDS):
+            await client.ping()
+            heartbeat = None if in_process else await client.get(_heartbeat_key())
+    except Exception as error:  # noqa: BLE001 - any failure means "down"
+        logger.warning("Health check: Redis does not answer (%r).", error)
+        return "down", WorkerStatus(IN_PROCESS if in_process else "unknown")
+    finally:
+        await client.aclose()
+    return "ok", WorkerStatus(IN_PROCESS) if in_process else _worker_status_of(heartbeat)
+
+
+async def health_report() -> tuple[bool, dict]:
     """(healthy, the JSON body)."""
-    database = database_status()
-    redis_state = redis_status()
-    worker = worker_status()
+    database, (redis_state, worker) = await asyncio.gather(database_status(), redis_and_worker_status())
     healthy = database == "ok" and redis_state in {"ok", NOT_CONFIGURED} and worker.healthy
     return healthy, {
         "status": "ok" if healthy else "degraded",

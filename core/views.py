@@ -1,7 +1,9 @@
 import sys
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponseServerError, JsonResponse
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
+from django.http import HttpResponse, HttpResponseServerError, JsonResponse
 from django.middleware.csrf import REASON_NO_CSRF_COOKIE, REASON_NO_REFERER
 from django.shortcuts import redirect, render
 from django.template import loader
@@ -40,10 +42,11 @@ def dashboard(request):
     )
 
 
-def healthz(request):
+async def healthz(request):
     """For load balancers and people: the database, Redis and the workers' last heartbeat.
-    200 when everything the configuration uses is up, 503 otherwise; no authentication."""
-    healthy, body = health_report()
+    200 when everything the configuration uses is up, 503 otherwise, within a second either way
+    (core.health); no authentication."""
+    healthy, body = await health_report()
     response = JsonResponse(body, status=200 if healthy else 503)
     response["Cache-Control"] = "no-store"
     return response
@@ -55,6 +58,19 @@ def service_unavailable_response(request, error: ServiceUnavailable):
         response = JsonResponse(error_body(503, code=error.code, message=error.message), status=503)
     else:
         response = render(request, "core/service_unavailable.html", status=503)
+    response["Retry-After"] = str(error.retry_after)
+    return response
+
+
+def _database_unavailable_response(request):
+    """503 for a request that failed because the database is unreachable: the envelope under /v1/,
+    else the "back in a moment" page rendered without the request (its context processors would
+    read the database)."""
+    error = ServiceUnavailable()
+    if is_api_request(request):
+        response = JsonResponse(error_body(503, code=error.code, message=error.message), status=503)
+    else:
+        response = HttpResponse(loader.get_template("core/service_unavailable.html").render(), status=503)
     response["Retry-After"] = str(error.retry_after)
     return response
 
@@ -82,10 +98,14 @@ def page_not_found(request, exception):
 
 def server_error(request):
     """A 500 without a traceback: the envelope under /v1/, a plain page elsewhere. A failure because
-    Redis or the task queue is unreachable (raised outside a view, e.g. in a middleware) is a 503."""
-    unavailable = as_service_unavailable(sys.exc_info()[1]) if sys.exc_info()[1] else None
+    Redis or the task queue is unreachable (raised outside a view, e.g. in a middleware) is a 503, and
+    so is one because the database is (its pool's wait, ``DATABASE_WAIT_SECONDS``, ran out)."""
+    error = sys.exc_info()[1]
+    unavailable = as_service_unavailable(error) if error else None
     if unavailable is not None:
         return service_unavailable_response(request, unavailable)
+    if isinstance(error, DatabaseOperationalError | DatabaseInterfaceError):
+        return _database_unavailable_response(request)
     if is_api_request(request):
         return api_error_json(
             500, code="internal_error", message="Something went wrong on our side. Please try again."

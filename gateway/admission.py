@@ -759,6 +759,8 @@ def async_client():
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
 
+    from core.cache import fail_fast
+
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
     if client is None:
@@ -768,10 +770,12 @@ def async_client():
         # release twice (the cap could be passed); a caller treats a failure as Redis unavailable.
         client = redis.asyncio.Redis.from_url(
             settings.REDIS_URL,
-            socket_timeout=2,
-            socket_connect_timeout=2,
+            socket_timeout=settings.REDIS_SOCKET_TIMEOUT_SECONDS,
+            socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT_SECONDS,
             health_check_interval=30,
             retry=Retry(NoBackoff(), 0),
+            # During an outage, one timeout per few seconds rather than one per call (core.cache).
+            **fail_fast(settings.REDIS_URL, asynchronous=True),
         )
         _async_clients[loop] = client
     return client

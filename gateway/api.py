@@ -64,7 +64,7 @@ from core.money import format_usd_exact
 from orgs.audit import client_ip
 
 from . import admission as admission_service
-from . import hot, journal, leases, ratelimits, recording, routing, upstream
+from . import database, hot, journal, leases, ratelimits, recording, routing, upstream
 from .body import BadRequest, parse_body  # noqa: F401 - BadRequest is the body's 400, named here too
 from .models import RequestStatus
 from .recording import Outcome, Pending
@@ -163,7 +163,7 @@ async def _prepare(raw_key: str, raw_body: bytes, *, direct: bool) -> Pending | 
             with hot.memory_only():
                 pending = _plan(raw_key, raw_body)
         except hot.Miss:
-            pending = await sync_to_async(_plan)(raw_key, raw_body)
+            pending = await database.in_thread(_plan, raw_key, raw_body)
     except Refused as refused:
         if refused.pending is not None:
             await _log(refused.pending, RequestStatus.REFUSED, refused.reply)
@@ -197,7 +197,7 @@ async def _admit(pending: Pending, raw_key: str, raw_body: bytes, *, read_at: in
             await admission_service.areserve(pending.api_key, pending.admission, read_at=read_at)
         except admission_service.KeyForgotten:  # changed in some process: read it afresh
             hot.drop(("key", pending.api_key.key_hash))
-            fresh = await sync_to_async(_plan)(raw_key, raw_body, fresh_key=True)
+            fresh = await database.in_thread(_plan, raw_key, raw_body, fresh_key=True)
             fresh.direct, fresh.journal = pending.direct, pending.journal
             fresh.hold = admission_service.Hold(fresh.api_key, fresh.admission, grant)
             pending = fresh
@@ -255,8 +255,8 @@ async def _shielded(coroutine) -> None:
 
 
 async def _log(pending: Pending, status: str, reply: Reply) -> None:
-    await sync_to_async(recording.log)(
-        pending, status=status, http_status=reply.status, error_code=reply.error_code
+    await database.in_thread(
+        recording.log, pending, status=status, http_status=reply.status, error_code=reply.error_code
     )
 
 
@@ -266,7 +266,8 @@ CLIENT_CLOSED_HTTP_STATUS = 499
 
 async def _log_client_closed(pending: Pending) -> None:
     """The request was cancelled before it was charged (its client went away): logged, at no cost."""
-    await sync_to_async(recording.log)(
+    await database.in_thread(
+        recording.log,
         pending,
         status=RequestStatus.CLIENT_CLOSED,
         http_status=CLIENT_CLOSED_HTTP_STATUS,

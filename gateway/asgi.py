@@ -6,9 +6,9 @@ time per request, more than the rest of the endpoint) and calls ``gateway.api.ha
 What the middleware would do for it is done here: the host is checked against ``ALLOWED_HOSTS``, a
 plain-HTTP request under ``SECURE_SSL_REDIRECT`` is left to Django (which redirects it), the body is
 limited to ``DATA_UPLOAD_MAX_MEMORY_SIZE``, the security headers are set, an unreachable database or
-Redis is a 503 (with ``Retry-After``) and any other failure a 500 ``internal_error``, both in the
-error envelope. The recording runs on the
-event loop's own connections (gateway.database). What little database work remains (loading a cold
+Redis is a 503 (with ``Retry-After``; gateway.database says how long a request waits for the
+database) and any other failure a 500 ``internal_error``, both in the error envelope. The recording
+runs on the event loop's own connections (gateway.database). What little database work remains (loading a cold
 snapshot, logging a refusal) runs in Django's thread, on the connection that thread holds: it is not
 handed back to the pool after each request as Django does, and it is closed after a database error
 so that the next request connects afresh.
@@ -82,22 +82,29 @@ class ChatCompletions:
     async def _reply(self, scope, headers, raw_body) -> api.Reply:
         direct = connections["default"].vendor == "postgresql"
         try:
-            return await api.handle(
+            reply = await api.handle(
                 scope["method"],
                 headers.get("authorization", ""),
                 raw_body,
                 direct=direct,
                 client_ip=partial(_client_address, scope, headers),
             )
-        except (DatabaseError, psycopg.Error):  # Django's connection, or the recording pool's
+        except database.Unavailable as error:  # waited for the database as long as a request may
+            logger.warning("Answering 503: %s", error)
+            return _unavailable()
+        except (DatabaseError, psycopg.Error) as error:  # Django's connection, or the recording pool's
             logger.exception("The database failed during a chat request.")
-            await sync_to_async(connections.close_all)()  # the next request connects afresh
+            database.failed(error)
+            _close_connections_soon()
             return _unavailable()
         except Exception as error:
             if as_service_unavailable(error) is not None:
                 return _unavailable()
             logger.exception("A chat request failed.")
             return api.error_reply(500, "internal_error", "Something went wrong on our side. Try again.")
+        if reply.status == 503 and "Retry-After" not in reply.headers:  # e.g. spend caps without Redis
+            reply.headers["Retry-After"] = _unavailable().headers["Retry-After"]
+        return reply
 
 
 class Client:
@@ -195,6 +202,17 @@ def _secure(scope, headers) -> bool:
         name = proxy[0].removeprefix("HTTP_").replace("_", "-").lower()
         return headers.get(name, "").split(",")[0].strip() == proxy[1]
     return False
+
+
+_closing: set[asyncio.Task] = set()
+
+
+def _close_connections_soon() -> None:
+    """Closes the connection Django's thread keeps, once the thread is free: the next request
+    connects afresh. Not awaited: the thread may be stuck on a database that does not answer."""
+    task = asyncio.ensure_future(sync_to_async(connections.close_all)())
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
 
 
 def _unavailable() -> api.Reply:

@@ -1,23 +1,195 @@
-"""PostgreSQL connections of the event loop's own, for what the chat endpoint writes on every request.
+"""PostgreSQL for the chat endpoint: the event loop's own connections, and waiting for the database
+with a deadline.
 
 Django's ORM runs in a thread; the endpoint's one statement per request (gateway.recording) runs here
 instead, on the event loop, so it costs a round trip and no hop to a thread. The connections use
 Django's own connection settings, in autocommit mode, from a small pool per event loop (a connection
 cannot cross loops). Only requests that come in through gateway.asgi use it: a request through
 Django (the test client) may be inside a transaction of Django's, which only Django's connection sees.
+
+While PostgreSQL is unreachable the endpoint fails fast rather than queueing: ``in_thread()`` (a cold
+snapshot load, a refusal's log line) gives up once one of its database calls has waited
+``DATABASE_WAIT_SECONDS`` (a queue that moves is load, and is waited for), and after a database error
+(a connection refused or broken; not a timeout, which may be load) ``Unavailable`` is raised at once for
+``RETRY_SECONDS``, so requests do not each wait in turn for a database known to be down.
+gateway.asgi answers ``Unavailable`` and any database error with a 503 and ``Retry-After``. The pools
+give up a reconnection after ``DATABASE_RECONNECT_SECONDS`` and start again when a request needs
+one, so service resumes by itself shortly after the database returns.
 """
 
 import asyncio
+import contextlib
+import logging
+import threading
+import time
 
+import psycopg
+from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connections
-from psycopg_pool import AsyncConnectionPool
+from django.db import DatabaseError, connections
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+logger = logging.getLogger(__name__)
+
+# After a database error, how long requests are refused at once instead of trying again.
+RETRY_SECONDS = 1.0
 
 _pools: dict[asyncio.AbstractEventLoop, AsyncConnectionPool] = {}
 
 
+class Unavailable(Exception):
+    """PostgreSQL did not answer within ``DATABASE_WAIT_SECONDS``, or failed a moment ago."""
+
+
+class _Outage:
+    """When the database last failed, for this process's threads and event loops."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._down_until = 0.0
+        self._down = False
+
+    def suspected(self) -> bool:
+        return time.monotonic() < self._down_until
+
+    def record(self, error: BaseException) -> None:
+        with self._lock:
+            self._down_until = time.monotonic() + RETRY_SECONDS
+            started, self._down = not self._down, True
+        if started:
+            logger.warning("PostgreSQL is unreachable (%s); chat requests that need it answer 503.", error)
+
+    def end(self) -> None:
+        if not self._down:  # the usual case, without taking the lock
+            return
+        with self._lock:
+            ended, self._down = self._down, False
+        if ended:
+            logger.warning("PostgreSQL answers again.")
+
+
+_outage = _Outage()
+
+
+def suspected() -> bool:
+    """Whether the database failed in the last ``RETRY_SECONDS`` (then nothing waits for it)."""
+    return _outage.suspected()
+
+
+def failed(error: BaseException) -> None:
+    """Notes that the database failed: a connection refused or broken. A timeout (a pool's wait, a
+    slow connection attempt) is not noted: on a busy machine it may be load, and the waits that
+    timed out bound the requests' time already."""
+    if not _timed_out(error):
+        _outage.record(error)
+
+
+def _timed_out(error: BaseException | None) -> bool:
+    while error is not None:
+        if isinstance(error, PoolTimeout | psycopg.errors.ConnectionTimeout):
+            return True
+        error = error.__cause__
+    return False
+
+
+# When the database call under way in Django's thread (for a job of in_thread()) started, and what
+# job it is for; None while none is under way.
+_waiting_since: float | None = None
+_waiting_for: object = None
+# The most a request waits for its turn in Django's thread behind other work (load, not an outage).
+QUEUE_MOST_SECONDS = 10.0
+_POLL_SECONDS = 0.1
+
+
+def _timed(execute, sql, params, many, context):
+    """Django's execute wrapper for in_thread()'s jobs: notes while a statement waits."""
+    global _waiting_since
+    _waiting_since = time.monotonic()
+    try:
+        return execute(sql, params, many, context)
+    finally:
+        _waiting_since = None
+
+
+async def in_thread(function, /, *args, **kwargs):
+    """``function(*args, **kwargs)`` in Django's thread (``sync_to_async``), for work that reads or
+    writes the database: ``Unavailable`` at once while the database is suspected down, or as soon as
+    one database call (a connection, a statement) of this job or of one ahead of it has waited
+    ``DATABASE_WAIT_SECONDS``. The time a job spends otherwise, and a queue of jobs that each move,
+    is load, and is waited for (at most ``QUEUE_MOST_SECONDS``). What is given up on goes on in the
+    thread; the request does not wait for it."""
+    if suspected():
+        raise Unavailable("PostgreSQL failed a moment ago.")
+
+    def run():
+        global _waiting_since, _waiting_for
+        _waiting_for = function
+        try:
+            if suspected():  # it failed for a request queued ahead of this one
+                raise Unavailable("PostgreSQL failed a moment ago.")
+            database = connections["default"]
+            if database.connection is None:
+                # Until its first statement, the job may wait for a connection from the pool (which
+                # checks it first: a silent network holds it there).
+                _waiting_since = time.monotonic()
+            with database.execute_wrapper(_timed):
+                result = function(*args, **kwargs)
+        except (DatabaseError, psycopg.Error) as error:
+            failed(error)
+            # The connection this thread keeps may be broken: the next job connects afresh.
+            with contextlib.suppress(Exception):
+                connections["default"].close()
+            raise
+        finally:
+            _waiting_since = None
+        _outage.end()
+        return result
+
+    wait = settings.DATABASE_WAIT_SECONDS
+    give_up_at = time.monotonic() + QUEUE_MOST_SECONDS
+    job = asyncio.ensure_future(sync_to_async(run)())
+    try:
+        while True:
+            waiting_since, now = _waiting_since, time.monotonic()
+            if waiting_since is not None and now - waiting_since >= wait:
+                stuck = getattr(_waiting_for, "__qualname__", _waiting_for)
+                raise Unavailable(f"PostgreSQL has not answered for {wait}s ({stuck} waits for it).")
+            if now >= give_up_at:
+                raise Unavailable(f"Django's thread has been busy for {QUEUE_MOST_SECONDS}s.")
+            until = waiting_since + wait - now if waiting_since is not None else _POLL_SECONDS
+            done, _pending = await asyncio.wait({job}, timeout=min(until, _POLL_SECONDS * 5))
+            if done:
+                return job.result()
+    except BaseException:
+        if not job.done():
+            job.add_done_callback(_consume)  # it ends in the thread, unawaited
+        raise
+
+
+def _consume(job: asyncio.Future) -> None:
+    if not job.cancelled():
+        job.exception()
+
+
+class _Connection(psycopg.AsyncConnection):
+    """The recording pool's connections: a refused attempt to connect is noted (``failed()``)."""
+
+    @classmethod
+    async def connect(cls, *args, **kwargs):
+        try:
+            connection = await super().connect(*args, **kwargs)
+        except psycopg.Error as error:
+            failed(error)
+            raise
+        _outage.end()
+        return connection
+
+
 async def pool() -> AsyncConnectionPool:
-    """The running loop's pool, opened on first use."""
+    """The running loop's pool, opened on first use; ``Unavailable`` while the database is suspected
+    down."""
+    if suspected():
+        raise Unavailable("PostgreSQL failed a moment ago.")
     loop = asyncio.get_running_loop()
     found = _pools.get(loop)
     if found is None:
@@ -32,6 +204,10 @@ async def pool() -> AsyncConnectionPool:
             kwargs={**parameters, "autocommit": True},
             min_size=1,
             max_size=settings.NEXEVO_RECORDING_CONNECTIONS,
+            # Under load a request may wait its turn for a connection (psycopg_pool's 30 s); a failed
+            # connection attempt ends the waiting for the requests that come next (_Connection).
+            reconnect_timeout=settings.DATABASE_RECONNECT_SECONDS,
+            connection_class=_Connection,
             open=False,
         )
         _pools[loop] = found

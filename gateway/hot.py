@@ -20,11 +20,12 @@ this off) and a warm request reads no database at all:
 raises ``Miss`` instead of reading the database, and the endpoint then does the same work again in a
 thread, where snapshots load (gateway.api). So that a warm endpoint never waits for that, a snapshot
 read inside ``memory_only()`` in its last ``REFRESH_AHEAD`` of its lifetime is loaded again in the
-background (in Django's thread) while the request goes on with the one kept: no snapshot is older
-than its lifetime either way. Under uvicorn, ``keep_warm()`` (run by gateway.asgi's lifespan) does the
-same for the snapshots the endpoint read in the last ``KEEP_WARM_SECONDS`` (at most
-``KEEP_WARM_MOST`` of them) even while no request comes, so a burst after a quiet moment finds them
-warm.
+background (in Django's thread, through gateway.database.in_thread) while the request goes on with the
+one kept: no snapshot is older than its lifetime either way, also while the database is down (then a
+request that finds a snapshot expired is answered 503, and snapshots load again once it is back).
+Under uvicorn, ``keep_warm()`` (run by gateway.asgi's lifespan) does the same for the snapshots
+the endpoint read in the last ``KEEP_WARM_SECONDS`` (at most ``KEEP_WARM_MOST`` of them) even while
+no request comes, so a burst after a quiet moment finds them warm.
 """
 
 import asyncio
@@ -105,7 +106,7 @@ def _refresh(name, loader: Callable[[], Any], seconds: float | None) -> None:
     running = _refreshing.get(name)
     if running is not None and not running.done() and running.get_loop() is loop:
         return
-    from asgiref.sync import sync_to_async
+    from . import database
 
     def load() -> None:
         generation = _generation
@@ -113,7 +114,9 @@ def _refresh(name, loader: Callable[[], Any], seconds: float | None) -> None:
 
     async def refresh() -> None:
         try:
-            await sync_to_async(load)()
+            # While the database is down a refresh fails at once (and the snapshot kept serves until
+            # it expires); it never waits longer than a request would.
+            await database.in_thread(load)
         except Exception as error:  # the snapshot kept serves until it expires; then a request loads it
             logger.info("Could not refresh the snapshot %r (%r); it is no longer kept warm.", name, error)
             _read.pop(name, None)  # a key revoked meanwhile, say: the next request will say so

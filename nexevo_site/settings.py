@@ -119,6 +119,15 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------------
+# How long a request waits for PostgreSQL (a connection from a pool; the chat endpoint's reads) before
+# it is answered 503 with Retry-After, and how long one connection attempt may take.
+DATABASE_WAIT_SECONDS = env_int("DATABASE_WAIT_SECONDS", 1)
+DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 5)
+if DATABASE_WAIT_SECONDS < 1 or DATABASE_CONNECT_TIMEOUT < 1:
+    raise ImproperlyConfigured("DATABASE_WAIT_SECONDS and DATABASE_CONNECT_TIMEOUT must be at least 1.")
+# A pool gives up reconnecting in the background after this long (and tries again when a request
+# needs a connection): once PostgreSQL is back, a pool is never asleep in a long back-off.
+DATABASE_RECONNECT_SECONDS = DATABASE_CONNECT_TIMEOUT
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
@@ -133,6 +142,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's PostgreSQL backend, less the "_like" indexes no query here uses (core/postgresql).
     DATABASES["default"]["ENGINE"] = "core.postgresql"
+    # A connection attempt to an unreachable PostgreSQL gives up after this many seconds instead of
+    # the operating system's minutes (psycopg allows no less than 2). What a request waits is
+    # DATABASE_WAIT_SECONDS.
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = DATABASE_CONNECT_TIMEOUT
     if env_bool("DATABASE_POOL", default=True):
         # PostgreSQL through a connection pool (psycopg_pool): under ASGI each request's database work
         # runs in a thread of its own, so persistent per-thread connections would not be reused.
@@ -140,7 +153,10 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": env_int("DATABASE_POOL_MIN", 2),
             "max_size": env_int("DATABASE_POOL_MAX", 20),
-            "timeout": 10,
+            # A request waits this long for a connection: while PostgreSQL is down, a page fails in
+            # about a second (a 503 page) instead of hanging.
+            "timeout": DATABASE_WAIT_SECONDS,
+            "reconnect_timeout": DATABASE_RECONNECT_SECONDS,
         }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -148,7 +164,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL") or None
 
 # Short socket timeouts: a Redis that does not answer must cost a request a second, not a minute.
-REDIS_SOCKET_TIMEOUT_SECONDS = 2
+# After a failure, a process leaves Redis alone for a couple of seconds (core.cache), so an outage
+# costs one timeout per few seconds, not one per call.
+REDIS_SOCKET_TIMEOUT_SECONDS = env_int("REDIS_SOCKET_TIMEOUT_SECONDS", 1)
+if REDIS_SOCKET_TIMEOUT_SECONDS < 1:
+    raise ImproperlyConfigured("REDIS_SOCKET_TIMEOUT_SECONDS must be at least 1.")
 
 if REDIS_URL:
     CACHES = {

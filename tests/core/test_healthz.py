@@ -49,11 +49,33 @@ def test_it_is_503_when_the_database_does_not_answer(client, db, settings, monke
     from core import health
 
     class Unreachable:
+        vendor = "sqlite"
+
         def cursor(self):
             raise OperationalError("connection refused")
 
     settings.REDIS_URL = None
     monkeypatch.setattr(health, "connection", Unreachable())
     response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["database"] == "down"
+
+
+def test_it_is_503_within_a_second_when_postgresql_is_not_listening(client, db, settings, monkeypatch):
+    import time
+
+    from core import health
+
+    class NotListening:
+        vendor = "postgresql"
+
+        def get_connection_params(self):
+            return {"host": "127.0.0.1", "port": free_port(), "dbname": "nexevo", "connect_timeout": 2}
+
+    settings.REDIS_URL = None
+    monkeypatch.setattr(health, "connection", NotListening())
+    started = time.monotonic()
+    response = client.get("/healthz")
+    assert time.monotonic() - started < 2.5  # about a second, with a margin for a busy machine
     assert response.status_code == 503
     assert response.json()["database"] == "down"
