@@ -35,6 +35,7 @@ def _library(request) -> list:
 
 class ModelListView(APIView):
     @extend_schema(
+        operation_id="models_list",
         responses=ModelListSerializer,
         summary="The models this key may ask for",
         description="The two pools (`nexevo/fast`, `nexevo/balanced`), then every real model in the "
@@ -49,6 +50,7 @@ class ModelListView(APIView):
 
 class ModelDetailView(APIView):
     @extend_schema(
+        operation_id="models_retrieve",
         parameters=[
             OpenApiParameter(
                 "model_id",

@@ -98,4 +98,6 @@ class ModelListSerializer(serializers.Serializer):
     object = serializers.ChoiceField(choices=["list"])
     data = ModelSerializer(many=True)
     has_more = serializers.BooleanField(help_text="Always false: the list is never cut into pages.")
-    next_cursor = DocumentedField(read_only=True, schema={"type": "string", "nullable": True, "enum": [None]})
+    next_cursor = DocumentedField(
+        read_only=True, schema={"type": "string", "nullable": True, "description": "Always null."}
+    )
