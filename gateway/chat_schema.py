@@ -8,7 +8,6 @@ with the ``nexevo`` block, the stream, the ``X-Nexevo-Generation-Id`` header and
 (gateway.errors). tests/test_openapi_schema.py checks real answers against it.
 """
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
@@ -160,6 +159,23 @@ STREAM_DESCRIPTION = (
     "no `[DONE]`; what it produced is charged."
 )
 
+# OpenAPI 3.0 has a text/event-stream schema describe one event (3.2 would say it with itemSchema).
+STREAM_EVENT = {
+    "type": "object",
+    "description": "One server-sent event.",
+    "properties": {
+        "data": {
+            "type": "string",
+            "description": "A `chat.completion.chunk` as JSON, the last one with the `nexevo` block; an "
+            "`error` envelope if the provider stopped early; or `[DONE]`.",
+        },
+        "event": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+    "required": ["data"],
+}
+
 RATE_LIMIT_HEADERS = [
     OpenApiParameter(
         f"x-ratelimit-{what}-{unit}",
@@ -185,7 +201,7 @@ RESPONSES = {
     (200, "application/json"): OpenApiResponse(
         ChatCompletionSerializer, description="The completion, with the `nexevo` block."
     ),
-    (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description=STREAM_DESCRIPTION),
+    (200, "text/event-stream"): OpenApiResponse(STREAM_EVENT, description=STREAM_DESCRIPTION),
     400: _error(
         "The body or the model refused before anything was held or sent: `invalid_json`, "
         f"`json_too_deep` (more than {MAX_DEPTH} levels), `invalid_text` (a lone surrogate or NUL; "
