@@ -8,6 +8,7 @@
 | byok        | a real model id, the org's own key | the plan's fee, a share of the list price    |
 
 Rates are per million tokens. The exact product is rounded once, to micro-dollars (core.money).
+``rates_per_million`` states a tier's rates for a model as ``cost`` charges them (GET /v1/models).
 """
 
 from decimal import Decimal
@@ -69,3 +70,17 @@ def cost(
     if tier == Tier.PASSTHROUGH:
         return quantize(list_cost * (HUNDRED + plan.passthrough_markup_pct) / HUNDRED, MICROS)
     return quantize(list_cost * plan.byok_fee_pct / HUNDRED, MICROS)
+
+
+def rates_per_million(
+    *, plan: Plan, tier: str, model: str, list_prices: dict[str, ModelPrice] | None = None
+) -> tuple[Decimal, Decimal]:
+    """(input, output) dollars per million tokens of ``model`` in ``tier`` under ``plan``: what
+    ``cost`` charges for a million tokens of each, so the rates shown are the rates charged, rounded
+    as a charge is. Raises ``UnknownModel`` for a real model id without a list price."""
+    million = int(MILLION)
+    arguments = {"plan": plan, "tier": tier, "model": model, "list_prices": list_prices}
+    return (
+        cost(**arguments, prompt_tokens=million, completion_tokens=0),
+        cost(**arguments, prompt_tokens=0, completion_tokens=million),
+    )

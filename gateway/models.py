@@ -43,7 +43,22 @@ class GatewayModel(models.Model):
     public_id = models.CharField(max_length=128, unique=True, help_text="openai/gpt-4o-mini")
     upstream_name = models.CharField(max_length=128, help_text="The name the provider knows it by.")
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="models")
+    name = models.CharField(max_length=100, blank=True, help_text="The display name, e.g. GPT-4o mini.")
     context_length = models.PositiveIntegerField(default=8192)
+    max_output_tokens = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The most tokens one answer may have, where the provider says."
+    )
+    # What the model accepts beyond text in, text out (the catalog, gateway/catalog/).
+    supports_tools = models.BooleanField("tools", default=False, help_text="Function and tool calls.")
+    supports_vision = models.BooleanField("vision", default=False, help_text="Images in the messages.")
+    supports_json_mode = models.BooleanField(
+        "JSON mode", default=False, help_text="response_format with a JSON schema (structured output)."
+    )
+    supports_reasoning = models.BooleanField(
+        "reasoning", default=False, help_text="Thinks before it answers (reasoning effort, thinking tokens)."
+    )
+    # When the console first offered the model: ``created`` in GET /v1/models, as OpenAI's list has it.
+    added_at = models.DateTimeField(default=timezone.now, editable=False)
     enabled = models.BooleanField(default=True)
 
     class Meta:

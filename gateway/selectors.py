@@ -1,17 +1,20 @@
 """What the gateway's pages read: the organization's request log, one request with its feedback, the
-totals of a filtered log, a key's refusals of the month, and the names the Requests page shows."""
+totals of a filtered log, a key's refusals of the month, the names the Requests page shows, and the
+model library (GET /v1/models)."""
 
+import dataclasses
 import datetime
 from decimal import Decimal
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
-from billing.models import UsageRecord
+from billing import pricing
+from billing.models import ModelPrice, UsageRecord
 from feedback.models import Feedback
 
 from .errors import explain, explain_for_key
-from .models import GatewayModel, PoolTier, Provider, RequestLog, RequestStatus
+from .models import GatewayModel, OrganizationProviderKey, PoolTier, Provider, RequestLog, RequestStatus
 
 
 def requests_of_organization(*, organization) -> QuerySet[RequestLog]:
@@ -120,3 +123,122 @@ def refusals_of_key_this_month(*, api_key, now: datetime.datetime | None = None)
         }
         for row in rows
     ]
+
+
+# --- The model library (GET /v1/models) ------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class LibraryEntry:
+    """A model as a caller sees it: a real model id, or a pool (``nexevo/fast``, ``nexevo/balanced``)
+    over the candidates the caller's policy allows. Prices are per million tokens at the caller's plan,
+    as billing.pricing charges them."""
+
+    id: str
+    name: str
+    owned_by: str
+    created: datetime.datetime | None
+    provider: str | None  # None for a pool
+    region: str | None  # None for a pool
+    available: bool  # whether a request to it can be served now
+    context_length: int | None  # a pool's: the shortest of its candidates'; None without any
+    max_output_tokens: int | None
+    tier: str
+    input_per_million_usd: Decimal
+    output_per_million_usd: Decimal
+    capabilities: dict[str, bool]  # a pool's: what every one of its candidates has
+    pools: list[str]
+    candidates: list[str] | None  # a pool's candidates under the policy; None for a real model id
+
+
+CAPABILITY_FIELDS = {
+    "tools": "supports_tools",
+    "vision": "supports_vision",
+    "json_mode": "supports_json_mode",
+    "reasoning": "supports_reasoning",
+}
+
+
+def models_in_regions(regions) -> QuerySet[GatewayModel]:
+    """Every model switched on whose provider is in ``regions``, with its provider and pools."""
+    return (
+        GatewayModel.objects.filter(enabled=True, provider__region__in=list(regions))
+        .select_related("provider")
+        .prefetch_related("pools")
+        .order_by("public_id")
+    )
+
+
+def model_library(*, organization, regions, plan) -> list[LibraryEntry]:
+    """The pools, then every model switched on in ``regions`` (a key's routing policy), priced under
+    ``plan`` for ``organization`` (``byok`` where it keeps its own key for the provider). Four queries
+    whatever the number of models."""
+    models = list(models_in_regions(regions))
+    prices = {price.model: price for price in ModelPrice.objects.all()}  # a few hundred rows at most
+    own_keys = set(
+        OrganizationProviderKey.objects.filter(organization=organization).values_list(
+            "provider_id", flat=True
+        )
+    )
+    by_pool = {tier.label: [] for tier in PoolTier}
+    real = []
+    for model in models:
+        pool_names = sorted(PoolTier(candidate.tier).label for candidate in model.pools.all())
+        for pool in pool_names:
+            by_pool[pool].append(model)
+        price = prices.get(model.public_id)
+        if price is None:  # it cannot be priced, so it cannot be served (billing.pricing.UnknownModel)
+            continue
+        tier = pricing.tier_for(model.public_id, byok=model.provider_id in own_keys)
+        input_rate, output_rate = pricing.rates_per_million(
+            plan=plan, tier=tier, model=model.public_id, list_prices=prices
+        )
+        real.append(
+            LibraryEntry(
+                id=model.public_id,
+                name=model.name or model.public_id,
+                owned_by=model.public_id.split("/", 1)[0],
+                created=model.added_at,
+                provider=model.provider_id,
+                region=model.provider.region,
+                available=model.provider.enabled,
+                context_length=model.context_length,
+                max_output_tokens=model.max_output_tokens,
+                tier=tier,
+                input_per_million_usd=input_rate,
+                output_per_million_usd=output_rate,
+                capabilities={name: getattr(model, field) for name, field in CAPABILITY_FIELDS.items()},
+                pools=pool_names,
+                candidates=None,
+            )
+        )
+    return [_pool_entry(pool, candidates, plan) for pool, candidates in by_pool.items()] + real
+
+
+def _pool_entry(pool: str, candidates: list[GatewayModel], plan) -> LibraryEntry:
+    serving = [model for model in candidates if model.provider.enabled]
+    counted = serving or candidates  # what the pool offers now, else once its providers are on
+    tier = pricing.tier_for(pool)
+    input_rate, output_rate = pricing.rates_per_million(plan=plan, tier=tier, model=pool, list_prices={})
+    return LibraryEntry(
+        id=pool,
+        name=pool,
+        owned_by="nexevo",
+        created=min((model.added_at for model in candidates), default=None),
+        provider=None,
+        region=None,
+        available=bool(serving),
+        context_length=min((model.context_length for model in counted), default=None),
+        max_output_tokens=min(
+            (model.max_output_tokens for model in counted if model.max_output_tokens), default=None
+        ),
+        tier=tier,
+        input_per_million_usd=input_rate,
+        output_per_million_usd=output_rate,
+        capabilities={
+            name: bool(counted) and all(getattr(model, field) for model in counted)
+            for name, field in CAPABILITY_FIELDS.items()
+        },
+        pools=[],
+        candidates=[model.public_id for model in candidates],
+    )

@@ -1,4 +1,5 @@
-"""Loading providers and models from a file (``manage.py loadproviders``)."""
+"""Loading providers and models from a file (``manage.py loadproviders``), such as the catalog the
+console ships (``gateway/catalog/catalog.json``, built by ``gateway/catalog/build.py``)."""
 
 import os
 from decimal import Decimal
@@ -28,37 +29,65 @@ def _price(value, where: str) -> Decimal:
         raise InvalidProviderFile(f"{where}: {error.message}") from None
 
 
+CAPABILITIES = {
+    "tools": "supports_tools",
+    "vision": "supports_vision",
+    "json_mode": "supports_json_mode",
+    "reasoning": "supports_reasoning",
+}
+
+
+def _capabilities(entry: dict, where: str) -> dict[str, bool]:
+    given = entry.get("capabilities") or {}
+    if not isinstance(given, dict):
+        raise InvalidProviderFile(f"{where}: capabilities must be an object.")
+    unknown = set(given) - set(CAPABILITIES)
+    if unknown:
+        raise InvalidProviderFile(
+            f"{where}: unknown capabilities {', '.join(sorted(unknown))} ({', '.join(CAPABILITIES)})."
+        )
+    return {field: bool(given.get(name, False)) for name, field in CAPABILITIES.items()}
+
+
+def _whole(value, where: str, name: str, *, default=None) -> int | None:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidProviderFile(f"{where}: '{name}' must be a whole number of at least 1.")
+    return value
+
+
 @transaction.atomic
-def providers_load(data: dict) -> dict[str, int]:
+def providers_load(data: dict) -> dict:
     """Creates or updates every provider and model in ``data`` and sets each pool to exactly the
-    models listed. Running it twice changes nothing the second time. All or nothing."""
+    models listed. Running it twice changes nothing the second time. All or nothing.
+
+    A provider's key is ``api_key`` or the environment variable ``api_key_env`` names; given neither
+    (the variable unset), the key it already has is kept. A provider left without a key is loaded
+    switched off, so that nothing is routed to it, whatever ``enabled`` says; the answer lists them
+    under ``without_key``."""
     if not isinstance(data, dict):
         raise InvalidProviderFile("The file must hold a JSON object with providers, models and pools.")
-    counts = {"providers": 0, "models": 0, "pool_candidates": 0}
+    counts = {"providers": 0, "models": 0, "pool_candidates": 0, "without_key": []}
     for index, entry in enumerate(data.get("providers", [])):
         where = f"providers[{index}]"
         region = _require(entry, "region", where)
         if region not in Region.values:
             raise InvalidProviderFile(f"{where}: region must be one of {', '.join(Region.values)}.")
-        provider, _created = Provider.objects.update_or_create(
-            id=_require(entry, "id", where),
-            defaults={
-                "name": entry.get("name") or entry["id"],
-                "base_url": _require(entry, "base_url", where),
-                "region": region,
-                "enabled": bool(entry.get("enabled", True)),
-            },
-        )
+        provider_id = _require(entry, "id", where)
+        provider = Provider.objects.filter(id=provider_id).first() or Provider(id=provider_id)
         secret = entry.get("api_key")
         if entry.get("api_key_env"):
-            secret = os.environ.get(entry["api_key_env"])
-            if secret is None:
-                raise InvalidProviderFile(
-                    f"{where}: the environment variable {entry['api_key_env']} is not set."
-                )
+            secret = os.environ.get(entry["api_key_env"]) or None
         if secret is not None and secret != provider.api_key:
             provider.set_api_key(secret)
-            provider.save(update_fields=["api_key_encrypted"])
+        provider.name = entry.get("name") or provider_id
+        provider.base_url = _require(entry, "base_url", where)
+        provider.region = region
+        provider.enabled = bool(entry.get("enabled", True)) and bool(provider.api_key_encrypted)
+        provider.save()
+        if not provider.api_key_encrypted:
+            counts["without_key"].append(provider_id)
         counts["providers"] += 1
     for index, entry in enumerate(data.get("models", [])):
         where = f"models[{index}]"
@@ -71,10 +100,14 @@ def providers_load(data: dict) -> dict[str, int]:
             defaults={
                 "provider": provider,
                 "upstream_name": entry.get("upstream_name") or public_id.split("/", 1)[-1],
-                "context_length": int(entry.get("context_length", 8192)),
+                "name": entry.get("name") or "",
+                "context_length": _whole(entry.get("context_length"), where, "context_length", default=8192),
+                "max_output_tokens": _whole(entry.get("max_output_tokens"), where, "max_output_tokens"),
+                **_capabilities(entry, where),
                 "enabled": bool(entry.get("enabled", True)),
             },
         )
+        # The list price lives with billing (billing.pricing reads it from there), keyed by public id.
         ModelPrice.objects.update_or_create(
             model=public_id,
             defaults={

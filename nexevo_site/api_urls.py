@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("billing.api_urls")),
     path("", include("conversations.api_urls")),
     path("", include("feedback.api_urls")),
+    path("", include("gateway.api_urls")),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi_schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="openapi_schema"), name="api_docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="openapi_schema"), name="api_redoc"),

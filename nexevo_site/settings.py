@@ -416,6 +416,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/v1",
+    # POST /v1/chat/completions is not a DRF view: gateway.chat_schema describes it.
+    "PREPROCESSING_HOOKS": ["gateway.chat_schema.add_chat_completions"],
     # Names for the choice sets the API shares (core.schema); the values say what each one means.
     "ENUM_NAME_OVERRIDES": {
         "MemberRoleEnum": ["owner", "admin", "developer"],

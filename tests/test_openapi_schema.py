@@ -9,13 +9,19 @@ import re
 
 import jsonschema
 import pytest
+from rest_framework.test import APIClient
 
 from apikeys.services import key_create
 from billing.models import TopUp
 from conversations.services import conversation_create, message_append
+from gateway import routing
+from gateway.models import Provider
+from gateway.services import providers_load
 from orgs.models import Invitation
-from tests.billing.helpers import use
+from tests.billing.helpers import credit, use
+from tests.conftest import new_key
 from tests.fakes.stripe_server import event, sign
+from tests.gateway.conftest import catalog_for, sse_events
 from tests.orgs.helpers import acme_with
 
 
@@ -79,11 +85,15 @@ def assert_documented(document, method: str, path: str, response) -> None:
 
 
 @pytest.fixture
-def world(alice, bob, stripe, dns):
+def world(alice, bob, stripe, dns, fake_upstream):
     """Alice owns Acme, where Bob is a developer; Alice's key acts in Acme, and Acme has a
-    conversation with messages, a pending invitation, a generation, a payment and a spare key."""
+    conversation with messages, a pending invitation, a generation, a payment, a spare key and $10;
+    the models are served by the provider on loopback (tests/fakes/upstream.py)."""
     dns["hooks.example.com"] = ["93.184.216.34"]
+    providers_load(catalog_for(fake_upstream))
+    routing.reseed(1234)
     acme = acme_with(alice, developer=bob)
+    credit(acme, "10.00")
     alice_key, alice_full_key = key_create(organization=acme, created_by=alice, name="ci")
     spare_key, _ = key_create(organization=acme, created_by=alice, name="spare")
     conversation = conversation_create(
@@ -111,12 +121,18 @@ def world(alice, bob, stripe, dns):
     }
 
 
+HELLO = {"model": "nexevo/balanced", "messages": [{"role": "user", "content": "Hello there"}]}
+
+
 def calls(world, bob) -> list[tuple[str, str, dict | None, int]]:
     """(method, path, JSON body or query, the status it answers), for every operation."""
     acme, conversation = world["acme"].id, world["conversation"].id
     key, invitation = world["spare_key"].id, world["invitation"].id
     return [
         ("GET", "/v1/ping", None, 200),
+        ("POST", "/v1/chat/completions", HELLO, 200),
+        ("GET", "/v1/models", None, 200),
+        ("GET", "/v1/models/west%2Fchat-a", None, 200),  # as an OpenAPI client encodes the slash
         ("GET", "/v1/auth/me", None, 200),
         ("PATCH", "/v1/auth/profile", {"full_name": "Alice A."}, 200),
         ("GET", "/v1/auth/2fa", None, 200),
@@ -362,3 +378,58 @@ def test_it_documents_a_developers_refusals(document, api_as, world, bob):
     assert response.status_code == 403
     assert_documented(document, "POST", "/v1/billing/checkout", response)
     assert not TopUp.objects.exists()
+
+
+def test_it_documents_a_streamed_completion(document, api_as, world):
+    response = api_as(world["full_key"]).post(
+        "/v1/chat/completions", {**HELLO, "stream": True}, format="json"
+    )
+
+    assert response.status_code == 200
+    documented = operation_of(document, "POST", "/v1/chat/completions")["responses"]["200"]
+    assert response["Content-Type"].split(";")[0] in documented["content"]
+    assert response["X-Nexevo-Generation-Id"].startswith("gen_")
+    assert documented["headers"]["X-Nexevo-Generation-Id"]["required"] is True
+    events = sse_events(response.content)  # buffered: the test client is not an ASGI server
+    assert events[-1] == "[DONE]" and set(events[-2]["nexevo"]) == {
+        "generation_id",
+        "tier",
+        "model",
+        "cost_usd",
+    }
+
+
+def chat_refusals(world, alice):
+    """(why, key, body, status, code): a way the chat endpoint refuses, for each status it documents
+    that a caller can bring about."""
+    _, broke_key = new_key(alice, name="no balance")  # Alice's personal workspace holds nothing
+    return [
+        ("no key", "", HELLO, 401, "invalid_api_key"),
+        ("no model", world["full_key"], {"messages": HELLO["messages"]}, 400, "missing_model"),
+        ("an unknown model", world["full_key"], {**HELLO, "model": "acme/nothing"}, 400, "unknown_model"),
+        ("a wrong type", world["full_key"], {**HELLO, "temperature": "hot"}, 400, "invalid_type"),
+        ("n of 2", world["full_key"], {**HELLO, "n": 2}, 400, "unsupported_parameter"),
+        (
+            "the provider refuses",
+            world["full_key"],
+            {**HELLO, "model": "picky/chat"},
+            400,
+            "upstream_rejected",
+        ),
+        ("no balance", broke_key, HELLO, 402, "insufficient_balance"),
+        ("the provider fails", world["full_key"], {**HELLO, "model": "broken/chat"}, 502, "upstream_error"),
+        ("switched off", world["full_key"], {**HELLO, "model": "west/chat-a"}, 503, "model_unavailable"),
+    ]
+
+
+def test_it_documents_every_refusal_of_the_chat_endpoint(document, api, world, alice):
+    Provider.objects.filter(id="west").update(enabled=False)
+    for why, full_key, body, status, code in chat_refusals(world, alice):
+        client = APIClient()
+        if full_key:
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {full_key}")
+        response = client.post("/v1/chat/completions", body, format="json")
+        assert (response.status_code, response.json()["error"]["code"]) == (status, code), why
+        assert_documented(document, "POST", "/v1/chat/completions", response)
+        description = operation_of(document, "POST", "/v1/chat/completions")["responses"][str(status)]
+        assert f"`{code}`" in description["description"], why

@@ -28,7 +28,10 @@ from schemathesis.config import SchemathesisConfig
 
 from apikeys.services import key_create
 from conversations.services import conversation_create, message_append
+from gateway import routing
+from gateway.services import providers_load
 from orgs.models import Invitation
+from tests.billing.helpers import credit
 from tests.orgs.helpers import acme_with
 
 FUZZ_EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "15"))
@@ -64,13 +67,34 @@ def persona(request):
     return request.param
 
 
+def healthy_providers(upstream) -> dict:
+    """Two providers on the loopback provider that answer at once, in both regions, and the pools
+    over them: a fuzzed chat request that passes every check is served, never left to time out."""
+    price = {"input_per_million_usd": "1.00", "output_per_million_usd": "2.00"}
+    return {
+        "providers": [
+            {"id": "west", "base_url": upstream.url("ok"), "region": "overseas", "api_key": "sk-west"},
+            {"id": "east", "base_url": upstream.url("ok"), "region": "cn", "api_key": "sk-east"},
+        ],
+        "models": [
+            {"id": "west/chat-a", "provider": "west", "capabilities": {"tools": True}, **price},
+            {"id": "east/chat-c", "provider": "east", **price},
+        ],
+        "pools": {"fast": ["west/chat-a", "east/chat-c"], "balanced": ["west/chat-a"]},
+    }
+
+
 @pytest.fixture
-def world(alice, bob, stripe, dns, monkeypatch):
-    """Alice owns Acme, where Bob is a developer; each has a key that acts in Acme."""
+def world(alice, bob, stripe, dns, monkeypatch, fake_upstream):
+    """Alice owns Acme, where Bob is a developer; each has a key that acts in Acme, which holds
+    $50 to spend on the models of the provider on loopback."""
     dns["hooks.example.com"] = ["93.184.216.34"]
     # The API's per-user throttle (600 a minute) would turn most of the run into 429s.
     monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "user", "100000/minute")
+    providers_load(healthy_providers(fake_upstream))
+    routing.reseed(1234)
     acme = acme_with(alice, developer=bob)
+    credit(acme, "50.00")
     conversation = conversation_create(
         organization=acme, user=alice, title="Support", metadata={"topic": "x"}
     )
@@ -95,6 +119,7 @@ def world(alice, bob, stripe, dns, monkeypatch):
             "key_id": [spare_key.id],
             "invitation_id": [invitation.id],
             "user_id": [alice.id, bob.id],
+            "model_id": ["west/chat-a", "nexevo/fast"],
         },
     }
 
@@ -110,7 +135,14 @@ def load_schema():
 schema = load_schema()
 
 # How many real objects of each kind ``world`` makes, for the path parameters that name one.
-REAL_OBJECTS = {"org_id": 1, "conversation_id": 1, "key_id": 1, "invitation_id": 1, "user_id": 2}
+REAL_OBJECTS = {
+    "org_id": 1,
+    "conversation_id": 1,
+    "key_id": 1,
+    "invitation_id": 1,
+    "user_id": 2,
+    "model_id": 2,
+}
 
 
 @schema.hook

@@ -95,7 +95,7 @@ def test_provider_keys_are_encrypted_at_rest(db, provider_file):
         (lambda d: d["models"][0].update(provider="nope"), "no provider 'nope'"),
         (lambda d: d["models"][0].update(input_per_million_usd="abc"), "decimal number"),
         (lambda d: d["pools"].update(fast=["acme/unknown"]), "unknown models acme/unknown"),
-        (lambda d: d["providers"][0].update(api_key_env="NOT_SET_ANYWHERE"), "NOT_SET_ANYWHERE is not set"),
+        (lambda d: d["models"][0].update(context_length="many"), "context_length"),
     ],
 )
 def test_a_bad_file_is_refused_whole(db, provider_file, change, message):
@@ -105,6 +105,18 @@ def test_a_bad_file_is_refused_whole(db, provider_file, change, message):
     with pytest.raises(CommandError, match=message):
         call_command("loadproviders", str(provider_file), stdout=StringIO())
     assert not Provider.objects.exists() and not GatewayModel.objects.exists()
+
+
+def test_a_provider_whose_key_variable_is_unset_is_loaded_switched_off(db, provider_file, monkeypatch):
+    monkeypatch.delenv("TEST_OPENAI_KEY")
+
+    out = StringIO()
+    call_command("loadproviders", str(provider_file), stdout=out)
+
+    openai = Provider.objects.get(id="openai")
+    assert not openai.enabled and openai.api_key == ""
+    assert Provider.objects.get(id="deepseek").enabled
+    assert "Switched off for want of an API key: openai" in out.getvalue()
 
 
 def test_the_router_moves_traffic_away_from_a_model_rated_down():

@@ -8,7 +8,8 @@ from gateway.services import InvalidProviderFile, providers_load
 
 class Command(BaseCommand):
     help = (
-        "Creates or updates providers, models and the fast/balanced pools from a JSON file (see the README)."
+        "Creates or updates providers, models and the fast/balanced pools from a JSON file (see the README); "
+        "gateway/catalog/catalog.json is the catalog the console ships."
     )
 
     def add_arguments(self, parser):
@@ -27,3 +28,8 @@ class Command(BaseCommand):
             f"{counts['providers']} provider(s), {counts['models']} model(s), "
             f"{counts['pool_candidates']} pool candidate(s) loaded."
         )
+        if counts["without_key"]:
+            self.stdout.write(
+                f"Switched off for want of an API key: {', '.join(counts['without_key'])} "
+                "(set the variable its api_key_env names, or the key in admin, and switch it on)."
+            )
