@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('gateway', '0003_organization_indexed_by_its_composite'),
+        ('gateway', '0004_request_status_client_closed'),
     ]
 
     operations = [
