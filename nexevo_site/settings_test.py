@@ -8,6 +8,32 @@ import os
 os.environ.setdefault("NEXEVO_ENV", "test")
 os.environ.setdefault("SECRET_KEY", "test-suite-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz")
 
+
+def _redis_url_of_this_worker(url: str, worker: str) -> str:
+    """Under pytest-xdist (``bin/test -n 2``) each worker gets a Redis database of its own, counting
+    down from REDIS_URL's: every test clears the cache, and a cleared database is cleared for all."""
+    from urllib.parse import urlparse
+
+    parts = urlparse(url)
+    base = int(parts.path.strip("/") or 0)
+    number = base - int(worker.removeprefix("gw"))
+    if number < 0:
+        raise RuntimeError(f"REDIS_URL's database {base} leaves too few below it for worker {worker}")
+    return parts._replace(path=f"/{number}").geturl()
+
+
+# Only in the worker itself: the processes a test starts inherit both variables and keep the
+# REDIS_URL they are given.
+if (
+    os.environ.get("REDIS_URL")
+    and os.environ.get("PYTEST_XDIST_WORKER")
+    and "NEXEVO_SUITE_REDIS_URL" not in os.environ
+):
+    os.environ["NEXEVO_SUITE_REDIS_URL"] = os.environ["REDIS_URL"]
+    os.environ["REDIS_URL"] = _redis_url_of_this_worker(
+        os.environ["REDIS_URL"], os.environ["PYTEST_XDIST_WORKER"]
+    )
+
 from .settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

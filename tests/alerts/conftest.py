@@ -170,8 +170,9 @@ def worker_factory(transactional_db, settings, certificates, tmp_path):
         "ALERT_WEBHOOK_TIMEOUT_SECONDS": "4",
         "ALERT_WEBHOOK_LEASE_SECONDS": "5",
     }
-    settings.CELERY_TASK_ALWAYS_EAGER = False
+    # Read before the settings change: Celery may read its configuration from them only now.
     was_eager = app.conf.task_always_eager
+    settings.CELERY_TASK_ALWAYS_EAGER = False
     app.conf.task_always_eager = False
     workers = []
 
