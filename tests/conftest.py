@@ -150,3 +150,22 @@ def _default_prices(request):
 
     request.getfixturevalue("transactional_db")
     importlib.import_module("billing.migrations.0002_default_prices").add_prices(apps, None)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter):
+    """On the embedded defaults the tests of the production path (PostgreSQL, Redis, the full stack's
+    processes) skip; say how many, and how to run them, where a newcomer's green run ends."""
+    reasons = [
+        str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        for report in terminalreporter.stats.get("skipped", [])
+    ]
+    production = [reason for reason in reasons if "postgresql" in reason.lower() or "redis" in reason.lower()]
+    if production:
+        terminalreporter.write_line(
+            f"{len(production)} tests of the production path (PostgreSQL, Redis, the stack's processes) "
+            "were skipped. To run them: bin/services, then\n  DATABASE_URL=postgres://nexevo:nexevo@"
+            "127.0.0.1:5432/nexevo REDIS_URL=redis://127.0.0.1:6379/15 bin/test -n 2",
+            yellow=True,
+            bold=True,
+        )
