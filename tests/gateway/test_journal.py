@@ -24,9 +24,9 @@ from core.ids import new_id
 from core.money import to_micros
 from feedback.models import Feedback
 from feedback.services import feedback_submit
-from gateway import admission, journal, recording
-from gateway.admission import RedisSpendCounter, spend_in_flight
+from gateway import journal, recording, redis_clients
 from gateway.models import RequestLog
+from gateway.spend_counters import counter_key, month, spend_in_flight
 from gateway.tasks import record_usage
 
 from .conftest import hello
@@ -39,7 +39,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def redis():
-    return RedisSpendCounter.client()
+    return redis_clients.blocking()
 
 
 def journal_keys() -> list[str]:
@@ -177,7 +177,7 @@ def test_the_append_settles_the_hold_on_the_cap(transactional_db, funded, journa
     assert nothing_written(generation)
     # The worst case was held on admission; the append brought the counter down to the real cost,
     # which the database has not got yet: the counter holds it for the cap meanwhile.
-    counter = redis().get(RedisSpendCounter().key(api_key, admission._month(timezone.now())))
+    counter = redis().get(counter_key(api_key, month(timezone.now())))
     assert int(counter) == to_micros(cost)
     assert spend_in_flight(api_key) == cost
     assert marked(generation)
