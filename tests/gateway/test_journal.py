@@ -4,6 +4,7 @@ journals it and settles its hold on the cap; the recorder (``journal.drain_all``
 recordusage``, the Celery task) writes it, once, and sets aside what it cannot write. PostgreSQL and
 Redis only: the journal is theirs."""
 
+import functools
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +12,7 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
+import redis as redis_py
 from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -24,7 +26,7 @@ from core.ids import new_id
 from core.money import to_micros
 from feedback.models import Feedback
 from feedback.services import feedback_submit
-from gateway import journal, recording, redis_clients
+from gateway import journal, recording
 from gateway.models import RequestLog
 from gateway.spend_counters import counter_key, month, spend_in_flight
 from gateway.tasks import record_usage
@@ -38,8 +40,13 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+# The tests' Redis server, whatever a test points REDIS_URL at meanwhile.
+TEST_REDIS_URL = django_settings.REDIS_URL
+
+
+@functools.cache
 def redis():
-    return redis_clients.blocking()
+    return redis_py.Redis.from_url(TEST_REDIS_URL)
 
 
 def journal_keys() -> list[str]:
