@@ -102,14 +102,15 @@ def _without_secrets(api_key):
     return entry
 
 
-# Sent whenever keys are forgotten, so that process-local copies (gateway.hot) go too.
-keys_forgotten = Signal()
+# Sent whenever what keys carry changes (``forget``), with their ``key_hashes``: gateway.key_changes
+# drops its copies and tells every process.
+keys_changed = Signal()
 
 
 def forget(key_hashes) -> None:
     """Replaces the entries with tombstones, now and once the current transaction has committed."""
     key_hashes = list(key_hashes)
-    keys_forgotten.send(sender=None, key_hashes=key_hashes)
+    keys_changed.send(sender=None, key_hashes=key_hashes)
     keys = [_cache_key(key_hash) for key_hash in key_hashes]
     if not keys or not _enabled():
         return

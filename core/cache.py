@@ -11,7 +11,7 @@ What must be shared between processes to be correct (the key cache's invalidatio
 ``shared_cache()``: the same cache without the fallback, raising ``CacheUnavailable``, so that the
 caller decides (the key cache reads the database instead).
 
-Clients of Redis outside the cache (the chat endpoint's, gateway.admission.async_client, and
+Clients of Redis outside the cache (the chat endpoint's, gateway.redis_clients, and
 /healthz's) use the same memory through their connections: ``FailFastConnection`` and
 ``AsyncFailFastConnection`` note a connection error or timeout, and for ``RETRY_AFTER_SECONDS``
 afterwards fail at once with ``ConnectionError`` instead of waiting for a socket timeout on each call.

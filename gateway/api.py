@@ -64,7 +64,8 @@ from core.money import format_usd_exact
 from orgs.audit import client_ip
 
 from . import admission as admission_service
-from . import database, hot, journal, leases, ratelimits, recording, routing, upstream
+from . import database, hot, journal, key_changes, ratelimits, recording, routing, upstream
+from .admission_errors import KeyChanged
 from .body import BadRequest, parse_body  # noqa: F401 - BadRequest is the body's 400, named here too
 from .models import RequestStatus
 from .recording import Outcome, Pending
@@ -157,7 +158,7 @@ def _plan(raw_key: str, raw_body: bytes, *, fresh_key: bool = False) -> Pending:
 async def _prepare(raw_key: str, raw_body: bytes, *, direct: bool) -> Pending | Reply:
     """``_plan`` from memory, or in a thread when a snapshot is cold; then ``_admit``. A refusal is
     answered (and logged when the request got that far)."""
-    read_at = leases.epoch()  # what this process had heard of forgotten keys before reading this one
+    read_at = key_changes.epoch()  # what this process had heard of changed keys before reading this one
     try:
         try:
             with hot.memory_only():
@@ -195,13 +196,13 @@ async def _admit(pending: Pending, raw_key: str, raw_body: bytes, *, read_at: in
         pending.hold = admission_service.Hold(pending.api_key, pending.admission, grant)
         try:
             await admission_service.areserve(pending.api_key, pending.admission, read_at=read_at)
-        except admission_service.KeyForgotten:  # changed in some process: read it afresh
+        except KeyChanged:  # changed in some process: read it afresh
             hot.drop(("key", pending.api_key.key_hash))
             fresh = await database.in_thread(_plan, raw_key, raw_body, fresh_key=True)
             fresh.direct, fresh.journal = pending.direct, pending.journal
             fresh.hold = admission_service.Hold(fresh.api_key, fresh.admission, grant)
             pending = fresh
-            await admission_service.areserve(pending.api_key, pending.admission, check_forgotten=False)
+            await admission_service.areserve(pending.api_key, pending.admission, check_key_changed=False)
     except BaseException as error:
         # Nothing is held on the cap when reserving it fails; what the rate limits counted goes back.
         if grant is not None:

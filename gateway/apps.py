@@ -6,38 +6,22 @@ class GatewayConfig(AppConfig):
     verbose_name = "Gateway"
 
     def ready(self):
-        from django.contrib.auth import get_user_model
-
-        from apikeys.auth_cache import keys_forgotten
-        from apikeys.models import ApiKey
+        from apikeys.auth_cache import keys_changed
         from billing.models import BillingAccount, ModelPrice, Plan
-        from orgs.models import Membership, Organization
 
-        from . import hot
+        from . import hot, key_changes
         from .models import GatewayModel, OrganizationProviderKey, PoolCandidate, Provider
 
-        hot.watch(
-            ApiKey,
-            BillingAccount,
-            Plan,
-            ModelPrice,
-            Organization,
-            Membership,
-            get_user_model(),
-            Provider,
-            GatewayModel,
-            PoolCandidate,
-            OrganizationProviderKey,
-        )
-        keys_forgotten.connect(_keys_forgotten, dispatch_uid="hot-keys-forgotten")
+        # What a save or delete in this process drops of the chat endpoint's snapshots (gateway.hot).
+        # A key's snapshot (the key, its creator, organization and role) goes through key_changes:
+        # apikeys.receivers sends keys_changed for every change of those, and other processes hear it.
+        for model in (Provider, GatewayModel, PoolCandidate, ModelPrice):
+            hot.watch(model, _catalog)
+        hot.watch(OrganizationProviderKey, lambda own: [("provider_keys", own.organization_id)])
+        hot.watch(BillingAccount, lambda account: [("account", account.organization_id)])
+        hot.watch(Plan)  # every organization's account may be on it: every snapshot (plans change rarely)
+        keys_changed.connect(key_changes.keys_changed, dispatch_uid="gateway-key-changes")
 
 
-def _keys_forgotten(sender, key_hashes, **kwargs):
-    """This process drops its snapshots; the others learn of it from a marker in Redis."""
-    from django.db import transaction
-
-    from . import admission, hot
-
-    hot.clear_now_and_at_commit()
-    admission.mark_keys_forgotten(key_hashes)
-    transaction.on_commit(lambda: admission.mark_keys_forgotten(key_hashes))
+def _catalog(instance) -> list:
+    return ["catalog"]

@@ -5,12 +5,12 @@ billing account (plan and balance), the organization's own provider keys and the
 All of them change rarely, so each is kept here for at most ``NEXEVO_HOT_CACHE_SECONDS`` (0 turns
 this off) and a warm request reads no database at all:
 
-* a change made **in this process** (a save or delete of any model they come from, a key forgotten
-  by ``apikeys.auth_cache``) clears every snapshot at once, right away and again at the commit;
+* a change made **in this process** (a save or delete of a model they come from: gateway.apps says
+  which snapshots each drops; a key changed: gateway.key_changes) drops those snapshots at once,
+  right away and again at the commit;
 * a change made **in another process** is seen here within ``NEXEVO_HOT_CACHE_SECONDS`` (2 seconds
   by default): a balance topped up elsewhere, a plan, a provider switched off. Keys are the
-  exception: a process that forgets a key also leaves a marker in Redis, which the endpoint checks
-  with the request's hold, and tells the processes that hold leases (gateway.leases), so a key
+  exception: a process that changes a key tells every other at once (gateway.key_changes), so a key
   revoked or changed anywhere stops being served from a snapshot at once. Without Redis, key
   snapshots follow ``NEXEVO_KEY_CACHE_SECONDS`` (0 in
   production: processes could not tell each other). After recording a generation this process puts
@@ -209,12 +209,22 @@ def clear_now_and_at_commit() -> None:
     transaction.on_commit(clear)
 
 
-def _on_change(sender, **kwargs) -> None:
-    clear_now_and_at_commit()
+_affected: dict[type, Callable[[Any], list] | None] = {}  # model: the names a change of one drops
 
 
-def watch(*models) -> None:
-    """Clears the snapshots whenever one of ``models`` is saved or deleted in this process."""
-    for model in models:
-        post_save.connect(_on_change, sender=model, dispatch_uid=f"hot-save-{model._meta.label}")
-        post_delete.connect(_on_change, sender=model, dispatch_uid=f"hot-delete-{model._meta.label}")
+def _on_change(sender, instance, **kwargs) -> None:
+    affected = _affected.get(sender)
+    if affected is None:
+        clear_now_and_at_commit()
+        return
+    names = affected(instance)
+    invalidate(names)
+    transaction.on_commit(lambda: invalidate(names))
+
+
+def watch(model, affected: Callable[[Any], list] | None = None) -> None:
+    """Whenever ``model`` is saved or deleted in this process, drops the snapshots
+    ``affected(instance)`` names (every snapshot without ``affected``), now and again at the commit."""
+    _affected[model] = affected
+    post_save.connect(_on_change, sender=model, dispatch_uid=f"hot-save-{model._meta.label}")
+    post_delete.connect(_on_change, sender=model, dispatch_uid=f"hot-delete-{model._meta.label}")

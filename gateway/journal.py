@@ -40,7 +40,8 @@ import time
 from django.conf import settings
 from redis.exceptions import RedisError, ResponseError
 
-from .admission import holder_ops_key, holdings_key, settle_script
+from . import redis_clients
+from .spend_counters import holder_ops_key, holdings_key, settle_script
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ UNRECORDED_SECONDS = 24 * 3600
 # KEYS[1] the journal, KEYS[2] the generation's not-written marker, KEYS[3..5] (optional) the key's
 # spend counter and the holdings and recent settlements of the process that holds on it. ARGV: the
 # entry, the marker's lifetime, then what comes off the holdings, what is spent (in micro-dollars) and
-# the settlement's id, as gateway.admission's _SETTLE: the spend is counted in the same step as the
+# the settlement's id, as gateway.spend_counters' _SETTLE: the spend is counted in the same step as the
 # charge, so a process killed after it leaves no spent hold to be given back.
 _APPEND = (
     """
@@ -89,8 +90,6 @@ async def asend(entry: dict, *, settlement: tuple[str, str, int, int, str] | Non
     and returns once it is written to Redis's connection; the returned ``confirm()`` reads the
     reply. Called once the answer is out (gateway.api): a ``RedisError`` from ``asend`` means nothing
     reached Redis, one from ``confirm()`` that it may have."""
-    from .admission import async_client
-
     keys = [STREAM, unrecorded_key(entry["generation"])]
     release = spend = 0
     op = ""
@@ -98,7 +97,7 @@ async def asend(entry: dict, *, settlement: tuple[str, str, int, int, str] | Non
         counter, holder, release, spend, op = settlement
         keys += [counter, holdings_key(holder), holder_ops_key(holder)]
     arguments = [json.dumps(entry, separators=(",", ":")), UNRECORDED_SECONDS, release, spend, op]
-    pool = async_client().connection_pool
+    pool = redis_clients.for_running_loop().connection_pool
     connection = await pool.get_connection()
     try:
         await connection.send_command("EVAL", _APPEND, len(keys), *keys, *arguments)
@@ -144,9 +143,7 @@ def unrecorded(generation_id: str) -> bool:
 
 
 def _client():
-    from .admission import RedisSpendCounter
-
-    return RedisSpendCounter.client()
+    return redis_clients.blocking()
 
 
 def ensure_group() -> None:

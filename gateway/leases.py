@@ -1,5 +1,5 @@
 """Leases on keys' spend caps, so that a web process admits most requests without a Redis round trip,
-and the channel that tells every web process at once of a key revoked or changed.
+and this process's holdings on the counters (what it holds, its heartbeat, give-backs until they land).
 
 Without leases every capped request holds its worst case on the key's Redis counter before the
 provider is called (gateway.admission), one round trip each. With them, a process that asks for a
@@ -12,21 +12,15 @@ race, the key's spend stays within its cap: a lease only moves where the check h
 cap the grants shrink to the request itself, as without leases.
 
 A lease goes back to the counter (what is left of it) once unused for ``IDLE_SECONDS``, after
-``MAX_SECONDS`` in any case, when its key is revoked or changed, and when the server stops. A
-process that dies with a lease leaves it counted until the counter idles out (after an hour in which
-the key made no request, else at the month's end), as a hold of a dead process does: it can refuse a
-request near the cap, never let one past.
+``MAX_SECONDS`` in any case, when its key is revoked or changed, and when the server stops. What a
+process that dies held (its leases, its requests' holds) is given back by the beat job once its
+heartbeat is stale (below); until then it can refuse a request near the cap, never let one past.
 
-The per-request Redis call also checked that no process had forgotten the key (revoked, changed)
-since this one read it (gateway.hot). A process that holds leases learns of that from a Redis
-channel instead: ``admission.mark_keys_forgotten`` publishes the key hashes on ``channel()``, and this
-module's subscriber drops the key's snapshot and lease as the message arrives. Before admitting from
-memory the endpoint asks whether anything has arrived on the subscription that the event loop has not
-read yet (``trusted()``, one non-blocking ``recv`` with ``MSG_PEEK``); if so, or while the
-subscription is down, it makes the per-request call, which checks the marker as before. So a key
-revoked anywhere is refused by every process from the moment the message reaches it; a request
-that read its key before a message arrived (``epoch()``) makes the call too. The subscription is
-pinged every ``PING_SECONDS``: one that stops answering is made again, and trusted only then.
+Leases are kept only while this process hears of keys revoked or changed (gateway.key_changes,
+whose subscription ``start()`` starts): a request is held from a lease only when
+``key_changes.trusted()`` says nothing unheard of can be waiting; otherwise it makes the per-request
+Redis call, which checks the key's marker. The subscription's messages give back the keys' leases
+(``give_back_leases_of``), and a lost subscription gives back every lease (``give_back_all``).
 
 Leases exist only on an event loop where ``start()`` ran: gateway.asgi's lifespan, that is under
 uvicorn with ``REDIS_URL``. Everywhere else (Django's door, the tests' hand-made requests)
@@ -41,25 +35,17 @@ import dataclasses
 import logging
 import os
 import socket
-import ssl
 import threading
 import time
 import uuid
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 from django.conf import settings
+from redis.exceptions import RedisError
+
+from . import key_changes, redis_clients, spend_counters
 
 logger = logging.getLogger(__name__)
-
-CHANNEL = "nexevo:keys-forgotten"
-
-
-def channel() -> str:
-    """``CHANNEL`` of this Redis database: channels are shared by every database of a Redis server,
-    and so would be by two consoles keeping their data in two of them."""
-    database = urlparse(settings.REDIS_URL or "").path.strip("/") or "0"
-    return f"{CHANNEL}:{database}"
-
 
 # A grant asks for this many more of the request's own worst case, to admit the next ones from; a
 # lease never holds more than this many worst cases besides the request's own, however many requests
@@ -68,16 +54,11 @@ LEASE_REQUESTS = 8
 IDLE_SECONDS = 1.0
 MAX_SECONDS = 30.0
 SWEEP_SECONDS = 0.25
-RECONNECT_SECONDS = 1.0
-# The subscription is pinged this often, and dropped (then made again) if no answer comes this soon:
-# a connection that died without a word would otherwise be trusted forever.
-PING_SECONDS = 5.0
-PONG_SECONDS = 2.0
 
 
 @dataclasses.dataclass
 class Lease:
-    counter: str  # the key's Redis counter for the month (gateway.admission.RedisSpendCounter.key)
+    counter: str  # the key's Redis counter for the month (gateway.spend_counters.counter_key)
     key_hash: str
     holder: str  # whose holdings in Redis count it (``holder()``)
     cap: int  # the cap it was granted under, in micro-dollars
@@ -90,13 +71,6 @@ class Lease:
 _leases: dict[str, Lease] = {}
 _granting: dict[str, asyncio.Event] = {}  # counter: set once the grant on its way has landed
 _state: "_State | None" = None
-_epoch = 0  # moves whenever this process hears of forgotten keys, or may have missed some
-
-
-def epoch() -> int:
-    """Take it before reading a key: ``trusted(since=...)`` then says whether anything was forgotten
-    since."""
-    return _epoch
 
 
 def running() -> bool:
@@ -110,23 +84,23 @@ def running() -> bool:
 
 
 def live() -> bool:
-    """Subscribed to ``CHANNEL`` on this event loop right now."""
-    return running() and _state.subscriber is not None and _state.subscriber.subscribed
+    """Leases are kept now: they run on this loop and the key-changes subscription is up."""
+    return running() and key_changes.live()
 
 
-def trusted(since: int | None = None) -> bool:
-    """Subscribed, and nothing has come on the subscription that the event loop has not read: every
-    key forgotten before now is forgotten here too. With ``since`` (an ``epoch()``), also nothing
-    was forgotten since then: a key read before it is as current as the messages say."""
-    if since is not None and since != _epoch:
-        return False
-    return live() and not _state.subscriber.unread()
+def spawn(coroutine) -> None:
+    """Runs ``coroutine`` on the leases' event loop without waiting for it (a give-back); closes it
+    unused when leases are not running."""
+    if _state is None:
+        coroutine.close()
+        return
+    _state.spawn(coroutine)
 
 
 # --- This process's holdings in Redis -----------------------------------------------------------------
 #
 # Every hold this process takes on a Redis counter (a lease, or a request's own) is also written in
-# its holdings (gateway.admission: ``_RESERVE`` adds to both in one script, ``_SETTLE`` takes off
+# its holdings (gateway.spend_counters: ``_RESERVE`` adds to both in one script, ``_SETTLE`` takes off
 # both), under a name of its own, its *holder*, with a heartbeat (``NEXEVO_HOLDER_HEARTBEAT_SECONDS``)
 # by a thread of its own (``_Keeper``). A holder whose heartbeat is older than
 # ``NEXEVO_HOLDER_TTL_SECONDS`` is dead: the beat job (gateway.tasks.give_back_dead_holdings) gives
@@ -221,15 +195,11 @@ class _Keeper(threading.Thread):
             self.flush()
 
     def heartbeat(self) -> None:
-        from redis.exceptions import RedisError
-
-        from .admission import _HEARTBEAT, HOLDERS, RedisSpendCounter
-
         current = _current()
         if not current.registered:
             return
         try:
-            alive = RedisSpendCounter.client().eval(_HEARTBEAT, 1, HOLDERS, current.name)
+            alive = spend_counters.heartbeat(current.name)
         except RedisError as error:
             logger.debug("No heartbeat for this process's holds: %s", error)
             return
@@ -238,18 +208,14 @@ class _Keeper(threading.Thread):
 
     def flush(self, deadline: float | None = None) -> bool:
         """Sends what is pending, in order, until Redis fails (or ``deadline``); True once none is."""
-        from redis.exceptions import RedisError
-
-        from .admission import RedisSpendCounter, settle_holding
-
         with self.lock:
             while self.pending:
                 if deadline is not None and time.monotonic() > deadline:
                     return False
                 settlement = self.pending[0]
                 try:
-                    settle_holding(
-                        RedisSpendCounter.client(),
+                    spend_counters.settle_holding(
+                        redis_clients.blocking(),
                         settlement.counter,
                         settlement.holder,
                         release=settlement.release,
@@ -289,7 +255,7 @@ def pending_give_backs() -> int:
 
 async def settle_holding(counter: str, holder_name: str, *, release: int, spend: int, op: str = "") -> None:
     """Takes ``release`` off what ``holder_name`` holds on ``counter`` and puts ``spend`` on it as
-    spent (gateway.admission._SETTLE), retried until it lands. Under uvicorn it is sent in the
+    spent (gateway.spend_counters.settle_holding), retried until it lands. Under uvicorn it is sent in the
     background; elsewhere it is awaited once, and retried by the keeper if it fails. ``op`` names it
     (made once however many times it is sent)."""
     settlement = _Settlement(counter, holder_name, release, spend)
@@ -319,16 +285,11 @@ def _settle_soon(counter: str, holder_name: str, *, release: int, spend: int = 0
 
 
 async def _settle(settlement: _Settlement) -> None:
-    from redis.exceptions import RedisError
-
-    from .admission import async_client
-    from .admission import settle_holding as send
-
     keeper = _keeper()
     if not keeper.pending:  # else after those, in order
         try:
-            await send(
-                async_client(),
+            await spend_counters.settle_holding(
+                redis_clients.for_running_loop(),
                 settlement.counter,
                 settlement.holder,
                 release=settlement.release,
@@ -419,7 +380,7 @@ def keep(
     goes back to the counter."""
     if amount <= 0:
         return
-    if read_at is not None and read_at != _epoch:
+    if read_at is not None and read_at != key_changes.epoch():
         _settle_soon(counter, holder, release=amount)
         return
     now = time.monotonic()
@@ -465,17 +426,16 @@ def release(counter: str, *, holder: str, cap: int, amount: int, worst: int) -> 
         _settle_soon(counter, holder, release=amount)
 
 
-def forget(key_hashes) -> None:
-    """Some process revoked or changed these keys: their snapshots and leases go, and a key read
-    before now is not trusted (``epoch``)."""
-    global _epoch
-    from . import hot, ratelimits
-
+def give_back_leases_of(key_hashes) -> None:
+    """These keys were revoked or changed (gateway.key_changes): their leases go back."""
     key_hashes = set(key_hashes)
-    _epoch += 1
-    hot.invalidate([("key", key_hash) for key_hash in key_hashes])
-    ratelimits.forget(key_hashes)
     for lease in [lease for lease in _leases.values() if lease.key_hash in key_hashes]:
+        _give_back(_leases.pop(lease.counter))
+
+
+def give_back_all() -> None:
+    """Every lease on a cap goes back (the key-changes subscription was lost, or the server stops)."""
+    for lease in list(_leases.values()):
         _give_back(_leases.pop(lease.counter))
 
 
@@ -501,203 +461,36 @@ def held() -> dict[str, int]:
     return {counter: lease.free for counter, lease in _leases.items()}
 
 
-# --- The subscriber and its lifetime ----------------------------------------------------------------
-
-
-class _Subscriber(asyncio.Protocol):
-    """A Redis connection subscribed to ``CHANNEL``, speaking just enough of Redis's protocol (RESP)
-    for that. Messages are handled as the event loop reads them, not in a task of their own."""
-
-    def __init__(self, password: str | None, username: str | None):
-        self.password, self.username = password, username
-        self.transport = None
-        self.peek_socket: socket.socket | None = None
-        self.subscribed = False
-        self.closed = asyncio.get_running_loop().create_future()
-        self.buffer = b""
-        self.pinged_at: float | None = None  # a PING not answered yet
-        self.last_ping = time.monotonic()
-
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            self.peek_socket = socket.socket(fileno=os.dup(sock.fileno()))
-            self.peek_socket.setblocking(False)
-        commands = []
-        if self.password:
-            commands.append(_command("AUTH", *filter(None, [self.username, self.password])))
-        commands.append(_command("SUBSCRIBE", channel()))
-        transport.write(b"".join(commands))
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while True:
-            try:
-                reply, self.buffer = _parse(self.buffer)
-            except _Incomplete:
-                return
-            except ValueError:
-                logger.warning("An unreadable answer on the keys-forgotten subscription; reconnecting.")
-                self.transport.close()
-                return
-            self.handle(reply)
-
-    def handle(self, reply) -> None:
-        if isinstance(reply, Exception):
-            logger.warning("Redis refused the keys-forgotten subscription: %s", reply)
-            self.transport.close()
-        elif isinstance(reply, list) and len(reply) == 3 and reply[0] == b"subscribe":
-            from . import hot
-
-            hot.clear()  # read before this subscription: a key forgotten meanwhile was not heard of
-            self.subscribed = True
-        elif isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message":
-            forget(reply[2].decode("ascii", "replace").split())
-        elif isinstance(reply, list) and reply and reply[0] == b"pong":
-            self.pinged_at = None
-
-    def keepalive(self, now: float) -> None:
-        """Pings every ``PING_SECONDS``; closes the connection if a ping is not answered in time."""
-        if not self.subscribed or self.transport is None:
-            return
-        if self.pinged_at is not None:
-            if now - self.pinged_at > PONG_SECONDS:
-                logger.warning("The keys-forgotten subscription did not answer a ping; reconnecting.")
-                self.transport.close()
-        elif now - self.last_ping >= PING_SECONDS:
-            self.transport.write(_command("PING"))
-            self.pinged_at = self.last_ping = now
-
-    def unread(self) -> bool:
-        """Bytes are waiting that are not handled yet: on the socket, unread by the event loop, or read
-        and part of a message not all in yet (or it cannot say)."""
-        if self.peek_socket is None or self.buffer:
-            return True
-        try:
-            self.peek_socket.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)  # data, or b"" once closed
-            return True
-        except BlockingIOError:
-            return False
-        except OSError:
-            return True
-
-    def connection_lost(self, exc) -> None:
-        global _epoch
-        _epoch += 1  # what was published while unsubscribed was not heard here
-        self.subscribed = False
-        if self.peek_socket is not None:
-            self.peek_socket.close()
-        if not self.closed.done():
-            self.closed.set_result(None)
-
-
-class _Incomplete(Exception):
-    pass
-
-
-def _command(*arguments) -> bytes:
-    parts = [b"*%d\r\n" % len(arguments)]
-    for argument in arguments:
-        data = argument if isinstance(argument, bytes) else str(argument).encode()
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(parts)
-
-
-def _parse(buffer: bytes):
-    """One RESP reply from the start of ``buffer`` and the rest; ``_Incomplete`` if it is not all in."""
-    end = buffer.find(b"\r\n")
-    if end < 0:
-        raise _Incomplete
-    kind, line, rest = buffer[:1], buffer[1:end], buffer[end + 2 :]
-    if kind == b"+":
-        return line, rest
-    if kind == b"-":
-        return RuntimeError(line.decode("utf-8", "replace")), rest
-    if kind == b":":
-        return int(line), rest
-    if kind == b"$":
-        size = int(line)
-        if size < 0:
-            return None, rest
-        if len(rest) < size + 2:
-            raise _Incomplete
-        return rest[:size], rest[size + 2 :]
-    if kind == b"*":
-        items = []
-        for _ in range(int(line)):
-            item, rest = _parse(rest)
-            items.append(item)
-        return items, rest
-    raise ValueError(f"unknown reply type {kind!r}")
+# --- Lifetime -----------------------------------------------------------------------------------------
 
 
 class _State:
-    def __init__(self, url: str):
+    def __init__(self):
         self.loop = asyncio.get_running_loop()
-        self.url = url
-        self.subscriber: _Subscriber | None = None
         self.tasks: set[asyncio.Task] = set()  # leases being given back
-        self.forever: list[asyncio.Task] = []
-        self.stopping = False
-        self.unreachable = False
+        self.sweeper: asyncio.Task | None = None
 
     def spawn(self, coroutine) -> None:
         task = self.loop.create_task(coroutine)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def subscribe_forever(self) -> None:
-        parts = urlparse(self.url)
-        context = ssl.create_default_context() if parts.scheme == "rediss" else None
-        while not self.stopping:
-            subscriber = None
-            try:
-                _transport, subscriber = await self.loop.create_connection(
-                    lambda: _Subscriber(
-                        unquote(parts.password) if parts.password else None,
-                        unquote(parts.username) if parts.username else None,
-                    ),
-                    parts.hostname or "localhost",
-                    parts.port or 6379,
-                    ssl=context,
-                )
-                self.subscriber, self.unreachable = subscriber, False
-                await subscriber.closed
-            except OSError as error:
-                # Once per outage: a Redis that stays down is retried every RECONNECT_SECONDS.
-                log = logger.debug if self.unreachable else logger.warning
-                log("Could not subscribe to forgotten keys (%s); leases are off meanwhile.", error)
-                self.unreachable = True
-            finally:
-                self.subscriber = None
-                if subscriber is not None and subscriber.transport is not None:
-                    subscriber.transport.close()
-                for lease in list(_leases.values()):  # nothing is heard of while unsubscribed
-                    _give_back(_leases.pop(lease.counter))
-            if not self.stopping:
-                await asyncio.sleep(RECONNECT_SECONDS)
-
     async def sweep_forever(self) -> None:
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
             sweep()
-            if self.subscriber is not None:
-                self.subscriber.keepalive(time.monotonic())
 
 
 async def start() -> None:
-    """Starts leasing on the running event loop (gateway.asgi's lifespan): subscribes to ``CHANNEL``
-    and gives back idle leases. Does nothing without a ``redis://`` or ``rediss://`` ``REDIS_URL``."""
+    """Starts leasing on the running event loop (gateway.asgi's lifespan): subscribes to key changes
+    (gateway.key_changes: no lease is kept while that is down) and gives back idle leases. Does
+    nothing without a ``redis://`` or ``rediss://`` ``REDIS_URL``."""
     global _state
-    url = settings.REDIS_URL or ""
-    if urlparse(url).scheme not in ("redis", "rediss") or _state is not None:
+    if urlparse(settings.REDIS_URL or "").scheme not in ("redis", "rediss") or _state is not None:
         return
-    _state = _State(url)
-    _state.forever = [
-        _state.loop.create_task(_state.subscribe_forever()),
-        _state.loop.create_task(_state.sweep_forever()),
-    ]
+    _state = _State()
+    await key_changes.start()
+    _state.sweeper = _state.loop.create_task(_state.sweep_forever())
 
 
 async def stop() -> None:
@@ -708,12 +501,10 @@ async def stop() -> None:
     state = _state
     if state is None:
         return
-    state.stopping = True
-    for task in state.forever:
-        task.cancel()
-    await asyncio.gather(*state.forever, return_exceptions=True)
-    for lease in list(_leases.values()):
-        _give_back(_leases.pop(lease.counter))
+    state.sweeper.cancel()
+    await asyncio.gather(state.sweeper, return_exceptions=True)
+    await key_changes.stop()
+    give_back_all()
     from . import ratelimits
 
     ratelimits.give_back_all()
@@ -725,10 +516,6 @@ async def stop() -> None:
 def final_give_back(seconds: float | None = None) -> bool:
     """What waits for Redis, sent for ``seconds`` at most (``NEXEVO_GIVE_BACK_FINAL_SECONDS``); then,
     if this process holds nothing any more, its holder is removed. True once nothing is left."""
-    from redis.exceptions import RedisError
-
-    from .admission import _DEREGISTER, HOLDERS, RedisSpendCounter, holder_ops_key, holdings_key
-
     seconds = settings.NEXEVO_GIVE_BACK_FINAL_SECONDS if seconds is None else seconds
     deadline = time.monotonic() + seconds
     keeper = _keepers.get(os.getpid())
@@ -743,10 +530,8 @@ def final_give_back(seconds: float | None = None) -> bool:
         time.sleep(min(settings.NEXEVO_GIVE_BACK_RETRY_SECONDS, max(deadline - time.monotonic(), 0)))
     current = _current()
     if current.registered:
-        name = current.name
         try:
-            keys = (HOLDERS, holdings_key(name), holder_ops_key(name))
-            if RedisSpendCounter.client().eval(_DEREGISTER, len(keys), *keys, name):
+            if spend_counters.deregister(current.name):
                 current.registered = False
         except RedisError:
             return False

@@ -312,9 +312,9 @@ def bucket_key(key_id: str) -> str:
 
 
 async def _redis_take(key_id, limits: Limits, tokens: int, *, extra_requests=0, extra_tokens=0, debt=0):
-    from .admission import async_client
+    from . import redis_clients
 
-    answer = await async_client().eval(
+    answer = await redis_clients.for_running_loop().eval(
         _TAKE,
         1,
         bucket_key(key_id),
@@ -338,10 +338,10 @@ async def _redis_take(key_id, limits: Limits, tokens: int, *, extra_requests=0, 
 async def _redis_give(key_id: str, limits: Limits, requests: float, tokens: float) -> None:
     from redis.exceptions import RedisError
 
-    from .admission import async_client
+    from . import redis_clients
 
     try:
-        await async_client().eval(
+        await redis_clients.for_running_loop().eval(
             _GIVE, 1, bucket_key(key_id), limits.requests, limits.tokens, requests, tokens
         )
     except RedisError:
@@ -388,10 +388,7 @@ def _leasing() -> bool:
 def _spawn(coroutine) -> None:
     from . import leases
 
-    if leases._state is None:
-        coroutine.close()
-        return
-    leases._state.spawn(coroutine)
+    leases.spawn(coroutine)
 
 
 def _give_back(key_id: str, lease: _Lease) -> None:
@@ -658,10 +655,12 @@ async def authentication_failed(address: str | None) -> RateLimitExceeded | None
     if settings.REDIS_URL:
         from redis.exceptions import RedisError
 
-        from .admission import async_client
+        from . import redis_clients
 
         try:
-            count, left_ms = await async_client().eval(_FAIL, 1, _FAILURES + address, WINDOW_SECONDS * 1000)
+            count, left_ms = await redis_clients.for_running_loop().eval(
+                _FAIL, 1, _FAILURES + address, WINDOW_SECONDS * 1000
+            )
             left = int(left_ms) / 1000
         except RedisError:
             logger.warning(

@@ -4,7 +4,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from . import admission, journal
+from . import journal, spend_counters
 from .models import KeyReservation, RequestLog
 
 # The usage journal's sweep stops after this long; the next one (30 s later) goes on.
@@ -48,9 +48,9 @@ def record_usage() -> int:
 
 @shared_task(acks_late=True)
 def give_back_dead_holdings() -> int:
-    """Gives back to the spend counters what dead web processes held on them (gateway.admission,
+    """Gives back to the spend counters what dead web processes held on them (gateway.spend_counters,
     ``dead_holdings_give_back``): a key is refused below its cap for at most
     ``NEXEVO_HOLDER_TTL_SECONDS`` plus this job's interval after a crash. Nothing without Redis."""
     if not settings.REDIS_URL:
         return 0
-    return admission.dead_holdings_give_back()
+    return spend_counters.dead_holdings_give_back()

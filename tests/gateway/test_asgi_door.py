@@ -13,9 +13,9 @@ from django.test.utils import CaptureQueriesContext
 
 from apikeys.models import ApiKey
 from billing.models import BillingAccount, LedgerEntry, UsageRecord
-from gateway import admission, database
-from gateway.admission import spend_in_flight
+from gateway import database, redis_clients
 from gateway.models import RequestLog
+from gateway.spend_counters import spend_in_flight
 from nexevo_site.asgi import application
 from tests.stack.processes import wait_until
 
@@ -123,9 +123,7 @@ async def loop_connections_closed() -> None:
     pool = database._pools.pop(loop, None)
     if pool is not None:
         await pool.close()
-    client = admission._async_clients.pop(loop, None)
-    if client is not None:
-        await client.aclose()
+    await redis_clients.close_for_running_loop()
 
 
 def chat(full_key: str, body: dict, **options) -> Answer:

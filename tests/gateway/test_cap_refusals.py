@@ -13,7 +13,7 @@ from django.utils import timezone
 from apikeys.models import ApiKey
 from core.money import format_usd_exact
 from gateway import api, hot, leases
-from gateway.admission import SpendCapExceeded
+from gateway.admission_errors import SpendCapExceeded
 from gateway.models import KeyReservation, RequestLog
 
 from .conftest import chat_request, hello, run_async

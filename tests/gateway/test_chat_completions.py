@@ -279,10 +279,7 @@ def test_an_organizations_own_provider_key_makes_it_byok(funded, upstream):
 def test_without_redis_capped_keys_get_a_503_and_the_others_are_served(funded, alice, settings, monkeypatch):
     """Redis unreachable (a closed port): a cap cannot be checked, so that key waits; a key without a
     cap needs no counter and is served."""
-    from gateway.admission import RedisSpendCounter
-
-    settings.REDIS_URL = "redis://127.0.0.1:9/0"
-    monkeypatch.setattr(RedisSpendCounter, "_client", None)
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"  # its own clients (gateway.redis_clients, by URL)
     uncapped_key, uncapped_full = funded
     capped, capped_full = new_key(alice, name="capped")
     ApiKey.objects.filter(pk=capped.pk).update(monthly_spend_cap_usd=Decimal("5.00"))

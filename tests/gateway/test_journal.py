@@ -4,6 +4,7 @@ journals it and settles its hold on the cap; the recorder (``journal.drain_all``
 recordusage``, the Celery task) writes it, once, and sets aside what it cannot write. PostgreSQL and
 Redis only: the journal is theirs."""
 
+import functools
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +12,7 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
+import redis as redis_py
 from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -24,9 +26,9 @@ from core.ids import new_id
 from core.money import to_micros
 from feedback.models import Feedback
 from feedback.services import feedback_submit
-from gateway import admission, journal, recording
-from gateway.admission import RedisSpendCounter, spend_in_flight
+from gateway import journal, recording
 from gateway.models import RequestLog
+from gateway.spend_counters import counter_key, month, spend_in_flight
 from gateway.tasks import record_usage
 
 from .conftest import hello
@@ -38,8 +40,13 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+# The tests' Redis server, whatever a test points REDIS_URL at meanwhile.
+TEST_REDIS_URL = django_settings.REDIS_URL
+
+
+@functools.cache
 def redis():
-    return RedisSpendCounter.client()
+    return redis_py.Redis.from_url(TEST_REDIS_URL)
 
 
 def journal_keys() -> list[str]:
@@ -177,7 +184,7 @@ def test_the_append_settles_the_hold_on_the_cap(transactional_db, funded, journa
     assert nothing_written(generation)
     # The worst case was held on admission; the append brought the counter down to the real cost,
     # which the database has not got yet: the counter holds it for the cap meanwhile.
-    counter = redis().get(RedisSpendCounter().key(api_key, admission._month(timezone.now())))
+    counter = redis().get(counter_key(api_key, month(timezone.now())))
     assert int(counter) == to_micros(cost)
     assert spend_in_flight(api_key) == cost
     assert marked(generation)

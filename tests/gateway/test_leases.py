@@ -17,9 +17,10 @@ from django.utils import timezone
 
 from apikeys.models import ApiKey
 from core.money import from_micros, to_micros
-from gateway import admission, api, hot, leases, routing, tasks
-from gateway.admission import RedisSpendCounter, spend_in_flight
+from gateway import admission, api, hot, key_changes, leases, routing, spend_counters, tasks
+from gateway.spend_counters import counter_key, spend_in_flight
 from nexevo_site.asgi import application
+from tests.conftest import new_key
 
 from .conftest import chat_request, hello, run_async
 from .test_asgi_door import loop_connections_closed
@@ -84,14 +85,14 @@ async def until(condition, seconds: float = 5) -> None:
 
 
 def counter_of(api_key) -> str:
-    return RedisSpendCounter().key(api_key, timezone.now().strftime("%Y-%m"))
+    return counter_key(api_key, spend_counters.month(timezone.now()))
 
 
 def change_elsewhere(api_key, **fields) -> None:
     """What another process does when it changes a key: the row changes (without this process's
     signals) and it tells the others (a marker and a message)."""
     ApiKey.objects.filter(pk=api_key.pk).update(**fields)
-    admission.mark_keys_forgotten([api_key.key_hash])
+    key_changes.publish([api_key.key_hash])
 
 
 def counted_on(counter: str) -> int:
@@ -111,6 +112,16 @@ def settled(api_key, seconds: float = 5) -> bool:
 
 def redis_client():
     return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def kill_subscription() -> None:
+    """Closes this process's key-changes subscription from Redis's side (and no one else's)."""
+    [client] = [
+        client
+        for client in redis_client().client_list()
+        if client["name"] == key_changes.connection_name() and client["sub"] != "0"
+    ]
+    redis_client().client_kill_filter(_id=client["id"])
 
 
 @pytest.fixture
@@ -183,12 +194,12 @@ def test_a_key_revoked_in_another_process_is_refused_on_the_next_request(capped,
             assert counter in leases.held() and hot.peek(("key", api_key.key_hash)) is not None
             # What another process does: the row changes (no signal here) and it tells the others.
             await sync_to_async(ApiKey.objects.filter(pk=api_key.pk).update)(revoked_at=timezone.now())
-            admission.mark_keys_forgotten([api_key.key_hash])  # the event loop does not run meanwhile
+            key_changes.publish([api_key.key_hash])  # the event loop does not run meanwhile
             if wait_for_message:
                 await until(lambda: counter not in leases.held())
             else:
                 deadline = time.monotonic() + 5
-                while leases.trusted():  # until the message is there, unread
+                while await key_changes.trusted():  # until the message is there, unread (no await yields)
                     assert time.monotonic() < deadline
                     time.sleep(0.001)
             second, body = await door.post(full_key, hello("west/chat-a"))
@@ -200,7 +211,7 @@ def test_a_key_revoked_in_another_process_is_refused_on_the_next_request(capped,
     assert len(upstream.requests) == calls + 1
 
     ApiKey.objects.filter(pk=api_key.pk).update(revoked_at=None)
-    redis_client().delete(admission._FORGOTTEN + api_key.key_hash)  # as if a minute had passed
+    redis_client().delete(key_changes.marker_key(api_key.key_hash))  # as if a minute had passed
     hot.clear()
     first, second, body = run_async(partial(scenario, wait_for_message=True))
     assert (first, second, body["error"]["code"]) == (200, 401, "invalid_api_key")
@@ -229,14 +240,13 @@ def test_a_cap_lowered_in_another_process_takes_the_lease_back(capped):
 def test_while_the_subscription_is_down_each_request_is_held_in_redis(capped, monkeypatch):
     """Nothing would be heard of a key revoked meanwhile: no leases until it is back."""
     api_key, full_key = capped
-    monkeypatch.setattr(leases, "RECONNECT_SECONDS", 2)
+    monkeypatch.setattr(key_changes, "RECONNECT_SECONDS", 2)
     counter = counter_of(api_key)
 
     async def scenario():
         async with Door() as door:
             await door.post(full_key, hello("west/chat-a"))
-            host, port = leases._state.subscriber.transport.get_extra_info("sockname")[:2]
-            redis_client().client_kill(f"{host}:{port}")  # this process's subscription only
+            kill_subscription()
             await until(lambda: not leases.live())
             assert counter not in leases.held()
             statuses, leased = [], []
@@ -251,6 +261,37 @@ def test_while_the_subscription_is_down_each_request_is_held_in_redis(capped, mo
     assert statuses == [200] * 3
     assert leased == [False] * 3
     assert settled(api_key)
+
+
+def test_while_the_subscription_is_down_a_key_revoked_elsewhere_is_refused(capped, upstream, monkeypatch):
+    """No message can arrive while the subscription is down: each request checks the key's marker
+    in Redis, so a key revoked in another process meanwhile is refused at once, capped or not."""
+    api_key, full_key = capped
+    monkeypatch.setattr(key_changes, "RECONNECT_SECONDS", 60)  # stays down for the test
+    uncapped, uncapped_full = new_key(api_key.created_by, name="uncapped")
+
+    async def scenario():
+        async with Door() as door:
+            before = [
+                (await door.post(full_key, hello("west/chat-a")))[0],
+                (await door.post(uncapped_full, hello("west/chat-a")))[0],
+            ]
+            kill_subscription()
+            await until(lambda: not leases.live())
+            for key in (api_key, uncapped):  # both still in this process's snapshots
+                await sync_to_async(change_elsewhere)(key, revoked_at=timezone.now())
+            after = [
+                await door.post(full_key, hello("west/chat-a")),
+                await door.post(uncapped_full, hello("west/chat-a")),
+            ]
+            return before, after
+
+    calls = len(upstream.requests)
+    before, after = run_async(scenario)
+
+    assert before == [200, 200]
+    assert [(status, body["error"]["code"]) for status, body in after] == [(401, "invalid_api_key")] * 2
+    assert len(upstream.requests) == calls + 2
 
 
 def test_a_grant_takes_at_most_half_of_what_the_cap_has_left(capped):
@@ -316,7 +357,7 @@ def test_a_key_read_before_its_revocation_was_heard_of_is_checked_again(capped, 
             revoked.append(True)
             change_elsewhere(api_key, revoked_at=timezone.now())
             deadline = time.monotonic() + 5
-            while leases.epoch() == epoch_before[0]:  # until the event loop has handled the message
+            while key_changes.epoch() == epoch_before[0]:  # until the event loop has handled the message
                 assert time.monotonic() < deadline
                 time.sleep(0.01)
         return found
@@ -327,7 +368,7 @@ def test_a_key_read_before_its_revocation_was_heard_of_is_checked_again(capped, 
     async def scenario():
         async with Door() as door:
             hot.clear()  # the key is read afresh, in the thread
-            epoch_before[0] = leases.epoch()
+            epoch_before[0] = key_changes.epoch()
             return await door.post(full_key, hello("west/chat-a"))
 
     calls = len(upstream.requests)
@@ -386,8 +427,8 @@ def left_behind(counter: str, holdings: dict[str, tuple[int, int]]) -> None:
     """What processes left on ``counter``: by holder, (how long ago it last beat in ms, what it holds)."""
     client, now = redis_client(), redis_now_ms()
     for holder, (silent_ms, amount) in holdings.items():
-        client.zadd(admission.HOLDERS, {holder: now - silent_ms})
-        client.hset(admission.holdings_key(holder), counter, amount)
+        client.zadd(spend_counters.HOLDERS, {holder: now - silent_ms})
+        client.hset(spend_counters.holdings_key(holder), counter, amount)
         client.incrby(counter, amount)
 
 
@@ -402,13 +443,13 @@ def test_the_beat_job_gives_back_what_a_dead_process_held_and_nothing_of_a_live_
 
     assert given_back >= 700_000  # (and whatever dead processes of earlier runs left in this database)
     assert counted_on(counter) == 500_000
-    assert redis_client().zscore(admission.HOLDERS, "dead-web") is None
-    assert redis_client().hgetall(admission.holdings_key("dead-web")) == {}
-    assert redis_client().hgetall(admission.holdings_key("live-web")) == {counter.encode(): b"500000"}
+    assert redis_client().zscore(spend_counters.HOLDERS, "dead-web") is None
+    assert redis_client().hgetall(spend_counters.holdings_key("dead-web")) == {}
+    assert redis_client().hgetall(spend_counters.holdings_key("live-web")) == {counter.encode(): b"500000"}
     tasks.give_back_dead_holdings()  # run twice: nothing more
     assert counted_on(counter) == 500_000
-    redis_client().delete(admission.holdings_key("live-web"))
-    redis_client().zrem(admission.HOLDERS, "live-web")
+    redis_client().delete(spend_counters.holdings_key("live-web"))
+    redis_client().zrem(spend_counters.HOLDERS, "live-web")
 
 
 def test_the_beat_job_never_takes_a_counter_below_the_recorded_spend(capped, settings):

@@ -13,9 +13,9 @@ from django.conf import settings
 from apikeys.models import ApiKey
 from billing.models import UsageRecord
 from gateway import ratelimits
-from gateway.admission import spend_in_flight
 from gateway.body import MAX_DEPTH
 from gateway.models import RequestLog
+from gateway.spend_counters import spend_in_flight
 
 from .conftest import chat_request, hello
 from .test_asgi_door import call

@@ -13,9 +13,9 @@ from django.conf import settings
 from apikeys.models import ApiKey
 from billing.models import UsageRecord
 from gateway import leases
-from gateway.admission import spend_in_flight
 from gateway.models import Provider, RequestLog
 from gateway.services import providers_load
+from gateway.spend_counters import spend_in_flight
 from tests.billing.helpers import credit
 from tests.conftest import make_user, new_key
 
