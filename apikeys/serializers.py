@@ -52,9 +52,17 @@ class ApiKeyWithSecretSerializer(ApiKeySerializer):
 
 
 class ApiKeyCreatedSerializer(serializers.Serializer):
-    full_key = serializers.CharField(help_text="Shown in this response only.")
+    full_key = serializers.CharField(
+        allow_null=True,
+        help_text="Shown in this response only: null when the answer is a replay of an earlier request "
+        "with the same Idempotency-Key (the key is never stored in full).",
+    )
     key = ApiKeySerializer()
-    webhook_secret = serializers.CharField(required=False, help_text="Present when a webhook was set.")
+    webhook_secret = serializers.CharField(
+        required=False,
+        allow_null=True,
+        help_text="Present when a webhook was set; null in a replay, as full_key.",
+    )
 
 
 class ApiKeyCreateSerializer(serializers.Serializer):
