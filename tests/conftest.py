@@ -165,7 +165,7 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(
             f"{len(production)} tests of the production path (PostgreSQL, Redis, the stack's processes) "
             "were skipped. To run them: bin/services, then\n  DATABASE_URL=postgres://nexevo:nexevo@"
-            "127.0.0.1:5432/nexevo REDIS_URL=redis://127.0.0.1:6379/15 bin/test -n 2",
+            "127.0.0.1:5432/nexevo REDIS_URL=redis://127.0.0.1:6379/15 bin/test",
             yellow=True,
             bold=True,
         )
