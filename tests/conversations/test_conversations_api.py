@@ -207,16 +207,18 @@ def test_20_threads_appending_50_messages_each_number_them_1_to_1000(transaction
     conversation = conversation_create(organization=organization, user=user)
 
     def append_50(thread):
-        try:
-            for index in range(50):
+        for index in range(50):
+            try:
                 message_append(
                     organization=organization,
                     conversation_id=conversation.id,
                     role="user",
                     content=json.dumps([thread, index]),
                 )
-        finally:
-            connections.close_all()
+            finally:
+                # Back to the pool after each append, as a request gives it back: 20 threads and the
+                # test's own connection are more than the pool holds at once.
+                connections.close_all()
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         list(pool.map(append_50, range(20)))
