@@ -4,6 +4,7 @@ back once idle, and a key revoked or changed in another process is refused or re
 request. Driven through nexevo_site.asgi.application on one event loop, as uvicorn runs it."""
 
 import asyncio
+import concurrent.futures
 import json
 import time
 from decimal import Decimal
@@ -13,6 +14,7 @@ import pytest
 import redis
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connections
 from django.utils import timezone
 
 from apikeys.models import ApiKey
@@ -476,7 +478,15 @@ def test_a_refused_request_does_not_keep_the_counter_alive(capped):
     counter = counter_of(api_key)
     redis_client().set(counter, to_micros(api_key.monthly_spend_cap_usd), ex=100)
 
-    answer = chat_request(full_key, hello("west/chat-a"))
+    def refused():
+        try:
+            return chat_request(full_key, hello("west/chat-a"))
+        finally:
+            connections.close_all()
+
+    # In a thread of its own: the browser tests leave Playwright's event loop running in this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(refused).result()
 
     assert answer.status_code == 402
     assert answer.json()["error"]["code"] == "spend_cap_exceeded"
