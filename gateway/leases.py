@@ -189,14 +189,17 @@ class _Keeper(threading.Thread):
             self.woken.wait(settings.NEXEVO_GIVE_BACK_RETRY_SECONDS)
             self.woken.clear()
             now = time.monotonic()
-            if now >= next_beat:
-                self.heartbeat()
-                next_beat = now + settings.NEXEVO_HOLDER_HEARTBEAT_SECONDS
-            self.flush()
+            try:
+                if now >= next_beat:
+                    self.heartbeat()
+                    next_beat = now + settings.NEXEVO_HOLDER_HEARTBEAT_SECONDS
+                self.flush()
+            except Exception:  # the keeper outlives any one failure: a dead keeper loses give-backs
+                logger.exception("The holdings' keeper failed a round; it tries again.")
 
     def heartbeat(self) -> None:
         current = _current()
-        if not current.registered:
+        if not current.registered or not settings.REDIS_URL:
             return
         try:
             alive = spend_counters.heartbeat(current.name)
