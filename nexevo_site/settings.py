@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "conversations",
     "feedback",
     "gateway",
+    "library",
     "alerts",
     "django_celery_beat",
 ]
