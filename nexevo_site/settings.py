@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "conversations",
     "feedback",
     "gateway",
+    "library",
     "alerts",
     "django_celery_beat",
 ]
@@ -239,6 +240,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-invitations": {"task": "orgs.tasks.expire_invitations", "schedule": 15 * 60},
     "deliver-due-webhooks": {"task": "alerts.tasks.deliver_due_webhooks", "schedule": 30},
     "record-usage-journal": {"task": "gateway.tasks.record_usage", "schedule": 30},
+    "refresh-model-ratings": {"task": "gateway.tasks.refresh_model_ratings", "schedule": 60 * 60},
     # Runs often (a few Redis calls when no process died), so a key whose holds a crashed web
     # process left on its cap gets them back within NEXEVO_HOLDER_TTL_SECONDS plus this interval.
     "give-back-dead-holdings": {

@@ -26,6 +26,7 @@ urlpatterns = [
     path("conversations/", include("conversations.urls")),
     path("feedback/", include("feedback.urls")),
     path("requests/", include("gateway.urls")),
+    path("models/", include("library.urls")),
     path("invitations/<str:token>/", org_views.invitation_accept, name="invitation_accept"),
     path("admin/", admin.site.urls),
     path("v1/", include("nexevo_site.api_urls")),
