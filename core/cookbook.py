@@ -2,8 +2,8 @@
 repository), read for the console's Cookbook page.
 
 An example is a ``*.py`` file directly in that directory whose name does not start with ``_`` or ``.``.
-Its module docstring's first line is its title and the rest its description; the page shows the file
-as it is, so a developer copies a program that runs.
+Its module docstring's first line is its title (a heading, so without the sentence's full stop) and
+the rest its description; the page shows the file as it is, so a developer copies a program that runs.
 
 A name from a URL never becomes part of a path: it is looked up among the files the directory lists,
 and a file whose real path lies outside the directory (a symbolic link out of it) is not an example.
@@ -107,7 +107,7 @@ def _read_example(path: Path, modified_ns: int, size: int) -> Example:
     return Example(
         name=path.stem,
         filename=path.name,
-        title=first_line.strip() or path.stem.replace("_", " ").capitalize(),
+        title=first_line.strip().removesuffix(".") or path.stem.replace("_", " ").capitalize(),
         description=_paragraphs(rest),
         code=code,
         code_html=_highlighted(code),

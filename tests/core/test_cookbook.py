@@ -50,8 +50,8 @@ def test_it_lists_every_example_by_its_title_without_sign_in(client, examples):
     assert response.status_code == 200
     listed = [(example.name, example.title) for example in response.context["examples"]]
     assert listed == [
-        ("rag", "Answer from your own documents with local retrieval."),
-        ("streaming", "Stream a chat completion and print the tokens as they arrive."),
+        ("rag", "Answer from your own documents with local retrieval"),
+        ("streaming", "Stream a chat completion and print the tokens as they arrive"),
     ]
     page = response.content.decode()
     assert 'href="/cookbook/streaming/"' in page
@@ -68,7 +68,7 @@ def test_it_shows_an_examples_code_and_description(client, alice, examples):
 
     assert response.status_code == 200
     example = response.context["example"]
-    assert example.title == "Stream a chat completion and print the tokens as they arrive."
+    assert example.title == "Stream a chat completion and print the tokens as they arrive"
     assert [paragraph.is_code for paragraph in example.description] == [False, True]
     assert example.description[1].text == "NEXEVO_API_KEY=sk-... python examples/streaming.py"
     page = response.content.decode()
@@ -118,7 +118,7 @@ def test_it_picks_up_an_edited_example(client, examples):
     os.utime(examples / "rag.py", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
 
     assert client.get("/cookbook/rag/").context["example"].title == (
-        "Retrieve, then answer: local search over a few paragraphs."
+        "Retrieve, then answer: local search over a few paragraphs"
     )
 
 
@@ -167,5 +167,5 @@ def test_it_lists_every_program_in_the_repositorys_examples(client):
     for example in examples:
         docstring = ast.get_docstring(ast.parse((directory / example.filename).read_text()))
         assert docstring, f"{example.filename} has no module docstring to title it"
-        assert example.title == docstring.splitlines()[0].strip()
+        assert example.title == docstring.splitlines()[0].strip().removesuffix(".")
         assert client.get(f"/cookbook/{example.name}/").status_code == 200
