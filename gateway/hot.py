@@ -33,13 +33,14 @@ import contextlib
 import contextvars
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
+
+from . import clock
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def get(name, loader: Callable[[], Any], *, seconds: float | None = None):
     """The snapshot called ``name``, loaded with ``loader()`` when missing or older than ``seconds``
     (``NEXEVO_HOT_CACHE_SECONDS`` by default)."""
     entry = _entries.get(name)
-    now = time.monotonic()
+    now = clock.now()
     if entry is not None and entry[1] > now:
         if _memory_only.get():
             if _keeping:
@@ -142,7 +143,7 @@ async def keep_warm() -> None:
 async def _keep_warm() -> None:
     while True:
         await asyncio.sleep(KEEP_WARM_INTERVAL)
-        now = time.monotonic()
+        now = clock.now()
         recent = sorted(_read.items(), key=lambda item: item[1][2], reverse=True)
         for name, _kept in recent[KEEP_WARM_MOST:]:
             del _read[name]
@@ -158,7 +159,13 @@ async def _keep_warm() -> None:
 def peek(name):
     """The snapshot if it is fresh, else None; never loads."""
     entry = _entries.get(name)
-    return entry[2] if entry is not None and entry[1] > time.monotonic() else None
+    return entry[2] if entry is not None and entry[1] > clock.now() else None
+
+
+def generation() -> int:
+    """How many clears there have been: read it before a load and pass it to ``put()``, so that a
+    value read before a change is not kept."""
+    return _generation
 
 
 def put(name, value, *, seconds: float | None = None, generation: int | None = None) -> None:
@@ -170,7 +177,7 @@ def put(name, value, *, seconds: float | None = None, generation: int | None = N
     with _lock:
         if generation is not None and generation != _generation:
             return
-        now = time.monotonic()
+        now = clock.now()
         _entries[name] = (now, now + seconds, value)
 
 

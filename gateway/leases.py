@@ -43,7 +43,7 @@ from urllib.parse import urlparse
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from . import key_changes, redis_clients, spend_counters
+from . import clock, key_changes, redis_clients, spend_counters
 
 logger = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ class _Keeper(threading.Thread):
         while True:
             self.woken.wait(settings.NEXEVO_GIVE_BACK_RETRY_SECONDS)
             self.woken.clear()
-            now = time.monotonic()
+            now = clock.now()
             try:
                 if now >= next_beat:
                     self.heartbeat()
@@ -213,7 +213,7 @@ class _Keeper(threading.Thread):
         """Sends what is pending, in order, until Redis fails (or ``deadline``); True once none is."""
         with self.lock:
             while self.pending:
-                if deadline is not None and time.monotonic() > deadline:
+                if deadline is not None and clock.now() > deadline:
                     return False
                 settlement = self.pending[0]
                 try:
@@ -316,7 +316,7 @@ def take(counter: str, *, cap: int, amount: int) -> str | None:
     if lease is None or lease.cap != cap or lease.free < amount or lease.holder != holder():
         return None
     lease.free -= amount
-    lease.used_at = time.monotonic()
+    lease.used_at = clock.now()
     return lease.holder
 
 
@@ -386,7 +386,7 @@ def keep(
     if read_at is not None and read_at != key_changes.epoch():
         _settle_soon(counter, holder, release=amount)
         return
-    now = time.monotonic()
+    now = clock.now()
     lease = _leases.get(counter)
     if lease is not None and (lease.cap != cap or lease.holder != holder):
         if lease.key_hash == key_hash:  # the cap changed, or the holder: the old lease goes back
@@ -424,7 +424,7 @@ def release(counter: str, *, holder: str, cap: int, amount: int, worst: int) -> 
     if lease is not None and lease.cap == cap and lease.holder == holder and live():
         lease.limit = max(lease.limit, (LEASE_REQUESTS + 1) * worst)
         _add(lease, amount)
-        lease.used_at = time.monotonic()
+        lease.used_at = clock.now()
     else:
         _settle_soon(counter, holder, release=amount)
 
@@ -452,7 +452,7 @@ def sweep(now: float | None = None) -> None:
     limits' leases likewise (gateway.ratelimits)."""
     from . import ratelimits
 
-    now = time.monotonic() if now is None else now
+    now = clock.now() if now is None else now
     ratelimits.sweep(now)
     for lease in list(_leases.values()):
         if now - lease.used_at >= IDLE_SECONDS or now - lease.granted_at >= MAX_SECONDS:
@@ -520,17 +520,17 @@ def final_give_back(seconds: float | None = None) -> bool:
     """What waits for Redis, sent for ``seconds`` at most (``NEXEVO_GIVE_BACK_FINAL_SECONDS``); then,
     if this process holds nothing any more, its holder is removed. True once nothing is left."""
     seconds = settings.NEXEVO_GIVE_BACK_FINAL_SECONDS if seconds is None else seconds
-    deadline = time.monotonic() + seconds
+    deadline = clock.now() + seconds
     keeper = _keepers.get(os.getpid())
     while keeper is not None and not keeper.flush(deadline):
-        if time.monotonic() > deadline:
+        if clock.now() > deadline:
             logger.warning(
                 "%d give-backs could not reach Redis before shutdown; the beat job makes them once this "
                 "process's heartbeat is stale.",
                 len(keeper.pending),
             )
             return False
-        time.sleep(min(settings.NEXEVO_GIVE_BACK_RETRY_SECONDS, max(deadline - time.monotonic(), 0)))
+        time.sleep(min(settings.NEXEVO_GIVE_BACK_RETRY_SECONDS, max(deadline - clock.now(), 0)))
     current = _current()
     if current.registered:
         try:

@@ -48,12 +48,13 @@ import dataclasses
 import logging
 import math
 import threading
-import time
 
 from django.conf import settings
 from django.utils.translation import gettext as _
 
 from core.errors import RateLimited
+
+from . import clock
 
 logger = logging.getLogger(__name__)
 
@@ -216,7 +217,7 @@ class _MemoryBuckets:
             used_requests, used_tokens = self._level(key_id, limits)
             if used_requests + 1 > limits.requests or used_tokens + tokens > limits.tokens:
                 return False, used_requests, used_tokens
-            self._buckets[key_id] = [used_requests + 1, used_tokens + tokens, time.monotonic()]
+            self._buckets[key_id] = [used_requests + 1, used_tokens + tokens, clock.now()]
             return True, used_requests + 1, used_tokens + tokens
 
     def give(self, key_id: str, limits: Limits, requests: float, tokens: float) -> None:
@@ -226,7 +227,7 @@ class _MemoryBuckets:
             self._buckets[key_id] = [
                 max(used_requests - requests, 0.0),
                 max(used_tokens - tokens, 0.0),
-                time.monotonic(),
+                clock.now(),
             ]
             if len(self._buckets) > 100_000:  # an idle bucket is empty: forget those
                 self._forget_idle()
@@ -235,11 +236,11 @@ class _MemoryBuckets:
         bucket = self._buckets.get(key_id)
         if bucket is None:
             return 0.0, 0.0
-        elapsed = time.monotonic() - bucket[2]
+        elapsed = clock.now() - bucket[2]
         return _refilled(bucket[0], limits.requests, elapsed), _refilled(bucket[1], limits.tokens, elapsed)
 
     def _forget_idle(self) -> None:
-        now = time.monotonic()
+        now = clock.now()
         for key_id in [k for k, bucket in self._buckets.items() if now - bucket[2] > WINDOW_SECONDS]:
             del self._buckets[key_id]
 
@@ -399,7 +400,7 @@ def _give_back(key_id: str, lease: _Lease) -> None:
 def sweep(now: float | None = None) -> None:
     """Gives back the leases unused for ``IDLE_SECONDS`` or older than ``MAX_SECONDS`` (gateway.leases'
     sweeper calls it)."""
-    now = time.monotonic() if now is None else now
+    now = clock.now() if now is None else now
     for key_id, lease in list(_leases.items()):
         if now - lease.used_at >= IDLE_SECONDS or now - lease.granted_at >= MAX_SECONDS:
             _give_back(key_id, _leases.pop(key_id))
@@ -474,7 +475,7 @@ def _from_lease(api_key, limits: Limits, tokens: int) -> Grant | None:
     lease = _leases.get(api_key.pk)
     if lease is None or lease.limits != limits or lease.free_requests < 1 or lease.free_tokens < tokens:
         return None
-    now = time.monotonic()
+    now = clock.now()
     lease.free_requests -= 1
     lease.free_tokens -= tokens
     lease.used_at = now
@@ -531,7 +532,7 @@ async def _take_leasing(
             State(limits, used_requests, used_tokens),
             counted_in="memory",
         )
-    now = time.monotonic()
+    now = clock.now()
     lease = _leases.get(key_id)  # what other requests of this key did meanwhile
     if lease is None or lease.limits != limits:
         if lease is not None:
@@ -627,7 +628,7 @@ def address_blocked(address: str | None) -> RateLimitExceeded | None:
     until = _blocked.get(address)
     if until is None:
         return None
-    left = until - time.monotonic()
+    left = until - clock.now()
     if left <= 0:
         del _blocked[address]
         return None
@@ -672,12 +673,12 @@ async def authentication_failed(address: str | None) -> RateLimitExceeded | None
         return None
     if len(_blocked) > 100_000:
         _blocked.clear()
-    _blocked[address] = time.monotonic() + left
+    _blocked[address] = clock.now() + left
     return _too_many_failures(left)
 
 
 def _count_failure_in_memory(address: str) -> tuple[int, float]:
-    now = time.monotonic()
+    now = clock.now()
     with _failures_lock:
         entry = _failures.get(address)
         if entry is None or entry[1] <= now:

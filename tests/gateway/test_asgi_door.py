@@ -119,10 +119,7 @@ def call(
 async def loop_connections_closed() -> None:
     """Closes what the endpoint opened for this event loop (the recording pool, the Redis client),
     which is about to go."""
-    loop = asyncio.get_running_loop()
-    pool = database._pools.pop(loop, None)
-    if pool is not None:
-        await pool.close()
+    await database.close()
     await redis_clients.close_for_running_loop()
 
 

@@ -2,7 +2,6 @@
 request, and the snapshots themselves keep, miss and drop what they should."""
 
 import asyncio
-import time
 
 import pytest
 
@@ -128,10 +127,12 @@ def test_inside_memory_only_a_cold_snapshot_is_a_miss_and_a_warm_one_is_read(las
         hot.get("test-cold", load)  # memory_only never loaded it
 
 
-def test_a_snapshot_older_than_its_seconds_is_loaded_again(lasting):
+def test_a_snapshot_older_than_its_seconds_is_loaded_again(lasting, clock):
     load = Loader()
-    hot.get("test-short", load, seconds=0.05)
-    time.sleep(0.1)
+    hot.get("test-short", load, seconds=5)
+    clock.advance(4.9)
+    assert hot.peek("test-short") == "loaded"
+    clock.advance(0.2)
 
     with hot.memory_only(), pytest.raises(hot.Miss):
         hot.get("test-short", load)
@@ -164,12 +165,12 @@ def test_a_clear_drops_every_snapshot(lasting):
 
 
 def test_a_value_read_before_a_clear_is_not_kept(lasting):
-    generation = hot._generation  # what get() notes before it calls the loader
+    generation = hot.generation()  # what get() notes before it calls the loader
     hot.clear()  # a change lands meanwhile
     hot.put("test-stale", "read before the change", generation=generation)
     assert hot.peek("test-stale") is None
 
-    hot.put("test-stale", "read after it", generation=hot._generation)
+    hot.put("test-stale", "read after it", generation=hot.generation())
     assert hot.peek("test-stale") == "read after it"
 
 
@@ -182,12 +183,12 @@ def test_a_change_while_loading_leaves_nothing_behind(lasting):
     assert hot.peek("test-racing") is None
 
 
-def test_a_snapshot_read_near_its_end_is_loaded_again_in_the_background(settings):
+def test_a_snapshot_read_near_its_end_is_loaded_again_in_the_background(settings, clock):
     """The request goes on with the snapshot kept; the next one reads the one loaded meanwhile."""
     settings.NEXEVO_HOT_CACHE_SECONDS = 4
     hot.clear()
     hot.put("near-end", "old")
-    time.sleep(4 * (1 - hot.REFRESH_AHEAD / 2))  # half-way through the last quarter of its life
+    clock.advance(4 * (1 - hot.REFRESH_AHEAD / 2))  # half-way through the last quarter of its life
 
     async def read_twice():
         with hot.memory_only():

@@ -19,12 +19,12 @@ from django.utils import timezone
 
 from apikeys.models import ApiKey
 from core.money import from_micros, to_micros
-from gateway import admission, api, hot, key_changes, leases, routing, spend_counters, tasks
+from gateway import api, hot, key_changes, leases, spend_counters, tasks
 from gateway.spend_counters import counter_key, spend_in_flight
 from nexevo_site.asgi import application
 from tests.conftest import new_key
 
-from .conftest import chat_request, hello, run_async
+from .conftest import chat_request, hello, run_async, worst_case_of
 from .test_asgi_door import loop_connections_closed
 
 pytestmark = pytest.mark.skipif(not settings.REDIS_URL, reason="leases need Redis")
@@ -164,15 +164,17 @@ def test_requests_are_held_from_the_lease_which_the_counter_counts_in_full(cappe
     assert settled(api_key)
 
 
-def test_what_is_left_of_a_lease_goes_back_once_the_key_is_idle(capped, monkeypatch):
+def test_what_is_left_of_a_lease_goes_back_once_the_key_is_idle(capped, clock):
     api_key, full_key = capped
-    monkeypatch.setattr(leases, "IDLE_SECONDS", 0.2)
     counter = counter_of(api_key)
 
     async def scenario():
         async with Door() as door:
             status, _body = await door.post(full_key, hello("west/chat-a"))
             held_after_request = await sync_to_async(spend_in_flight)(api_key)
+            await asyncio.sleep(2 * leases.SWEEP_SECONDS)  # swept twice: not idle long enough yet
+            assert counter in leases.held()
+            clock.advance(leases.IDLE_SECONDS)
             await until(lambda: counter not in leases.held())
             given_back = await sync_to_async(settled)(api_key)  # while the server still runs
             return status, held_after_request, given_back
@@ -299,7 +301,7 @@ def test_while_the_subscription_is_down_a_key_revoked_elsewhere_is_refused(cappe
 def test_a_grant_takes_at_most_half_of_what_the_cap_has_left(capped):
     api_key, full_key = capped
     counter = counter_of(api_key)
-    worst = to_micros(api._plan(full_key, json.dumps(hello("west/chat-a")).encode()).admission.max_cost)
+    worst = to_micros(worst_case_of(api_key, hello("west/chat-a")))
     ApiKey.objects.filter(pk=api_key.pk).update(monthly_spend_cap_usd=from_micros(3 * worst))
     hot.clear()
 
@@ -323,7 +325,7 @@ def test_a_grant_takes_at_most_half_of_what_the_cap_has_left(capped):
 def test_concurrent_requests_held_from_leases_stay_within_the_cap(capped):
     api_key, full_key = capped
     counter = counter_of(api_key)
-    worst = to_micros(api._plan(full_key, json.dumps(hello("west/chat-a")).encode()).admission.max_cost)
+    worst = to_micros(worst_case_of(api_key, hello("west/chat-a")))
     cap = from_micros(10 * worst)
     ApiKey.objects.filter(pk=api_key.pk).update(monthly_spend_cap_usd=cap)
     hot.clear()
@@ -381,19 +383,13 @@ def test_a_key_read_before_its_revocation_was_heard_of_is_checked_again(capped, 
     assert len(upstream.requests) == calls
 
 
-def worst_case_of(api_key, body: dict) -> int:
-    """What admission holds for ``body`` (its worst case), in micro-dollars."""
-    route = routing.route(api_key=api_key, model=body["model"])
-    return to_micros(admission.assess(api_key=api_key, route=route, body=body).max_cost)
-
-
 def test_many_requests_at_once_lease_no_more_than_a_few_worst_cases(capped):
     """Requests that find the lease empty at once do not each add a grant to it: one asks for a
     lease, the others wait for it or hold for themselves, and the lease never holds more than
     LEASE_REQUESTS worst cases besides one request's own."""
     api_key, full_key = capped
     counter = counter_of(api_key)
-    worst = worst_case_of(api_key, hello("west/chat-a"))
+    worst = to_micros(worst_case_of(api_key, hello("west/chat-a")))
     ApiKey.objects.filter(pk=api_key.pk).update(monthly_spend_cap_usd=from_micros(1000 * worst))
     hot.clear()
 
