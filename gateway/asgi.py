@@ -32,8 +32,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError, connections
 from django.http import HttpRequest
-from django.http.request import split_domain_port, validate_host
 
+from core import security
 from core.api import as_service_unavailable
 from core.errors import ServiceUnavailable
 from orgs.audit import client_ip
@@ -60,10 +60,8 @@ class ChatCompletions:
         secure = _secure(scope, headers)
         if not secure and settings.SECURE_SSL_REDIRECT:
             return await self.django_application(scope, receive, send)
-        domain, _port = split_domain_port(headers.get("host", ""))
-        if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
-            reply = api.error_reply(400, "invalid_host", "The Host header is not one this server answers to.")
-            return await _send(reply, send, None, secure=secure)
+        if not security.host_allowed(headers.get("host", "")):  # Django answers it, as it would anyway
+            return await self.django_application(scope, receive, send)
         raw_body = await _read_body(receive, limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         if raw_body is DISCONNECTED:  # the client went away before its body was in: nobody to answer
             return
@@ -243,20 +241,11 @@ async def _read_body(receive, *, limit: int | None) -> bytes | None:
 def _response_headers(reply: api.Reply, *, secure: bool) -> list[tuple[bytes, bytes]]:
     headers = {
         "content-type": reply.content_type,
-        "x-content-type-options": "nosniff",
-        "referrer-policy": settings.SECURE_REFERRER_POLICY or "same-origin",
-        "x-frame-options": "DENY",
+        **{name.lower(): value for name, value in security.response_headers(secure=secure).items()},
         **{name.lower(): value for name, value in reply.headers.items()},
     }
     if reply.events is None:
         headers["content-length"] = str(len(reply.body))
-    if settings.SECURE_HSTS_SECONDS and secure:
-        hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
-        if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
-            hsts += "; includeSubDomains"
-        if settings.SECURE_HSTS_PRELOAD:
-            hsts += "; preload"
-        headers["strict-transport-security"] = hsts
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
 
 
