@@ -1,24 +1,9 @@
 """``POST /v1/chat/completions`` served straight from the ASGI server, in front of Django.
 
-Every other request goes to Django's ASGI application. This one skips Django's request cycle (the
-middleware stack, URL resolving, the request and response objects: about 5 ms of a 2-core machine's
-time per request, more than the rest of the endpoint) and calls ``gateway.api.handle`` directly.
-What the middleware would do for it is done here: the host is checked against ``ALLOWED_HOSTS``, a
-plain-HTTP request under ``SECURE_SSL_REDIRECT`` is left to Django (which redirects it), the body is
-limited to ``DATA_UPLOAD_MAX_MEMORY_SIZE``, the security headers are set, an unreachable database or
-Redis is a 503 (with ``Retry-After``; gateway.database says how long a request waits for the
-database) and any other failure a 500 ``internal_error``, both in the error envelope. The recording
-runs on the event loop's own connections (gateway.database). What little database work remains (loading a cold
-snapshot, logging a refusal) runs in Django's thread, on the connection that thread holds: it is not
-handed back to the pool after each request as Django does, and it is closed after a database error
-so that the next request connects afresh.
-
-Once the body is in, the client's side is watched (``Client``) until the answer is sent. A client
-that goes away before its answer is ready cancels the request, the provider's call included, and is
-not charged (gateway.api.handle logs it ``client_closed``); a journaled completion is charged only
-once its whole body is sent to a client still there (``Reply.delivered``). A stream is sent event by
-event; when its client goes away the relay is cancelled, which records what was produced
-(gateway.api._relay).
+Every other request, a Host not allowed and plain HTTP under ``SECURE_SSL_REDIRECT`` go to Django's
+application; the host check and the security headers are core.security's, as Django's middleware
+applies them. ``Client`` watches for ``http.disconnect`` once the body is in: a client that leaves
+cancels its request. Why this door exists and what it answers: gateway/ARCHITECTURE.md.
 """
 
 import asyncio
@@ -38,7 +23,7 @@ from core.api import as_service_unavailable
 from core.errors import ServiceUnavailable
 from orgs.audit import client_ip
 
-from . import api, database, hot, leases
+from . import api, database, leases, snapshots
 
 logger = logging.getLogger(__name__)
 
@@ -78,13 +63,14 @@ class ChatCompletions:
             client.stop()
 
     async def _reply(self, scope, headers, raw_body) -> api.Reply:
-        direct = connections["default"].vendor == "postgresql"
+        # PostgreSQL: the charge is written on the event loop's own connections (gateway.database).
+        on_loop_connection = connections["default"].vendor == "postgresql"
         try:
             reply = await api.handle(
                 scope["method"],
                 headers.get("authorization", ""),
                 raw_body,
-                direct=direct,
+                on_loop_connection=on_loop_connection,
                 client_ip=partial(_client_address, scope, headers),
             )
         except database.Unavailable as error:  # waited for the database as long as a request may
@@ -155,7 +141,7 @@ async def _lifespan(receive, send) -> None:
     connections and the one Django's thread kept are closed (Django itself has no lifespan handling,
     so these messages stop here). Leases on keys' caps (gateway.leases) are taken on this event loop
     only: started here, and given back at shutdown; and the endpoint's snapshots are kept warm from
-    here (gateway.hot.keep_warm)."""
+    here (gateway.snapshots.keep_warm)."""
     keeper = None
     while True:
         message = await receive()
@@ -163,7 +149,7 @@ async def _lifespan(receive, send) -> None:
             gc.collect()
             gc.freeze()
             await leases.start()
-            keeper = asyncio.ensure_future(hot.keep_warm())
+            keeper = asyncio.ensure_future(snapshots.keep_warm())
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             if keeper is not None:

@@ -1,31 +1,9 @@
 """Leases on keys' spend caps, so that a web process admits most requests without a Redis round trip,
 and this process's holdings on the counters (what it holds, its heartbeat, give-backs until they land).
 
-Without leases every capped request holds its worst case on the key's Redis counter before the
-provider is called (gateway.admission), one round trip each. With them, a process that asks for a
-hold asks for a little more than it needs (``LEASE_REQUESTS`` more of the same request's worst case,
-never more than half of what the cap has left) and keeps the rest here as the key's lease. Later
-requests of the key are held from the lease in memory; a request that settles gives back what it
-did not spend (one that cost more than its worst case adds the difference to the counter). The
-counter in Redis always counts every lease in full, so however the processes
-race, the key's spend stays within its cap: a lease only moves where the check happens. Near the
-cap the grants shrink to the request itself, as without leases.
-
-A lease goes back to the counter (what is left of it) once unused for ``IDLE_SECONDS``, after
-``MAX_SECONDS`` in any case, when its key is revoked or changed, and when the server stops. What a
-process that dies held (its leases, its requests' holds) is given back by the beat job once its
-heartbeat is stale (below); until then it can refuse a request near the cap, never let one past.
-
-Leases are kept only while this process hears of keys revoked or changed (gateway.key_changes,
-whose subscription ``start()`` starts): a request is held from a lease only when
-``key_changes.trusted()`` says nothing unheard of can be waiting; otherwise it makes the per-request
-Redis call, which checks the key's marker. The subscription's messages give back the keys' leases
-(``give_back_leases_of``), and a lost subscription gives back every lease (``give_back_all``).
-
-Leases exist only on an event loop where ``start()`` ran: gateway.asgi's lifespan, that is under
-uvicorn with ``REDIS_URL``. Everywhere else (Django's door, the tests' hand-made requests)
-admission holds per request as before. The rate limits' leases (gateway.ratelimits) live on the same
-loop, and are given back by this module's sweeper and at ``stop()``.
+A grant holds a few more worst cases than the request needs; the counter in Redis counts every lease
+in full, so a lease only moves where the cap is checked. How leases are sized, when they go back,
+and what a dead process leaves: gateway/ARCHITECTURE.md, "Spend counters and leases".
 """
 
 import asyncio

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from apikeys.models import ApiKey
 from core.money import format_usd_exact
-from gateway import hot, leases
+from gateway import leases, snapshots
 from gateway.admission_errors import SpendCapExceeded
 from gateway.models import KeyReservation, RequestLog
 
@@ -27,7 +27,7 @@ def set_cap(api_key, cap: str, *, spent: str = "0") -> None:
         spend_month=timezone.now().date().replace(day=1),
         spend_month_to_date_usd=Decimal(spent),
     )
-    hot.clear()
+    snapshots.clear()
 
 
 def test_it_says_when_the_worst_case_is_more_than_the_cap_has_left_and_suggests_max_tokens(funded, upstream):
