@@ -65,6 +65,11 @@ def model_ids(page) -> list[str]:
     return page.eval_on_selector_all("[data-model-id]", "rows => rows.map(row => row.dataset.modelId)")
 
 
+def apply_filters(page):
+    with page.expect_navigation():
+        page.get_by_test_id("apply-filters").click()
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
 def test_search_filter_sort_and_compare_three_models(live_server, page, viewport):
@@ -83,7 +88,7 @@ def test_search_filter_sort_and_compare_three_models(live_server, page, viewport
 
     # Search
     page.get_by_label("Search", exact=True).fill("claude")
-    page.get_by_test_id("apply-filters").click()
+    apply_filters(page)
     ids = model_ids(page)
     assert ids and all("claude" in model_id for model_id in ids)
 
@@ -94,7 +99,7 @@ def test_search_filter_sort_and_compare_three_models(live_server, page, viewport
     page.get_by_label("Region").select_option("overseas")
     page.locator("label.chip", has_text="Vision").click()
     page.get_by_label("Sort by").select_option("rating")
-    page.get_by_test_id("apply-filters").click()
+    apply_filters(page)
     ids = model_ids(page)
     assert ids[:3] == list(RATED)  # the three rated ones first, best first
     assert "deepseek/deepseek-chat" not in ids  # a China-region model
@@ -102,7 +107,7 @@ def test_search_filter_sort_and_compare_three_models(live_server, page, viewport
 
     # Sort by price, lowest first
     page.get_by_label("Sort by").select_option("price")
-    page.get_by_test_id("apply-filters").click()
+    apply_filters(page)
     rows = page.locator("[data-model-id]")
     first_prices = [
         Decimal(text.strip("$").split("/")[0])
@@ -114,7 +119,8 @@ def test_search_filter_sort_and_compare_three_models(live_server, page, viewport
     # Tick three, compare
     for model_id in RATED:
         page.locator(f"[data-model-id='{model_id}'] [data-testid=compare-pick]").check()
-    page.get_by_test_id("compare-button").click()
+    with page.expect_navigation():
+        page.get_by_test_id("compare-button").click()
     table = page.get_by_test_id("compare")
     expect(table).to_be_visible()
     for model_id in RATED:
@@ -125,7 +131,8 @@ def test_search_filter_sort_and_compare_three_models(live_server, page, viewport
     screenshot(page, f"library-compare-{size}")
     assert_fits(page)
 
-    page.get_by_role("link", name="Claude Sonnet 4.5").first.click()
+    with page.expect_navigation():
+        page.get_by_role("link", name="Claude Sonnet 4.5").first.click()
     expect(page.get_by_test_id("ratings")).to_contain_text("1800 ms")
     screenshot(page, f"library-detail-{size}")
     assert_fits(page)
