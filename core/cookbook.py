@@ -16,10 +16,12 @@ from __future__ import annotations
 import ast
 import functools
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
@@ -32,23 +34,42 @@ MAX_EXAMPLE_BYTES = 256 * 1024
 
 @dataclass(frozen=True)
 class Paragraph:
-    text: str
-    is_code: bool
+    """One block of a description: ``prose`` (its wrapped lines joined), ``code`` (a command or an
+    indented block, kept line by line) or ``list`` (``- `` items)."""
+
+    kind: str
+    lines: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines) if self.kind == "code" else " ".join(self.lines)
+
+    @property
+    def html(self) -> SafeString:
+        if self.kind == "code":
+            return format_html("<pre>{}</pre>", self.text)
+        if self.kind == "list":
+            items = (format_html("<li>{}</li>", inline_code(item)) for item in self.lines)
+            return format_html("<ul>{}</ul>", mark_safe("".join(items)))  # noqa: S308 -- each item escaped
+        return format_html("<p>{}</p>", inline_code(self.text))
 
 
 @dataclass(frozen=True)
 class Example:
     name: str
     filename: str
-    title: str
+    title: str  # plain text: the docstring's `code` marks dropped
+    title_html: SafeString
     description: tuple[Paragraph, ...]
     code: str
     code_html: SafeString
 
     @property
-    def summary(self) -> str:
-        """The description's first paragraph of prose, for the list."""
-        return next((paragraph.text for paragraph in self.description if not paragraph.is_code), "")
+    def summary_html(self) -> SafeString:
+        """The description's opening paragraph when it is prose, for the list (a later one may be a
+        footnote, such as a program's exit status)."""
+        opening = self.description[0] if self.description else None
+        return inline_code(opening.text) if opening and opening.kind == "prose" else mark_safe("")  # noqa: S308
 
     @property
     def line_count(self) -> int:
@@ -104,10 +125,12 @@ def _read_example(path: Path, modified_ns: int, size: int) -> Example:
     except (SyntaxError, ValueError):
         docstring = ""
     first_line, _, rest = docstring.strip().partition("\n")
+    title = first_line.strip().removesuffix(".") or path.stem.replace("_", " ").capitalize()
     return Example(
         name=path.stem,
         filename=path.name,
-        title=first_line.strip().removesuffix(".") or path.stem.replace("_", " ").capitalize(),
+        title=title.replace("`", ""),
+        title_html=inline_code(title),
         description=_paragraphs(rest),
         code=code,
         code_html=_highlighted(code),
@@ -121,16 +144,52 @@ def _highlighted(code: str) -> SafeString:
     return mark_safe(coloured)  # noqa: S308 -- Pygments escapes the code it wraps in spans.
 
 
+def inline_code(text: str) -> SafeString:
+    """``text`` escaped, with its `backquoted` words as <code>, as a docstring writes them."""
+    parts = text.split("`")
+    if len(parts) % 2 == 0:  # an unpaired backquote: no code marks at all
+        return format_html("{}", text)
+    return mark_safe(  # noqa: S308 -- every part is escaped by format_html
+        "".join(
+            format_html("<code>{}</code>" if index % 2 else "{}", part) for index, part in enumerate(parts)
+        )
+    )
+
+
+# A line a reader would type into a shell: `$ ...`, or `python ...` / `pip ...` with variables before it.
+COMMAND_LINE = re.compile(r"\$ |(?:[A-Z][A-Z0-9_]*=\S*\s+)*(?:python3?|pip3?|curl|export)\s")
+
+
+def _line_kind(line: str, current: str | None) -> str:
+    if current == "list" and line.startswith("  ") and not line.startswith("    "):
+        return "continuation"  # of the list's last item
+    if line.startswith(("    ", "\t")) or COMMAND_LINE.match(line):
+        return "code"
+    if line.startswith(("- ", "* ")):
+        return "list"
+    return "prose"
+
+
 def _paragraphs(text: str) -> tuple[Paragraph, ...]:
-    """Prose paragraphs joined into one line each; an indented block or a shell line stays as code."""
-    paragraphs = []
-    for block in re.split(r"\n\s*\n", text.strip("\n")):
-        lines = block.splitlines()
-        if not any(line.strip() for line in lines):
-            continue
-        if all(line.startswith(("    ", "\t", "$ ")) or not line.strip() for line in lines):
-            indent = min(len(line) - len(line.lstrip()) for line in lines if line.strip())
-            paragraphs.append(Paragraph("\n".join(line[indent:] for line in lines), is_code=True))
-        else:
-            paragraphs.append(Paragraph(" ".join(line.strip() for line in lines), is_code=False))
-    return tuple(paragraphs)
+    """The description's blocks: prose joined into one line each, ``- `` lists, and commands or
+    indented blocks kept as code, line by line."""
+    blocks: list[tuple[str, list[str]]] = []
+    for chunk in re.split(r"\n\s*\n", text.strip("\n")):
+        current = None  # the kind of block this chunk of the docstring is adding to
+        for line in chunk.splitlines():
+            if not line.strip():
+                continue
+            kind = _line_kind(line, current)
+            if kind == "continuation":
+                blocks[-1][1][-1] += " " + line.strip()
+                continue
+            if kind != current:
+                blocks.append((kind, []))
+                current = kind
+            blocks[-1][1].append(
+                line if kind == "code" else line.strip().removeprefix("- ").removeprefix("* ")
+            )
+    return tuple(
+        Paragraph(kind, tuple(textwrap.dedent("\n".join(lines)).splitlines() if kind == "code" else lines))
+        for kind, lines in blocks
+    )

@@ -69,7 +69,7 @@ def test_it_shows_an_examples_code_and_description(client, alice, examples):
     assert response.status_code == 200
     example = response.context["example"]
     assert example.title == "Stream a chat completion and print the tokens as they arrive"
-    assert [paragraph.is_code for paragraph in example.description] == [False, True]
+    assert [paragraph.kind for paragraph in example.description] == ["prose", "code"]
     assert example.description[1].text == "NEXEVO_API_KEY=sk-... python examples/streaming.py"
     page = response.content.decode()
     assert 'data-copy="#example-code"' in page
@@ -79,6 +79,44 @@ def test_it_shows_an_examples_code_and_description(client, alice, examples):
     assert "&lt;not markup&gt;" in code_block
     text = re.sub(r"<[^>]+>", "", code_block.partition("<code>")[2])
     assert html.unescape(text) == STREAMING
+
+
+def test_it_reads_lists_commands_and_code_marks_in_a_description(client, examples):
+    (examples / "error_handling.py").write_text(
+        textwrap.dedent(
+            '''\
+            """Handle 402, 429 and 5xx: retry what a `retry` can fix.
+
+            - 429 and 5xx: wait and retry; a refused request is not
+              charged, so retrying it is safe.
+            - 402: stop and say <why>.
+
+            NEXEVO_API_KEY=sk-... python examples/error_handling.py
+            Exit status: 0 answered.
+            """
+            '''
+        )
+    )
+
+    response = client.get("/cookbook/error_handling/")
+
+    example = response.context["example"]
+    assert example.title == "Handle 402, 429 and 5xx: retry what a retry can fix"
+    assert [(paragraph.kind, paragraph.lines) for paragraph in example.description] == [
+        (
+            "list",
+            (
+                "429 and 5xx: wait and retry; a refused request is not charged, so retrying it is safe.",
+                "402: stop and say <why>.",
+            ),
+        ),
+        ("code", ("NEXEVO_API_KEY=sk-... python examples/error_handling.py",)),
+        ("prose", ("Exit status: 0 answered.",)),
+    ]
+    page = response.content.decode()
+    assert "retry what a <code>retry</code> can fix" in page
+    assert "<li>402: stop and say &lt;why&gt;.</li>" in page
+    assert "<pre>NEXEVO_API_KEY=sk-... python examples/error_handling.py</pre>" in page
 
 
 def test_it_answers_404_for_an_unknown_example(client, examples):
@@ -167,5 +205,5 @@ def test_it_lists_every_program_in_the_repositorys_examples(client):
     for example in examples:
         docstring = ast.get_docstring(ast.parse((directory / example.filename).read_text()))
         assert docstring, f"{example.filename} has no module docstring to title it"
-        assert example.title == docstring.splitlines()[0].strip().removesuffix(".")
+        assert example.title == docstring.splitlines()[0].strip().removesuffix(".").replace("`", "")
         assert client.get(f"/cookbook/{example.name}/").status_code == 200
