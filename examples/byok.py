@@ -1,6 +1,6 @@
 """Bring your own provider key: requests to that provider's models go out with your key, at the BYOK fee.
 
-Add the key once in the console (Settings → Provider keys); after that, every real model id of that
+Add the key once in the console (Requests → Provider keys); after that, every real model id of that
 provider is billed as `byok` for your organization, and nothing else in your code changes.
 
     NEXEVO_BYOK_MODEL=openai/gpt-4o-mini python examples/byok.py
@@ -20,7 +20,7 @@ def main() -> int:
         if pricing["tier"] != "byok":
             print(
                 f"{MODEL} is priced as {pricing['tier']}: add your provider key at "
-                f"{client.base_url}/provider-keys/ first."
+                f"{client.base_url}/requests/provider-keys/ first."
             )
             return 1
         print(

@@ -367,6 +367,9 @@ def test_cn_only_keeps_the_traffic_in_china(dev, upstream):
 def test_byok_sends_the_organizations_own_key_and_bills_the_fee(dev, upstream):
     refused = dev.run("byok.py", NEXEVO_BYOK_MODEL="acme/small")
     assert refused.returncode == 1 and "add your provider key" in refused.stdout
+    page = refused.stdout.split("provider key at ", 1)[1].split()[0]
+    assert page == f"{dev.base_url}/requests/provider-keys/"
+    assert httpx.get(page).status_code == 302  # the page, behind the sign-in
     membership = Membership.objects.get(user=dev.user, organization=dev.organization)
     provider_key_set(membership=membership, provider_id="acme", api_key="sk-our-own-acme-key")
 

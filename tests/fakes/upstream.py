@@ -20,7 +20,8 @@ points at the behaviour it needs: ``http://127.0.0.1:PORT/<behaviour>/v1``.
   names), each string argument the last word of the last user message; after a ``tool`` message it
   answers ``The tool said: <its content>``. With ``response_format`` ``json_object`` it answers
   ``{"answer": <the words>}``; with ``json_schema``, an object with each property of the schema.
-- ``flaky``: HTTP 500 on every other request (the first, third, ...), like ``ok`` in between.
+- ``flaky``: HTTP 500 on every other request (the first, third, ... since ``requests`` was last
+  cleared), like ``ok`` in between.
 
 Every request is kept in ``server.requests`` (behaviour, model, the Authorization header, the body,
 and whether the caller went away before the answer: ``disconnected``).
@@ -156,7 +157,8 @@ class FakeUpstream:
         if self.record:
             self.requests.append(call)
         if behaviour == "flaky":
-            self._flaky_calls += 1
+            # Counted from the log when it is kept, so clearing ``requests`` starts over with a failure.
+            self._flaky_calls = len(self.calls("flaky")) if self.record else self._flaky_calls + 1
         if behaviour == "fail" or (behaviour == "flaky" and self._flaky_calls % 2 == 1):
             await self._json(send, 500, {"error": {"message": "upstream exploded", "type": "server_error"}})
         elif behaviour == "reject":
