@@ -27,7 +27,13 @@ _pools: dict[asyncio.AbstractEventLoop, AsyncConnectionPool] = {}
 
 
 class Unavailable(Exception):
-    """PostgreSQL did not answer within ``DATABASE_WAIT_SECONDS``, or failed a moment ago."""
+    """The database did not answer within ``DATABASE_WAIT_SECONDS``, or failed a moment ago."""
+
+
+def _database_name() -> str:
+    """The database's own name for the messages ("PostgreSQL", "SQLite"): in_thread() serves the
+    chat endpoint whatever the database, and a 503 on SQLite must not send its reader to PostgreSQL."""
+    return connections["default"].display_name
 
 
 class _Outage:
@@ -46,7 +52,9 @@ class _Outage:
             self._down_until = time.monotonic() + RETRY_SECONDS
             started, self._down = not self._down, True
         if started:
-            logger.warning("PostgreSQL is unreachable (%s); chat requests that need it answer 503.", error)
+            logger.warning(
+                "%s is unreachable (%s); chat requests that need it answer 503.", _database_name(), error
+            )
 
     def end(self) -> None:
         if not self._down:  # the usual case, without taking the lock
@@ -54,7 +62,7 @@ class _Outage:
         with self._lock:
             ended, self._down = self._down, False
         if ended:
-            logger.warning("PostgreSQL answers again.")
+            logger.warning("%s answers again.", _database_name())
 
 
 _outage = _Outage()
@@ -108,14 +116,14 @@ async def in_thread(function, /, *args, **kwargs):
     is load, and is waited for (at most ``QUEUE_MOST_SECONDS``). What is given up on goes on in the
     thread; the request does not wait for it."""
     if suspected():
-        raise Unavailable("PostgreSQL failed a moment ago.")
+        raise Unavailable(f"{_database_name()} failed a moment ago.")
 
     def run():
         global _waiting_since, _waiting_for
         _waiting_for = function
         try:
             if suspected():  # it failed for a request queued ahead of this one
-                raise Unavailable("PostgreSQL failed a moment ago.")
+                raise Unavailable(f"{_database_name()} failed a moment ago.")
             database = connections["default"]
             if database.connection is None:
                 # Until its first statement, the job may wait for a connection from the pool (which
@@ -142,7 +150,7 @@ async def in_thread(function, /, *args, **kwargs):
             waiting_since, now = _waiting_since, time.monotonic()
             if waiting_since is not None and now - waiting_since >= wait:
                 stuck = getattr(_waiting_for, "__qualname__", _waiting_for)
-                raise Unavailable(f"PostgreSQL has not answered for {wait}s ({stuck} waits for it).")
+                raise Unavailable(f"{_database_name()} has not answered for {wait}s ({stuck} waits for it).")
             if now >= give_up_at:
                 raise Unavailable(f"Django's thread has been busy for {QUEUE_MOST_SECONDS}s.")
             until = waiting_since + wait - now if waiting_since is not None else _POLL_SECONDS
@@ -178,7 +186,7 @@ async def pool() -> AsyncConnectionPool:
     """The running loop's pool, opened on first use; ``Unavailable`` while the database is suspected
     down."""
     if suspected():
-        raise Unavailable("PostgreSQL failed a moment ago.")
+        raise Unavailable(f"{_database_name()} failed a moment ago.")
     loop = asyncio.get_running_loop()
     found = _pools.get(loop)
     if found is None:

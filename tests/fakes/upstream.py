@@ -15,6 +15,13 @@ points at the behaviour it needs: ``http://127.0.0.1:PORT/<behaviour>/v1``.
 - ``early``: streams two chunks and closes the connection without a usage chunk or ``[DONE]``; not
   streaming, it sends half a body and closes.
 - ``reject``: HTTP 400 with an OpenAI-shaped error.
+- ``capable``: like ``ok``, and follows what the cookbook's examples ask of a model. Offered ``tools``
+  (and not yet answered by a ``tool`` message), it calls the first one (or the one ``tool_choice``
+  names), each string argument the last word of the last user message; after a ``tool`` message it
+  answers ``The tool said: <its content>``. With ``response_format`` ``json_object`` it answers
+  ``{"answer": <the words>}``; with ``json_schema``, an object with each property of the schema.
+- ``flaky``: HTTP 500 on every other request (the first, third, ... since ``requests`` was last
+  cleared), like ``ok`` in between.
 
 Every request is kept in ``server.requests`` (behaviour, model, the Authorization header, the body,
 and whether the caller went away before the answer: ``disconnected``).
@@ -49,10 +56,61 @@ def _completion(behaviour: str, body: dict) -> tuple[list[str], int]:
     return words, tokens
 
 
+def _last_word(body: dict) -> str:
+    for message in reversed(body.get("messages") or []):
+        if (
+            isinstance(message, dict)
+            and message.get("role") == "user"
+            and isinstance(message.get("content"), str)
+        ):
+            words = message["content"].split()
+            return words[-1].strip("?!.,;:'\"") if words else ""
+    return ""
+
+
+def _example_value(schema: dict, word: str):
+    kind = schema.get("type")
+    if kind == "object":
+        return {name: _example_value(inner, word) for name, inner in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [_example_value(schema.get("items") or {}, word)]
+    if "enum" in schema:
+        return schema["enum"][0]
+    return {"integer": 1, "number": 1.5, "boolean": True}.get(kind, word)
+
+
+def _capable_message(body: dict, words: list[str]) -> tuple[dict, str]:
+    """What the ``capable`` behaviour answers: (the message, its finish reason)."""
+    messages = body.get("messages") or []
+    last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
+    tools = body.get("tools") or []
+    if last.get("role") == "tool":
+        return {"role": "assistant", "content": f"The tool said: {last.get('content')}"}, "stop"
+    if tools:
+        chosen = body.get("tool_choice")
+        name = chosen["function"]["name"] if isinstance(chosen, dict) else tools[0]["function"]["name"]
+        tool = next(tool for tool in tools if tool["function"]["name"] == name)
+        arguments = _example_value(tool["function"].get("parameters") or {"type": "object"}, _last_word(body))
+        call = {
+            "id": "call_fake_1",
+            "type": "function",
+            "function": {"name": name, "arguments": json.dumps(arguments)},
+        }
+        return {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema") or {"type": "object"}
+        return {"role": "assistant", "content": json.dumps(_example_value(schema, words[0]))}, "stop"
+    if response_format.get("type") == "json_object":
+        return {"role": "assistant", "content": json.dumps({"answer": " ".join(words)})}, "stop"
+    return {"role": "assistant", "content": " ".join(words)}, "stop"
+
+
 class FakeUpstream:
     def __init__(self, *, record: bool = True):
         self.record = record
         self.requests: list[dict] = []
+        self._flaky_calls = 0
         self.port = None
         self._server = None
         self._thread = None
@@ -98,7 +156,10 @@ class FakeUpstream:
         }
         if self.record:
             self.requests.append(call)
-        if behaviour == "fail":
+        if behaviour == "flaky":
+            # Counted from the log when it is kept, so clearing ``requests`` starts over with a failure.
+            self._flaky_calls = len(self.calls("flaky")) if self.record else self._flaky_calls + 1
+        if behaviour == "fail" or (behaviour == "flaky" and self._flaky_calls % 2 == 1):
             await self._json(send, 500, {"error": {"message": "upstream exploded", "type": "server_error"}})
         elif behaviour == "reject":
             await self._json(send, 400, {"error": {"message": "This model's context is too short."}})
@@ -111,6 +172,9 @@ class FakeUpstream:
                 call["disconnected"] = True
                 return
             words, tokens = _completion(behaviour, payload)
+            message, finish_reason = {"role": "assistant", "content": " ".join(words)}, "stop"
+            if behaviour == "capable":
+                message, finish_reason = _capable_message(payload, words)
             answer = {
                 "id": "chatcmpl-fake",
                 "object": "chat.completion",
@@ -119,8 +183,8 @@ class FakeUpstream:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": " ".join(words)},
-                        "finish_reason": "stop",
+                        "message": message,
+                        "finish_reason": finish_reason,
                     }
                 ],
                 "usage": {

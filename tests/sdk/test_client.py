@@ -523,3 +523,52 @@ def test_it_raises_a_timeout_error_when_the_server_is_too_slow(make_client, serv
 
     with pytest.raises(nexevo.APITimeoutError):
         make_client(timeout=0.1, max_retries=0).auth.me()
+
+
+# --- client.models -----------------------------------------------------------------------------
+
+MODEL = {
+    "id": "openai/gpt-4o-mini",
+    "object": "model",
+    "created": 1767225600,
+    "owned_by": "openai",
+    "pricing": {"input_per_million_usd": "0.16", "output_per_million_usd": "0.63"},
+    "context_length": 128000,
+}
+
+
+def test_it_lists_the_models(client, server):
+    server.respond(200, {"object": "list", "data": [MODEL], "has_more": False, "next_cursor": None})
+
+    listed = client.models.list()
+
+    assert [model["id"] for model in listed["data"]] == ["openai/gpt-4o-mini"]
+    request = server.requests[0]
+    assert (request.method, request.path) == ("GET", "/v1/models")
+
+
+def test_it_retrieves_a_model_keeping_the_slash_of_its_id(client, server):
+    server.respond(200, MODEL)
+
+    model = client.models.retrieve("openai/gpt-4o-mini")
+
+    assert model["pricing"]["output_per_million_usd"] == "0.63"
+    assert server.requests[0].path == "/v1/models/openai/gpt-4o-mini"
+
+
+def test_it_quotes_what_else_an_id_holds_into_the_path(client, server):
+    server.respond(200, MODEL)
+
+    client.models.retrieve("acme/model?x=1#y")
+
+    assert server.requests[0].path == "/v1/models/acme/model%3Fx%3D1%23y"
+
+
+def test_it_raises_not_found_for_a_model_not_offered(client, server):
+    server.respond(404, error_body("invalid_request_error", "model_not_found", "No model acme/x."))
+
+    with pytest.raises(nexevo.NotFoundError) as refused:
+        client.models.retrieve("acme/x")
+
+    assert refused.value.code == "model_not_found"
+    assert len(server.requests) == 1  # a 404 is final, never retried

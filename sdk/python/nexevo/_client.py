@@ -18,6 +18,7 @@ from .resources.chat import Chat
 from .resources.conversations import Conversations
 from .resources.feedback import Feedback
 from .resources.keys import Keys
+from .resources.models import Models
 from .resources.organizations import Organizations
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
@@ -74,6 +75,7 @@ class Nexevo:
         self.chat = Chat(self)
         self.conversations = Conversations(self)
         self.feedback = Feedback(self)
+        self.models = Models(self)
         self.organizations = Organizations(self)
 
     def close(self) -> None:

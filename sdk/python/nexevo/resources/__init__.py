@@ -5,6 +5,7 @@ from .billing import Billing
 from .conversations import Conversations
 from .feedback import Feedback
 from .keys import Keys
+from .models import Models
 from .organizations import Organizations
 
-__all__ = ["Auth", "Billing", "Conversations", "Feedback", "Keys", "Organizations"]
+__all__ = ["Auth", "Billing", "Conversations", "Feedback", "Keys", "Models", "Organizations"]
