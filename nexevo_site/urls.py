@@ -9,6 +9,8 @@ from orgs import views as org_views
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("dashboard/", core_views.dashboard, name="dashboard"),
+    path("cookbook/", core_views.cookbook, name="cookbook"),
+    path("cookbook/<slug:name>/", core_views.cookbook_example, name="cookbook_example"),
     path("healthz", core_views.healthz, name="healthz"),
     path("favicon.ico", core_views.favicon, name="favicon"),
     path("accounts/2fa/verify/", account_views.two_factor_verify, name="two_factor_verify"),
