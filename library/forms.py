@@ -23,10 +23,10 @@ CONTEXTS = [
 ]
 SORTS = [
     ("name", _("Name")),
-    ("price", _("Price: lowest first")),
-    ("price_high", _("Price: highest first")),
-    ("context", _("Context: longest first")),
-    ("rating", _("Rating: best first")),
+    ("price", _("Lowest price")),
+    ("price_high", _("Highest price")),
+    ("context", _("Longest context")),
+    ("rating", _("Best rated")),
 ]
 
 

@@ -7,11 +7,13 @@ register = template.Library()
 
 @register.filter
 def tokens(count) -> str:
-    """A token count in the short form model pages use: 8K, 128K, 1M, 1.05M."""
+    """A token count in the short form model pages use: 8.2K, 131K, 1M, 1.05M."""
     if count is None:
         return ""
     if count >= 1_000_000:
         return f"{Decimal(count) / 1_000_000:.2f}".rstrip("0").rstrip(".") + "M"
+    if count >= 10_000:
+        return f"{round(count / 1_000)}K"
     if count >= 1_000:
         return f"{Decimal(count) / 1_000:.1f}".removesuffix(".0") + "K"
     return str(count)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from billing.models import BillingAccount, ModelPrice, Plan
 from gateway.models import GatewayModel, ModelRating, OrganizationProviderKey
 from gateway.services import providers_load
+from library.templatetags.library import percent, tokens
 from orgs.selectors import personal_organization_of_user
 from tests.library.helpers import small_catalog
 
@@ -338,3 +339,19 @@ def test_compare_runs_as_many_queries_for_200_models_as_for_10(db, who, request)
     )
 
     assert counts[0] == counts[1]
+
+
+@pytest.mark.parametrize(
+    ("count", "shown"),
+    [(512, "512"), (8_192, "8.2K"), (131_072, "131K"), (1_000_000, "1M"), (1_048_576, "1.05M")],
+)
+def test_token_counts_are_shown_short(count, shown):
+    assert tokens(count) == shown
+
+
+def test_rates_are_shown_as_percentages():
+    assert (percent(Decimal("0.875")), percent(Decimal("1.000")), percent(Decimal("0.004"))) == (
+        "87.5%",
+        "100%",
+        "0.4%",
+    )
