@@ -3,7 +3,7 @@ from django.contrib import admin
 
 from orgs.audit import client_ip
 
-from .models import GatewayModel, OrganizationProviderKey, PoolCandidate, Provider, RequestLog
+from .models import GatewayModel, ModelRating, OrganizationProviderKey, PoolCandidate, Provider, RequestLog
 from .provider_keys import provider_key_remove_by_staff
 
 
@@ -107,4 +107,30 @@ class RequestLogAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ModelRating)
+class ModelRatingAdmin(admin.ModelAdmin):
+    """What the hourly job published for each model (gateway.ratings): read-only; the job rewrites it."""
+
+    list_display = [
+        "model",
+        "positive_rate",
+        "ratings",
+        "p50_latency_ms",
+        "error_rate",
+        "output_tokens_per_second",
+        "requests",
+        "computed_at",
+    ]
+    list_filter = ["model__provider"]
+    search_fields = ["model__id"]
+    list_select_related = ["model"]
+    readonly_fields = [field.name for field in ModelRating._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

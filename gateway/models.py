@@ -190,13 +190,13 @@ class ModelRating(models.Model):
 
     model = models.OneToOneField(GatewayModel, on_delete=models.CASCADE, related_name="rating")
     positive_rate = models.DecimalField(
-        max_digits=4, decimal_places=3, null=True, blank=True, help_text="Thumbs up over all ratings."
+        max_digits=4, decimal_places=3, null=True, blank=True, help_text=_("Thumbs up over all ratings.")
     )
-    ratings = models.PositiveIntegerField(null=True, blank=True, help_text="Feedback counted.")
+    ratings = models.PositiveIntegerField(null=True, blank=True, help_text=_("Feedback counted."))
     p50_latency_ms = models.PositiveIntegerField(null=True, blank=True)
     error_rate = models.DecimalField(max_digits=4, decimal_places=3, null=True, blank=True)
     output_tokens_per_second = models.DecimalField(max_digits=9, decimal_places=1, null=True, blank=True)
-    requests = models.PositiveIntegerField(null=True, blank=True, help_text="Requests counted.")
+    requests = models.PositiveIntegerField(null=True, blank=True, help_text=_("Requests counted."))
     window_days = models.PositiveSmallIntegerField(default=30)
     computed_at = models.DateTimeField()
 
