@@ -30,9 +30,10 @@ from alerts.services import spend_alerts_due, spend_alerts_record
 from apikeys.models import ApiKey
 from billing import pricing
 from billing.models import EntryKind, LedgerEntry, UsageRecord
-from billing.services import low_balance_check, month_start, usage_record
+from billing.services import low_balance_check, usage_record
 from core.ids import new_id
 from core.money import from_micros, to_micros
+from core.months import month_start, spend_add
 
 from . import admission as admission_service
 from . import database, hot, routing
@@ -335,10 +336,7 @@ class _Spend:
     moved: bool = False
 
     def add(self, cost: int, month: datetime.date) -> None:
-        if self.month == month:
-            self.amount += cost
-        elif self.month is None or self.month < month:
-            self.month, self.amount = month, cost
+        self.month, self.amount = spend_add(month=self.month, amount=self.amount, cost=cost, cost_month=month)
         self.moved = True
 
 

@@ -19,7 +19,8 @@ from alerts.models import SpendAlert
 from apikeys.models import ApiKey
 from apikeys.services import key_create
 from billing.models import BillingAccount, LedgerEntry, Plan, UsageRecord
-from billing.services import low_balance_threshold_set, month_start, plan_change
+from billing.services import low_balance_threshold_set, plan_change
+from core.months import month_start
 from gateway import admission, api, database, hot, recording, routing
 from gateway.models import OrganizationProviderKey, RequestLog, RequestStatus
 from tests.billing.helpers import credit
