@@ -139,7 +139,7 @@ def _watch_low_balance(account: BillingAccount, before: Decimal) -> None:
 
 def low_balance_check(*, organization_id: str) -> None:
     """The low-balance watch, on the balance as it is now: for a debit written without ``_post``
-    (gateway.recording writes the usage in one statement)."""
+    (billing.charges writes a charge in one statement)."""
     with transaction.atomic():
         account = (
             BillingAccount.objects.select_for_update(of=("self",))
