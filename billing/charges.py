@@ -8,15 +8,16 @@ statement, one round trip, prepared: ``charges_write`` on Django's connection, `
 one of the event loop's (gateway.database). Anything else a caller writes with each charge (the
 gateway's request log) is inserted by the same statement (``Charges(also_inserted=...)``).
 
-In the statement: the batch's organizations are locked (a key share), then their accounts, then the
-keys charged, each in id order (the order the ORM paths take them); an entry whose usage record is
-there already is skipped (an entry can come twice); an entry priced under a plan (``plan``) is
-charged only while its account is still on that plan (None: charge what was priced, whatever the
-plan); each account is debited the batch's total, each key's spend moved by core.months' rule.
-It answers the locked rows as they were, and ``charges_write`` replays the batch on them in order, so
-each charge gets the balance and spend it left (for the low-balance line and the spend alerts,
-checked afterwards: ``charge_alerts_send``). ``usage_record`` stays the reference and the SQLite path;
-tests/billing/test_charges.py runs the same charges through both and compares what they leave.
+In the statement: the batch's organizations are locked (a key share), then their accounts are
+debited, then the keys charged are locked, each in id order (the order the ORM paths take them); an
+entry whose usage record is there already is skipped (an entry can come twice); an entry priced
+under a plan (``plan``) is charged only while its account is still on that plan (None: charge what
+was priced, whatever the plan); each account is debited its entries' total, each key's spend moved
+by core.months' rule. It answers the accounts as debited and the keys as locked, and
+``charges_write`` replays the batch on them in order, so each charge gets the balance and spend it
+left (for the low-balance line and the spend alerts, checked afterwards: ``charge_alerts_send``).
+``usage_record`` stays the reference and the SQLite path; tests/billing/test_charges.py runs the
+same charges through both and compares what they leave.
 """
 
 import dataclasses
@@ -240,8 +241,14 @@ async def acharges_write(charges: Charges, conn, batch: list[dict]) -> list:
 
 
 def _replayed(batch: list[dict], rows: list) -> list:
-    """Each entry's answer: the batch replayed, in order, on the rows as the statement locked them."""
+    """Each entry's answer: the batch replayed, in order, on the rows as the statement left them: the
+    accounts debited (their balances before the batch, the debited balance plus what was charged),
+    the keys as locked before their spend moved."""
     balances, spends, answers = {}, {}, []
+    for charge, row in zip(batch, rows, strict=True):
+        if row[2]:  # charged: the balance before the batch is the debited one plus every charge
+            organization = charge["organization"]
+            balances[organization] = balances.get(organization, row[3]) + charge["cost"]
     for charge, row in zip(batch, rows, strict=True):
         written_before, charged, balance, threshold, alerted, month, spend, *key_columns = row[1:]
         if written_before:
@@ -251,7 +258,7 @@ def _replayed(batch: list[dict], rows: list) -> list:
             answers.append(None)
             continue
         organization, key = charge["organization"], charge["key"]
-        balance = balances[organization] = balances.get(organization, balance) - charge["cost"]
+        balance = balances[organization] = balances[organization] - charge["cost"]
         if key_columns[0] is None:  # the key is gone: no spend to move
             month = spend = None
         else:
@@ -323,25 +330,27 @@ WITH batch AS MATERIALIZED (
     SELECT id FROM billing_usagerecord WHERE id = ANY(%s::text[])
 ), organizations AS MATERIALIZED (
     SELECT id FROM orgs_organization WHERE id = ANY(%s::text[]) ORDER BY id FOR KEY SHARE
-), accounts AS MATERIALIZED (
-    SELECT organization_id, plan_id, balance_usd, low_balance_threshold_usd, low_balance_alerted
-    FROM billing_billingaccount WHERE organization_id = ANY(ARRAY(SELECT id FROM organizations))
-    ORDER BY organization_id FOR NO KEY UPDATE
+), fresh AS MATERIALIZED (
+    SELECT * FROM batch WHERE generation NOT IN (SELECT id FROM written_before)
+), accounts AS (
+    UPDATE billing_billingaccount AS account SET balance_usd = account.balance_usd - (
+        SELECT sum(cost) FROM fresh
+        WHERE fresh.organization = account.organization_id
+            AND (fresh.plan IS NULL OR fresh.plan = account.plan_id)
+    )
+    WHERE account.organization_id = ANY(ARRAY(SELECT id FROM organizations)) AND EXISTS (
+        SELECT FROM fresh
+        WHERE fresh.organization = account.organization_id
+            AND (fresh.plan IS NULL OR fresh.plan = account.plan_id)
+    )
+    RETURNING organization_id, plan_id, balance_usd, low_balance_threshold_usd, low_balance_alerted
 ), charged AS MATERIALIZED (
-    SELECT batch.* FROM batch JOIN accounts ON accounts.organization_id = batch.organization
-    WHERE batch.generation NOT IN (SELECT id FROM written_before)
-        AND (batch.plan IS NULL OR batch.plan = accounts.plan_id)
+    SELECT fresh.* FROM fresh JOIN accounts ON accounts.organization_id = fresh.organization
+    WHERE fresh.plan IS NULL OR fresh.plan = accounts.plan_id
 ), api_keys AS MATERIALIZED (
     SELECT id, spend_month, spend_month_to_date_usd, {", ".join(_KEY_COLUMNS)}
     FROM apikeys_apikey WHERE id = ANY(%s::text[]) AND EXISTS (SELECT FROM charged)
     ORDER BY id FOR NO KEY UPDATE
-), totals AS (
-    SELECT organization, sum(cost) AS cost FROM charged GROUP BY organization
-), debited AS (
-    UPDATE billing_billingaccount AS account SET balance_usd = accounts.balance_usd - totals.cost
-    FROM accounts, totals
-    WHERE account.organization_id = ANY(ARRAY(SELECT organization FROM totals))
-        AND account.organization_id = totals.organization AND accounts.organization_id = totals.organization
 ), latest AS (
     SELECT key, month, sum(cost) AS cost FROM charged
     WHERE (key, month) IN (SELECT key, max(month) FROM charged GROUP BY key)
