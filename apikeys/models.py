@@ -6,6 +6,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.fields import MicroDollarField, PublicIdField
+from core.months import month_spend
 
 
 class RoutingPolicy(models.TextChoices):
@@ -105,5 +106,6 @@ class ApiKey(models.Model):
 
     def month_to_date_spend(self, now=None) -> Decimal:
         """This calendar month's (UTC) spend; zero when the counter still holds an older month."""
-        month = (now or timezone.now()).date().replace(day=1)
-        return self.spend_month_to_date_usd if self.spend_month == month else Decimal(0)
+        return month_spend(
+            month=self.spend_month, amount=self.spend_month_to_date_usd, now=now or timezone.now()
+        )

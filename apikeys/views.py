@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from alerts import selectors as alert_selectors
 from alerts import services as alert_services
 from core.errors import NotFound, ServiceError
+from core.months import month_start
 from core.web import form_error_from_service
 from gateway import selectors as gateway_selectors
 from orgs.audit import client_ip
@@ -42,7 +43,7 @@ def _detail(request, api_key, form, *, status=200, **extra):
             "form": form,
             "plan_limits": form.plan_limits,
             "refusals": gateway_selectors.refusals_of_key_this_month(api_key=api_key),
-            "month_start": timezone.now().date().replace(day=1),
+            "month_start": month_start(timezone.now()),
             "spend_alerts": alert_selectors.spend_alerts_of_key(api_key=api_key),
             "deliveries": alert_selectors.deliveries_of_key(api_key=api_key),
             **extra,

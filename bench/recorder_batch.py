@@ -1,7 +1,7 @@
 """The usage recorder's cost per recorded request: journal entries written in batches
 (gateway.recording.write_journaled, as ``manage.py recordusage`` writes them) against the same
-entries written one statement each (gateway.recording._RECORD, as the endpoint writes a request when
-the journal is off), in the same run, on PostgreSQL.
+entries written one statement each (billing.charges with a batch of one, as the endpoint writes a
+request when the journal is off), in the same run, on PostgreSQL.
 
     DATABASE_URL=postgres://nexevo:nexevo@127.0.0.1:5432/nexevo_recorderbench \\
         .venv/bin/python bench/recorder_batch.py [--entries 5000] [--sizes 25,100,500]
@@ -100,6 +100,7 @@ def main() -> int:
 
     from django.db import connection
 
+    from billing.charges import charges_write
     from billing.models import BillingAccount, LedgerEntry, UsageRecord
     from gateway import api, recording
     from gateway.models import RequestStatus
@@ -135,10 +136,8 @@ def main() -> int:
         return made
 
     def one_statement_each(batch: list[dict]) -> None:
-        with connection.cursor() as cursor:
-            for entry in batch:
-                parameters = recording._with_derived(recording.parameters_of(entry))
-                cursor.execute(recording._RECORD, parameters)
+        for entry in batch:
+            charges_write(recording.CHARGES, [recording.parameters_of(entry)])
 
     def in_batches_of(size: int):
         def write(batch: list[dict]) -> None:

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from core.errors import ServiceError
 from core.money import CENTS, quantize
+from core.months import month_start, previous_month
 from core.pagination import Page
 from orgs.permissions import Action, require
 
@@ -138,11 +139,11 @@ def usage_months(organization) -> dict:
     """This month's spend so far and last month's whole, in one statement: ``{"this_month",
     "last_month"}`` (exact ``Decimal``s)."""
     today = today_utc()
-    this_month = today.replace(day=1)
-    last_month = (this_month - datetime.timedelta(days=1)).replace(day=1)
+    this_month = month_start(today)
+    last_month = previous_month(this_month)
     totals = {this_month: Decimal(0), last_month: Decimal(0)}
     for row in _usage_rows(organization, last_month, ("day",), until=today):
-        month = row["day"].replace(day=1)
+        month = month_start(row["day"])
         if month in totals:
             totals[month] += row["cost_sum"] or Decimal(0)
     return {"this_month": totals[this_month], "last_month": totals[last_month]}

@@ -7,16 +7,15 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apikeys.models import ApiKey
 from core.email import send_templated_after_commit
 from core.errors import ServiceError
-from core.fields import MicroDollarField
 from core.ids import new_id
 from core.money import CENTS, MoneyError, format_usd, format_usd_exact, parse_usd, quantize
+from core.months import month_start, spend_add
 from core.text import check_text
 from orgs.audit import audit_record
 from orgs.models import Membership, Organization, Role
@@ -34,10 +33,6 @@ class InsufficientBalance(ServiceError):
 
     def __init__(self, message: str):
         super().__init__(message, code="insufficient_balance")
-
-
-def month_start(moment: datetime.datetime) -> datetime.date:
-    return moment.astimezone(datetime.UTC).date().replace(day=1)
 
 
 # --- Accounts and the ledger ----------------------------------------------------------------------
@@ -118,28 +113,33 @@ def _post(
     return entry
 
 
+def low_balance_crossed(*, balance: Decimal, threshold: Decimal | None, alerted: bool) -> bool:
+    """Whether the balance crossed the low-balance line, either way, since the last e-mail: under it
+    and not told yet, or back at or over it and not re-armed yet."""
+    return threshold is not None and (balance < threshold) != alerted
+
+
 def _watch_low_balance(account: BillingAccount, before: Decimal) -> None:
     """E-mails owners and admins once when the balance falls under their threshold; re-arms on the
     way back up."""
     threshold = account.low_balance_threshold_usd
-    if threshold is None:
+    if not low_balance_crossed(
+        balance=account.balance_usd, threshold=threshold, alerted=account.low_balance_alerted
+    ):
         return
-    if account.balance_usd < threshold and not account.low_balance_alerted:
-        account.low_balance_alerted = True
-        account.save(update_fields=["low_balance_alerted"])
+    account.low_balance_alerted = not account.low_balance_alerted
+    account.save(update_fields=["low_balance_alerted"])
+    if account.low_balance_alerted:
         _send_to_managers(
             account.organization,
             "billing/email/low_balance",
             {"balance": format_usd_exact(account.balance_usd), "threshold": format_usd(threshold)},
         )
-    elif account.balance_usd >= threshold and account.low_balance_alerted:
-        account.low_balance_alerted = False
-        account.save(update_fields=["low_balance_alerted"])
 
 
 def low_balance_check(*, organization_id: str) -> None:
     """The low-balance watch, on the balance as it is now: for a debit written without ``_post``
-    (gateway.recording writes the usage in one statement)."""
+    (billing.charges writes a charge in one statement)."""
     with transaction.atomic():
         account = (
             BillingAccount.objects.select_for_update(of=("self",))
@@ -192,14 +192,17 @@ def usage_record(
     completion_tokens: int,
     byok: bool = False,
     generation_id: str | None = None,
+    now: datetime.datetime | None = None,
 ) -> UsageRecord:
     """Prices one generation under the organization's plan and records it: the usage record, the
-    ledger debit and the key's month-to-date spend, exactly and in one transaction.
+    ledger debit and the key's month-to-date spend, exactly and in one transaction. ``now``: when it
+    was served (a late one counts to its own month's spend, see core.months).
 
+    The reference for billing.charges, which writes the same on PostgreSQL in one statement.
     Raises ``pricing.UnknownModel`` for a real model id that has no list price.
     """
     organization = api_key.organization
-    now = timezone.now()
+    now = now or timezone.now()
     tier = pricing.tier_for(requested_model, byok=byok)
     with transaction.atomic():
         account = _locked_account(organization)
@@ -235,29 +238,25 @@ def usage_record(
             is None
         ):
             raise IntegrityError(f"{record.id} is in the ledger already")
-        spend = key_spend_add(api_key=api_key, amount=cost, now=now)
+        month, spend = key_spend_add(api_key=api_key, amount=cost, now=now)
         from alerts.services import spend_alerts_record
 
-        spend_alerts_record(api_key=api_key, spend=spend, month=month_start(now), now=now)
+        spend_alerts_record(api_key=api_key, spend=spend, month=month, now=now)
     return record
 
 
-def key_spend_add(*, api_key: ApiKey, amount: Decimal, now: datetime.datetime) -> Decimal:
-    """Adds to the key's month-to-date spend in one UPDATE, restarting it when a new month began,
-    and returns the new total. The UPDATE keeps the key's row locked until the transaction ends."""
-    month = month_start(now)
-    ApiKey.objects.filter(pk=api_key.pk).update(
-        spend_month_to_date_usd=Case(
-            When(
-                spend_month=month,
-                then=F("spend_month_to_date_usd") + Value(amount, output_field=MicroDollarField()),
-            ),
-            default=Value(amount, output_field=MicroDollarField()),
-            output_field=MicroDollarField(),
-        ),
-        spend_month=month,
+def key_spend_add(
+    *, api_key: ApiKey, amount: Decimal, now: datetime.datetime
+) -> tuple[datetime.date, Decimal]:
+    """Adds a cost served at ``now`` to the key's month-to-date spend (core.months.spend_add) and
+    returns the key's month and its spend (the later month's, untouched, for a late cost). The
+    key's row stays locked until the transaction ends."""
+    key = ApiKey.objects.select_for_update().only("spend_month", "spend_month_to_date_usd").get(pk=api_key.pk)
+    month, spend = spend_add(
+        month=key.spend_month, amount=key.spend_month_to_date_usd, cost=amount, cost_month=month_start(now)
     )
-    return ApiKey.objects.filter(pk=api_key.pk).values_list("spend_month_to_date_usd", flat=True).get()
+    ApiKey.objects.filter(pk=api_key.pk).update(spend_month=month, spend_month_to_date_usd=spend)
+    return month, spend
 
 
 # --- Plans ---------------------------------------------------------------------------------------
@@ -329,9 +328,9 @@ def plan_change_quote(
     days_in_month = calendar.monthrange(today.year, today.month)[1]
     days_charged = days_in_month - today.day + 1
     paid, days_paid, days_credited = Decimal(0), 0, 0
-    if account.plan_paid_month == today.replace(day=1) and account.plan_paid_usd > 0:
+    if account.plan_paid_month == month_start(today) and account.plan_paid_usd > 0:
         paid = account.plan_paid_usd
-        paid_from = max(account.plan_paid_from or today.replace(day=1), today.replace(day=1))
+        paid_from = max(account.plan_paid_from or month_start(today), month_start(today))
         days_paid = days_in_month - paid_from.day + 1
         days_credited = max(0, min(days_in_month - today.day, days_paid))
     return PlanChangeQuote(
@@ -432,7 +431,7 @@ def plan_change(
                 created_by=membership.user,
             )
         account.plan = plan
-        account.plan_paid_month = quote.day.replace(day=1)
+        account.plan_paid_month = month_start(quote.day)
         account.plan_paid_usd = quote.charge
         account.plan_paid_from = quote.day
         account.save(update_fields=["plan", "plan_paid_month", "plan_paid_usd", "plan_paid_from"])

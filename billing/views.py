@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods
 from apikeys.selectors import keys_visible_to
 from core.errors import NotFound, PermissionDenied, ServiceError
 from core.money import format_usd, format_usd_exact
+from core.months import month_start
 from core.pagination import paginate
 from core.web import form_error_from_service, pager, service_error_response
 from orgs.audit import client_ip
@@ -65,7 +66,7 @@ def _billing_page(
         threshold = "" if threshold is None else threshold  # 0.00 is a threshold too
         low_balance_form = LowBalanceForm(initial={"low_balance_threshold_usd": threshold})
     hint = selectors.upgrade_hint(organization)
-    paid_this_month = account.plan_paid_month == selectors.today_utc().replace(day=1)
+    paid_this_month = account.plan_paid_month == month_start(selectors.today_utc())
     return render(
         request,
         "billing/billing.html",

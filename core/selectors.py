@@ -12,6 +12,7 @@ from apikeys.models import ApiKey
 from apikeys.selectors import keys_visible_to
 from billing import selectors as billing
 from billing.models import Tier
+from core.months import month_start
 from gateway.models import RequestLog
 from gateway.selectors import request_totals
 
@@ -37,7 +38,7 @@ def keys_near_cap(membership) -> list[ApiKey]:
     stored in micro-dollars and a cap has at most 2 decimals, so 80% of it is cents × 8,000 micro-dollars.
     """
     now = timezone.now()
-    month = now.astimezone(datetime.UTC).date().replace(day=1)
+    month = month_start(now)
     cap_cents = Cast(Round(F("monthly_spend_cap_usd") * 100), BigIntegerField())
     return list(
         keys_visible_to(membership)

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from billing import pricing
 from billing.models import ModelPrice, UsageRecord
+from core.months import month_began
 from feedback.models import Feedback
 
 from .errors import explain, explain_for_key
@@ -110,13 +111,12 @@ def refusals_of_key_this_month(*, api_key, now: datetime.datetime | None = None)
     statement, most frequent first, each with the sentence that explains it to the key's owner:
     ``[{"code", "count", "explanation"}]``."""
     now = now or timezone.now()
-    month_start = now.astimezone(datetime.UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     rows = (
         RequestLog.objects.filter(
             organization_id=api_key.organization_id,
             api_key_id=api_key.pk,
             status=RequestStatus.REFUSED,
-            created_at__gte=month_start,
+            created_at__gte=month_began(now),
         )
         .values("error_code")
         .annotate(count=Count("pk"))

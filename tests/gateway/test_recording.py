@@ -18,10 +18,11 @@ from django.utils import timezone
 from alerts.models import SpendAlert
 from apikeys.models import ApiKey
 from apikeys.services import key_create
+from billing.charges import charges_write
 from billing.models import BillingAccount, LedgerEntry, Plan, UsageRecord
-from billing.services import low_balance_threshold_set, month_start, plan_change
-from gateway import admission, api, database, recording, routing
-from gateway import snapshots as hot
+from billing.services import low_balance_threshold_set, plan_change
+from core.months import month_start
+from gateway import admission, api, database, recording, routing, snapshots
 from gateway.models import OrganizationProviderKey, RequestLog, RequestStatus
 from tests.billing.helpers import credit
 from tests.conftest import new_key
@@ -82,7 +83,7 @@ def planned(full_key: str, model: str, **extra) -> recording.Pending:
 
 
 def ran_the_statement(queries) -> bool:
-    return any(query["sql"].lstrip().startswith("WITH organization AS") for query in queries.captured_queries)
+    return any(query["sql"] == recording.CHARGES.statement for query in queries.captured_queries)
 
 
 def inserted_with_the_orm(queries) -> bool:
@@ -98,8 +99,8 @@ def spend_of(api_key) -> Decimal:
 
 
 def test_the_statement_names_the_models_tables_and_columns():
-    """``_RECORD`` is plain SQL: its tables and columns are checked against the models here, so a
-    renamed or added column cannot go unnoticed."""
+    """The charge's statement (billing.charges, with the request log) is plain SQL: its tables and
+    columns are checked against the models here, so a renamed or added column cannot go unnoticed."""
     models = [BillingAccount, UsageRecord, LedgerEntry, RequestLog, ApiKey]
     columns = {
         model._meta.db_table: {field.column for field in model._meta.concrete_fields} for model in models
@@ -107,7 +108,7 @@ def test_the_statement_names_the_models_tables_and_columns():
 
     inserts = {
         table: [name.strip() for name in names.split(",")]
-        for table, names in re.findall(r"INSERT INTO (\w+) \(([^)]*)\)", recording._RECORD)
+        for table, names in re.findall(r"INSERT INTO (\w+) \(([^)]*)\)", recording.CHARGES.statement)
     }
     assert set(inserts) == {"billing_usagerecord", "billing_ledgerentry", "gateway_requestlog"}
     for table, names in inserts.items():
@@ -116,11 +117,17 @@ def test_the_statement_names_the_models_tables_and_columns():
         assert columns[table] - set(names) == ({"seq"} if table == "billing_usagerecord" else set()), table
         assert set(names) <= columns[table], table
 
-    updates = re.findall(r"UPDATE (\w+) SET(.*?)WHERE(.*?)RETURNING (\w+(?:, \w+)*)", recording._RECORD, re.S)
+    updates = re.findall(
+        r"UPDATE (\w+) AS (\w+) SET(.*?)FROM(.*?)WHERE(.*?)\)", recording.CHARGES.statement, re.S
+    )
     assert [table for table, *_ in updates] == ["billing_billingaccount", "apikeys_apikey"]
-    for table, assignments, condition, returning in updates:
-        named = set(re.findall(r"(\w+) =", assignments + condition)) | set(returning.split(", "))
+    for table, alias, assignments, _source, condition in updates:
+        named = set(re.findall(r"(\w+) =", assignments)) | set(re.findall(rf"\b{alias}\.(\w+)", condition))
         assert named <= columns[table], (table, named - columns[table])
+    # What is read and locked: each name a column of its table.
+    for table, names in re.findall(r"SELECT ([\w, ]+)\s+FROM (\w+)", recording.CHARGES.statement):
+        if table in columns:
+            assert {name.strip() for name in names.split(",")} <= columns[table], table
 
 
 @pytest.mark.parametrize(
@@ -328,7 +335,7 @@ def test_arecord_writes_on_the_loops_own_connection(transactional_db, postgresql
     assert balance_of(api_key) == Decimal("9.997900")
     assert spend_of(api_key) == Decimal("0.002100")
     # The balance the database answered with is what this process now admits against.
-    assert hot.peek(("account", api_key.organization_id)).balance == Decimal("9.997900")
+    assert snapshots.peek(("account", api_key.organization_id)).balance == Decimal("9.997900")
     assert admission.account_view(api_key.organization_id).balance == Decimal("9.997900")
 
 
@@ -355,10 +362,10 @@ def test_arecord_sends_the_low_balance_e_mail_and_records_the_spend_alert(
 def test_a_batch_writes_and_answers_what_the_statement_does_one_entry_at_a_time(
     postgresql, funded, alice, bob, monkeypatch
 ):
-    """The recorder's batch (``_record_many``) against ``_RECORD`` run once per entry, from the same
-    state: the same rows answered and the same rows written, over two organizations and three keys,
-    a late entry of last month, one of next month, an organization that is gone and a plan that no
-    longer holds; and seven statements for the batch, however long."""
+    """The recorder's batch against the same statement run once per entry (billing.charges: a charge
+    is a batch of one), from the same state: the same answers and the same rows written, over two
+    organizations and three keys, a late entry of last month, one of next month, an organization
+    that is gone and a plan that no longer holds; and one statement for the batch, however long."""
     api_key, full_key = funded
     capped, capped_full = capped_key(api_key.organization, alice)
     bobs_key, bobs_full = new_key(bob)
@@ -396,11 +403,7 @@ def test_a_batch_writes_and_answers_what_the_statement_does_one_entry_at_a_time(
 
     with transaction.atomic():
         before = transaction.savepoint()
-        with connection.cursor() as cursor:
-            one_at_a_time = []
-            for parameters in batch:
-                cursor.execute(recording._RECORD, recording._with_derived(parameters))
-                one_at_a_time.append(cursor.fetchone())
+        one_at_a_time = [charges_write(recording.CHARGES, [parameters])[0] for parameters in batch]
         by_the_statement = written()
         transaction.savepoint_rollback(before)
         assert written() != by_the_statement  # rolled back: the batch starts where the statement did
@@ -413,13 +416,18 @@ def test_a_batch_writes_and_answers_what_the_statement_does_one_entry_at_a_time(
             return execute(cursor, sql, *args, **kwargs)
 
         monkeypatch.setattr(psycopg.Cursor, "execute", counted)
-        in_a_batch, keys = recording._record_many(batch)
+        in_a_batch = charges_write(recording.CHARGES, batch)
         monkeypatch.undo()
         assert written() == by_the_statement
     assert in_a_batch == one_at_a_time
     assert [row is None for row in in_a_batch] == [False] * 6 + [True, True, False]
-    assert len(statements) == 7
+    assert len(statements) == 1
+    # The later month's spend stays when this month's comes after it; a late one leaves this month's.
+    assert (in_a_batch[4].month, in_a_batch[5].month) == (next_month, next_month)
+    assert in_a_batch[5].spend == in_a_batch[4].spend
+    assert in_a_batch[3].spend == in_a_batch[0].spend and in_a_batch[3].month == month
     # The keys as locked, with what the alerts after the batch look at.
+    keys = {charge.api_key.pk: charge.api_key for charge in in_a_batch if charge is not None}
     assert sorted(keys) == sorted([api_key.pk, capped.pk, bobs_key.pk])
     assert (keys[capped.pk].monthly_spend_cap_usd, keys[capped.pk].alert_thresholds_pct) == (
         capped.monthly_spend_cap_usd,
