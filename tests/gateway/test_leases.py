@@ -332,7 +332,14 @@ def test_concurrent_requests_held_from_leases_stay_within_the_cap(capped):
 
     async def scenario():
         async with Door() as door:
-            return await asyncio.gather(*(door.post(full_key, hello("west/chat-a")) for _ in range(40)))
+            burst = await asyncio.gather(*(door.post(full_key, hello("west/chat-a")) for _ in range(40)))
+            # A request of the burst may be refused while the room it needs is still another's lease
+            # on its way back (a moment, on a loaded machine); then none of the cap stays lost: one
+            # request after another goes on being served until the cap itself refuses.
+            after = []
+            while len(after) < 10 and (not after or after[-1][0] == 200):
+                after.append(await door.post(full_key, hello("west/chat-a")))
+            return burst + after
 
     answers = run_async(scenario)
 
