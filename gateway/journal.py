@@ -14,7 +14,8 @@ answer:
 
 A recorder (``manage.py recordusage``, run by ``bin/stack``; the Celery beat task
 ``gateway.tasks.record_usage`` sweeps up behind it) reads the stream in a consumer group, writes each
-batch in one transaction (gateway.recording.write_journaled), acknowledges it and drops the markers.
+batch in one statement (gateway.recording.write_journaled: billing.charges), acknowledges it and drops
+the markers.
 An entry a recorder took and never acknowledged (it stopped) is claimed by another after a minute; one
 written twice is skipped by its generation id. An entry that cannot be written is set aside on
 ``nexevo:usage:unwritten`` and logged (``recordusage --retry-unwritten`` puts it back). If Redis

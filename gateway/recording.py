@@ -81,7 +81,7 @@ def record(pending: Pending, **outcome) -> Outcome:
             _keep_balance(pending, charge)
             charges.charge_alerts_send(charge, api_key=pending.api_key, logger=logger)
             return recorded
-    return _record_with_services(pending, **outcome)
+    return record_with_the_orm(pending, **outcome)
 
 
 async def arecord(pending: Pending, **outcome) -> Outcome:
@@ -95,7 +95,7 @@ async def arecord(pending: Pending, **outcome) -> Outcome:
     async with (await database.pool()).connection() as conn:
         (charge,) = await charges.acharges_write(CHARGES, conn, [parameters])
     if charge is None:
-        return await sync_to_async(_record_with_services)(pending, **outcome)
+        return await sync_to_async(record_with_the_orm)(pending, **outcome)
     _keep_balance(pending, charge)
     if charge.alerts_due(pending.api_key):
         await sync_to_async(charges.charge_alerts_send)(charge, api_key=pending.api_key, logger=logger)
@@ -167,7 +167,7 @@ def _keep_balance(pending: Pending, charge: charges.Charge) -> None:
     admission_service.balance_moved(organization_id, pending.admission.view, charge.balance)
 
 
-def _record_with_services(
+def record_with_the_orm(
     pending: Pending, *, prompt_tokens, completion_tokens, status, http_status, error_code=""
 ) -> Outcome:
     """The reference path (billing.services.usage_record), for SQLite and when the plan changed."""

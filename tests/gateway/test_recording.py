@@ -153,7 +153,7 @@ def test_the_one_statement_writes_what_the_reference_path_writes(
     assert by_services.target == in_one.target  # the same request, served by the same target
 
     with CaptureQueriesContext(connection) as reference:
-        reference_outcome = recording._record_with_services(by_services, **SERVED)
+        reference_outcome = recording.record_with_the_orm(by_services, **SERVED)
     with CaptureQueriesContext(connection) as statement:
         statement_outcome = recording.record(in_one, **SERVED)
 
