@@ -185,18 +185,31 @@ class ModelRating(models.Model):
     """A model's ratings over the last ``window_days``, across every organization: its feedback's
     positive rate, and the median latency, error rate and output speed from the request log. Written
     by the hourly job (gateway.ratings); pages and GET /v1/models read it, nothing computes it per
-    view. A figure is stored only where gateway.ratings allows it to be published; below that it is
-    null, so no organization's own numbers are kept here or shown."""
+    view. A figure is stored only where gateway.ratings allows it to be published, rounded, and the
+    counts only as the floor of their bucket; below that it is null, so no organization's own numbers
+    are kept here or shown."""
 
     model = models.OneToOneField(GatewayModel, on_delete=models.CASCADE, related_name="rating")
     positive_rate = models.DecimalField(
-        max_digits=4, decimal_places=3, null=True, blank=True, help_text=_("Thumbs up over all ratings.")
+        max_digits=3,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("Thumbs up over all ratings, rounded to a whole percent."),
     )
-    ratings = models.PositiveIntegerField(null=True, blank=True, help_text=_("Feedback counted."))
+    ratings = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text=_("Feedback counted, as its bucket: at least 20, 100, 1,000 or 10,000."),
+    )
     p50_latency_ms = models.PositiveIntegerField(null=True, blank=True)
-    error_rate = models.DecimalField(max_digits=4, decimal_places=3, null=True, blank=True)
+    error_rate = models.DecimalField(max_digits=3, decimal_places=2, null=True, blank=True)
     output_tokens_per_second = models.DecimalField(max_digits=9, decimal_places=1, null=True, blank=True)
-    requests = models.PositiveIntegerField(null=True, blank=True, help_text=_("Requests counted."))
+    requests = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text=_("Requests counted, as its bucket: at least 20, 100, 1,000 or 10,000."),
+    )
     window_days = models.PositiveSmallIntegerField(default=30)
     computed_at = models.DateTimeField()
 
@@ -209,7 +222,9 @@ class ModelRating(models.Model):
 
     @property
     def has_requests(self) -> bool:
-        return self.p50_latency_ms is not None
+        # The error rate and the count are published together; a model that failed every request
+        # has no latency but does have an error rate.
+        return self.requests is not None
 
     @property
     def published(self) -> bool:

@@ -33,32 +33,53 @@ class ModelCapabilitiesSerializer(serializers.Serializer):
     reasoning = serializers.BooleanField(help_text="Reasons before it answers.")
 
 
+class AtLeastField(serializers.CharField):
+    """A count published only as the floor of its bucket, with a plus: ``"20+"``, ``"1000+"``."""
+
+    def to_representation(self, value):
+        return f"{value}+"
+
+
 class ModelRatingsSerializer(serializers.Serializer):
-    """What gateway.ratings publishes: a figure is null where too few ratings or requests, or too few
-    organizations, stand behind it for it to say anything but one organization's own numbers."""
+    """What gateway.ratings publishes: a figure is null unless enough rows from enough organizations
+    stand behind it that no organization's own numbers can be subtracted out of it, and what is
+    published is rounded (rates to a whole percent, counts to a bucket)."""
 
     positive_rate = serializers.DecimalField(
-        max_digits=4,
-        decimal_places=3,
+        max_digits=3,
+        decimal_places=2,
         allow_null=True,
-        help_text="Thumbs up over all feedback on it, as a fraction (`0.875`); null below 20 ratings "
-        "from at least 3 organizations.",
+        help_text="Thumbs up over all feedback on it, as a fraction rounded to a whole percent (`0.88`); "
+        "null below 20 ratings from at least 3 organizations (each with at least 5), or when the two "
+        "organizations that gave the most gave over 70% of them.",
     )
-    ratings = serializers.IntegerField(allow_null=True, help_text="The feedback counted; null with the rate.")
+    ratings = AtLeastField(
+        allow_null=True,
+        help_text="The feedback counted, as a bucket: `20+`, `100+`, `1000+` or `10000+`; "
+        "null with the rate.",
+    )
     p50_latency_ms = serializers.IntegerField(
-        allow_null=True, help_text="Median time to a whole answer, in milliseconds."
+        allow_null=True,
+        help_text="Median time to a whole answer, in milliseconds, to two significant digits; the same rule "
+        "applies to the completed requests it is read from.",
     )
     error_rate = serializers.DecimalField(
-        max_digits=4,
-        decimal_places=3,
+        max_digits=3,
+        decimal_places=2,
         allow_null=True,
-        help_text="Requests that reached it and failed, as a fraction (refusals are not counted).",
+        help_text="Requests that reached it and failed, as a fraction rounded to a whole percent "
+        "(refusals are not counted).",
     )
     output_tokens_per_second = serializers.DecimalField(
-        max_digits=9, decimal_places=1, allow_null=True, help_text="Completion tokens per second of latency."
+        max_digits=9,
+        decimal_places=1,
+        allow_null=True,
+        help_text="Completion tokens per second of latency, to a whole token per second.",
     )
-    requests = serializers.IntegerField(
-        allow_null=True, help_text="The requests counted; null below 20 from at least 3 organizations."
+    requests = AtLeastField(
+        allow_null=True,
+        help_text="The requests that reached a provider, as a bucket: `20+`, `100+`, `1000+` or `10000+`; "
+        "null with the error rate.",
     )
     window_days = serializers.IntegerField(help_text="The days counted, up to now.")
     computed_at = serializers.DateTimeField(help_text="When the figures were last computed (hourly).")

@@ -1,22 +1,39 @@
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django import template
+from django.contrib.humanize.templatetags.humanize import intcomma
 
 register = template.Library()
 
 
+def _short(count: int, unit: int, places: str) -> str:
+    """``count`` over ``unit`` to ``places`` decimals, halves up, without trailing zeros."""
+    value = (Decimal(count) / unit).quantize(Decimal(places), rounding=ROUND_HALF_UP)
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 @register.filter
 def tokens(count) -> str:
-    """A token count in the short form model pages use: 8.2K, 131K, 1M, 1.05M."""
+    """A token count in the short form model pages use: 8.2K, 131K, 1M, 1.05M; exact decimal
+    arithmetic, halves rounded up (12,500 → 13K), and 999,500 and up in millions."""
     if count is None:
         return ""
-    if count >= 1_000_000:
-        return f"{Decimal(count) / 1_000_000:.2f}".rstrip("0").rstrip(".") + "M"
-    if count >= 10_000:
-        return f"{round(count / 1_000)}K"
+    if count >= 999_500:
+        return _short(count, 1_000_000, "0.01") + "M"
+    if count >= 9_950:
+        return _short(count, 1_000, "1") + "K"
     if count >= 1_000:
-        return f"{Decimal(count) / 1_000:.1f}".removesuffix(".0") + "K"
+        return _short(count, 1_000, "0.1") + "K"
     return str(count)
+
+
+@register.filter
+def at_least(count) -> str:
+    """A count published as the floor of its bucket, as the pages show it: 20+, 1,000+."""
+    if count is None:
+        return ""
+    return f"{intcomma(count)}+"
 
 
 @register.filter

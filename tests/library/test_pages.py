@@ -107,8 +107,8 @@ def test_served_now_shows_only_models_whose_provider_is_switched_on(shipped, cli
 
 
 def test_it_sorts_by_price_context_and_rating(shipped, client):
-    publish("openai/gpt-4o", positive_rate="0.700", ratings=40)
-    publish("deepseek/deepseek-chat", positive_rate="0.950", ratings=25)
+    publish("openai/gpt-4o", positive_rate="0.70", ratings=20)
+    publish("deepseek/deepseek-chat", positive_rate="0.95", ratings=20)
 
     by_price = listed(client.get("/models/", {"sort": "price", "provider": "openai"}))
     by_price_high = listed(client.get("/models/", {"sort": "price_high", "provider": "openai"}))
@@ -157,7 +157,7 @@ def test_no_match_and_an_empty_catalog_each_say_so(db, client):
 
 
 def test_a_rating_is_shown_only_once_published(shipped, client):
-    publish("openai/gpt-4o", positive_rate="0.875", ratings=24)
+    publish("openai/gpt-4o", positive_rate="0.88", ratings=20)
     ModelRating.objects.create(  # what the job writes below 20 ratings: no figure
         model=GatewayModel.objects.get(public_id="openai/gpt-4o-mini"), computed_at=timezone.now()
     )
@@ -165,7 +165,7 @@ def test_a_rating_is_shown_only_once_published(shipped, client):
     page = client.get("/models/", {"provider": "openai"}).content.decode()
 
     row = page[page.index('data-model-id="openai/gpt-4o"') :]
-    assert "87.5%" in row[: row.index("</li>")]
+    assert "88%" in row[: row.index("</li>")] and "(20+)" in row[: row.index("</li>")]
     mini = page[page.index('data-model-id="openai/gpt-4o-mini"') :]
     assert "Not enough ratings yet" in mini[: mini.index("</li>")]
 
@@ -213,14 +213,14 @@ def test_an_organizations_own_key_prices_its_provider_as_byok_for_it_and_nobody_
     "path", ["/models/anthropic/claude-sonnet-4-5/", "/models/anthropic%2Fclaude-sonnet-4-5/"]
 )
 def test_a_models_page(shipped, client, path):
-    publish("anthropic/claude-sonnet-4-5", positive_rate="0.912", ratings=240, p50_latency_ms=1800)
+    publish("anthropic/claude-sonnet-4-5", positive_rate="0.91", ratings=100, p50_latency_ms=1800)
 
     response = client.get(path)
 
     page = response.content.decode()
     assert response.status_code == 200
     assert "Claude Sonnet 4.5" in page and "200,000 tokens" in page and "nexevo/balanced" in page
-    assert "91.2%" in page and "1800 ms" in page
+    assert "91%" in page and "(100+)" in page and "1800 ms" in page
     assert '"model": "anthropic/claude-sonnet-4-5"' in page  # the example call
     assert "answered 503 model_unavailable" in page  # its provider has no key here
 
@@ -355,3 +355,11 @@ def test_rates_are_shown_as_percentages():
         "100%",
         "0.4%",
     )
+
+
+@pytest.mark.parametrize(
+    ("count", "shown"),
+    [(9_949, "9.9K"), (9_950, "10K"), (12_500, "13K"), (13_500, "14K"), (999_499, "999K"), (999_600, "1M")],
+)
+def test_token_counts_round_halves_up_exactly(count, shown):
+    assert tokens(count) == shown
