@@ -24,6 +24,7 @@ class SpendAlert(models.Model):
     api_key = models.ForeignKey("apikeys.ApiKey", on_delete=models.CASCADE, related_name="spend_alerts")
     organization = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="+")
     month = models.DateField(_("month"), help_text=_("The first day (UTC) of the month."))
+    # xgettext:no-python-format
     threshold_pct = models.PositiveSmallIntegerField(_("threshold (% of cap)"))
     cap_usd = models.DecimalField(_("cap (USD)"), max_digits=14, decimal_places=2)
     spend_usd = MicroDollarField(_("month-to-date spend when crossed (USD)"))

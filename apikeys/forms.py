@@ -40,6 +40,7 @@ class KeySettingsFields(forms.Form):
         error_messages={"max_length": _("Use an address of at most %(limit_value)d characters.")},
     )
     alert_thresholds_pct = forms.CharField(
+        # xgettext:no-python-format
         label=_("Alert thresholds (% of the cap)"),
         initial="80, 100",
         max_length=64,

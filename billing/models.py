@@ -34,6 +34,7 @@ class Plan(models.Model):
     balanced_input_per_million_usd = models.DecimalField(_("balanced input per 1M tokens"), **RATE)
     balanced_output_per_million_usd = models.DecimalField(_("balanced output per 1M tokens"), **RATE)
     passthrough_markup_pct = models.DecimalField(_("passthrough markup (%)"), **PERCENT)
+    # xgettext:no-python-format
     byok_fee_pct = models.DecimalField(_("BYOK fee (% of list price)"), **PERCENT)
     # The chat endpoint's rate limits of a key that sets none of its own (apikeys.ApiKey).
     requests_per_minute = models.PositiveIntegerField(_("requests per minute per key"), default=600)
