@@ -45,7 +45,8 @@ class ApiKey(models.Model):
     spend_month_to_date_usd = MicroDollarField(_("month-to-date spend (USD)"), default=0, editable=False)
     alert_thresholds_pct = models.JSONField(
         # xgettext:no-python-format
-        _("alert thresholds (% of cap)"), default=default_alert_thresholds
+        _("alert thresholds (% of cap)"),
+        default=default_alert_thresholds,
     )
     alert_webhook_url = models.URLField(_("alert webhook"), max_length=2000, blank=True)
     # Signs the alert deliveries (Standard Webhooks). The previous secret keeps signing alongside the

@@ -70,7 +70,7 @@ class TransactionSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(
         choices=EntryKind.values,
         help_text="top_up, usage, plan_fee, plan_credit (the unused days of a plan fee, credited when the "
-        "plan changes), refund (a Stripe refund of a top-up) or adjustment (by Nexevo staff)"
+        "plan changes), refund (a Stripe refund of a top-up) or adjustment (by Nexevo staff)",
     )
     amount_usd = ExactMoneyField()
     reference = serializers.CharField()
