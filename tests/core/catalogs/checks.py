@@ -83,7 +83,11 @@ def source_msgids(source_dir: Path = BASE_DIR) -> set[tuple[str | None, str]]:
             ignore=shutil.ignore_patterns(*NOT_SOURCES, "__pycache__", "*.sqlite3", "*.pyc", "media"),
         )
         (copy / "locale").mkdir()
-        environment = {**os.environ, "PYTHONPATH": str(copy), "DJANGO_SETTINGS_MODULE": "nexevo_site.settings"}
+        environment = {
+            **os.environ,
+            "PYTHONPATH": str(copy),
+            "DJANGO_SETTINGS_MODULE": "nexevo_site.settings",
+        }
         environment.pop("DATABASE_URL", None)
         result = subprocess.run(
             [sys.executable, "manage.py", "makemessages", "-l", LANGUAGE, "--no-location", "--verbosity=0"],
@@ -134,7 +138,9 @@ def glossary_terms(path: Path = GLOSSARY) -> list[Term]:
     terms = []
     for line in path.read_text(encoding="utf-8").splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if not line.startswith("|") or len(cells) < 2 or cells[0] in ("English", "") or set(cells[0]) <= {"-"}:
+        if not line.startswith("|") or len(cells) < 2:
+            continue
+        if cells[0] in ("English", "") or set(cells[0]) <= {"-"}:
             continue
         english, chinese = cells[0], cells[1]
         note = cells[2] if len(cells) > 2 else ""
@@ -191,5 +197,7 @@ def glossary_violations(catalog: polib.POFile, terms: list[Term]) -> list[str]:
                         )
                     for word in term.forbidden:
                         if word in translation:
-                            violations.append(f"{english_text!r}: never {word!r} ({term.english!r}) in {translation!r}")
+                            violations.append(
+                                f"{english_text!r}: never {word!r} ({term.english!r}) in {translation!r}"
+                            )
     return violations
