@@ -96,6 +96,16 @@ def profile_update(*, user: User, full_name) -> User:
     return user
 
 
+def user_language_set(*, user: User, language: str) -> User:
+    """Saves the language of the user's pages and e-mails; an empty string goes back to the
+    browser's choice."""
+    if language and language not in dict(settings.LANGUAGES):
+        raise ServiceError(_("Choose a language from the list."), code="invalid_language", param="language")
+    user.language = language
+    user.save(update_fields=["language"])
+    return user
+
+
 def password_change(*, user: User, current_password: str, new_password: str) -> User:
     """Changes the password. Every session signed in with the old one ends (Django's session hash)."""
     if not user.check_password(current_password or ""):

@@ -33,9 +33,11 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 from django.http import HttpRequest
 from django.http.request import split_domain_port, validate_host
+from django.utils import translation
 
 from core.api import as_service_unavailable
 from core.errors import ServiceUnavailable
+from core.languages import language_from_accept_language
 from orgs.audit import client_ip
 
 from . import api, database, hot, leases
@@ -81,14 +83,17 @@ class ChatCompletions:
 
     async def _reply(self, scope, headers, raw_body) -> api.Reply:
         direct = connections["default"].vendor == "postgresql"
+        # The messages of the answer follow Accept-Language, as under Django (core.middleware).
+        language = language_from_accept_language(headers.get("accept-language", ""))
         try:
-            reply = await api.handle(
-                scope["method"],
-                headers.get("authorization", ""),
-                raw_body,
-                direct=direct,
-                client_ip=partial(_client_address, scope, headers),
-            )
+            with translation.override(language):
+                reply = await api.handle(
+                    scope["method"],
+                    headers.get("authorization", ""),
+                    raw_body,
+                    direct=direct,
+                    client_ip=partial(_client_address, scope, headers),
+                )
         except database.Unavailable as error:  # waited for the database as long as a request may
             logger.warning("Answering 503: %s", error)
             return _unavailable()
