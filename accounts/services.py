@@ -22,6 +22,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from apikeys.services import keys_revoke_created_by
 from core.email import send_templated_after_commit
 from core.errors import RateLimited, ServiceError
+from core.languages import language_for_recipient
 from core.ratelimit import attempt_allowed, attempts_reset
 from orgs.models import AuditEvent, Invitation, Membership, Organization, Role
 
@@ -331,6 +332,7 @@ def account_deactivate(*, user: User, password: str, code: str = "") -> None:
         send_templated_after_commit(
             "accounts/email/deactivated",
             to=[user.email],
+            language=language_for_recipient(user),
             context={
                 "user": user,
                 "grace_days": settings.NEXEVO_ERASURE_GRACE_DAYS,

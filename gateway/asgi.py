@@ -106,7 +106,9 @@ class ChatCompletions:
             if as_service_unavailable(error) is not None:
                 return _unavailable()
             logger.exception("A chat request failed.")
-            return api.error_reply(500, "internal_error", "Something went wrong on our side. Try again.")
+            with translation.override(language):
+                message = translation.gettext("Something went wrong on our side. Try again.")
+            return api.error_reply(500, "internal_error", message)
         if reply.status == 503 and "Retry-After" not in reply.headers:  # e.g. spend caps without Redis
             reply.headers["Retry-After"] = _unavailable().headers["Retry-After"]
         return reply

@@ -438,6 +438,8 @@ LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 # The choice of a signed-out visitor (core.views.language_set); a signed-in user's is on their profile.
 LANGUAGE_COOKIE_NAME = "nexevo_language"
+# Our corrections to Django's number formats of a language (nexevo_site/formats/<language>/).
+FORMAT_MODULE_PATH = ["nexevo_site.formats"]
 LANGUAGE_COOKIE_AGE = 365 * 24 * 60 * 60
 LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = "UTC"
