@@ -58,6 +58,11 @@ def test_it_names_each_entry_off_the_glossary():
         # Kept identical in English on purpose (e.g. a model id): nothing to check.
         ("Webhook", "Webhook", True),
         ("Spend cap", "花费上限", False),
+        # "Where a word is not the term": a metadata key is no API key.
+        ("Metadata key", "元数据键", True),
+        ("Revoke the key", "删除该键", False),
+        # An example address is not a name.
+        ("Enter an address like name@example.com.", "请输入类似 name@example.com 的地址。", True),
     ],
 )
 def test_it_matches_terms_as_words(tmp_path, msgid, msgstr, follows):

@@ -119,6 +119,7 @@ class Term:
     pattern: re.Pattern
     chinese: tuple[str, ...]  # any one will do
     forbidden: tuple[str, ...]
+    not_in: tuple[str, ...] = ()  # texts of msgids where the word means something else
 
 
 def _english_pattern(alternatives: list[str]) -> re.Pattern:
@@ -134,13 +135,39 @@ def _drop_lowercase_notes(text: str) -> str:
     return re.sub(r"\s*\([^)]*\)", "", text).strip()
 
 
+EXCEPTIONS_HEADING = "## Where a word is not the term"
+
+
+def _table_rows(path: Path, heading: str | None) -> list[list[str]]:
+    """The rows of the first table after ``heading`` (None: the file's first table)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if heading is not None:
+        lines = lines[lines.index(heading) + 1 :]
+    rows, started = [], False
+    for line in lines:
+        if line.startswith("|"):
+            started = True
+            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+            if not set("".join(cells)) <= {"-", " "}:
+                rows.append(cells)
+        elif started:
+            break
+    return rows[1:]  # without the header
+
+
+def glossary_exceptions(path: Path = GLOSSARY) -> dict[str, tuple[str, ...]]:
+    """For a term (as the glossary writes it), the texts of msgids where its word means something else."""
+    exceptions: dict[str, tuple[str, ...]] = {}
+    for cells in _table_rows(path, EXCEPTIONS_HEADING):
+        exceptions[cells[0]] = (*exceptions.get(cells[0], ()), cells[1])
+    return exceptions
+
+
 def glossary_terms(path: Path = GLOSSARY) -> list[Term]:
     terms = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if not line.startswith("|") or len(cells) < 2:
-            continue
-        if cells[0] in ("English", "") or set(cells[0]) <= {"-"}:
+    exceptions = glossary_exceptions(path)
+    for cells in _table_rows(path, None):
+        if len(cells) < 2:
             continue
         english, chinese = cells[0], cells[1]
         note = cells[2] if len(cells) > 2 else ""
@@ -153,6 +180,7 @@ def glossary_terms(path: Path = GLOSSARY) -> list[Term]:
                 pattern=_english_pattern(english_alternatives),
                 chinese=tuple(alternative for alternative in chinese_alternatives if alternative),
                 forbidden=tuple(word.strip(".,;") for word in forbidden),
+                not_in=exceptions.get(english, ()),
             )
         )
     # Longer terms first, so that "API key" claims its words before "key" looks at them.
@@ -165,6 +193,7 @@ _NOT_WORDS = re.compile(
     r"|\{\w*\}"  # {name}
     r"|<[^>]+>"  # HTML tags and their attributes
     r"|`[^`]*`"  # code
+    r"|[\w.+-]+@[\w.-]+"  # e-mail addresses: name@example.com
     r"|\b[A-Z][a-z]+(?:-[A-Z][a-z]+)+\b"  # header names: Idempotency-Key, Accept-Language
 )
 
@@ -184,7 +213,7 @@ def glossary_violations(catalog: polib.POFile, terms: list[Term]) -> list[str]:
             if all(translation.strip() == english_text.strip() for translation in translations):
                 continue  # kept in English on purpose
             for term in terms:
-                if not term.pattern.search(text):
+                if not term.pattern.search(text) or any(held.lower() in english_text.lower() for held in term.not_in):
                     continue
                 # This place is the term's: a shorter term inside it is not checked again.
                 text = term.pattern.sub(" \x00 ", text)
