@@ -568,7 +568,7 @@ def key_authenticate(raw_key: str) -> ApiKey:
 
 
 def key_authenticate_hash(key_hash: str) -> ApiKey:
-    """``key_authenticate`` for a key known by its hash: what gateway.hot reloads a key it keeps with,
+    """``key_authenticate`` for a key known by its hash: what gateway.snapshots reloads a key it keeps with,
     so that it never holds the key itself."""
     api_key = auth_cache.cached(key_hash)
     if api_key is None:

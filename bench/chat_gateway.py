@@ -9,6 +9,10 @@ at concurrency 1 and 16, reporting p50, p99 and throughput of each.
 
     DATABASE_URL=postgres://... REDIS_URL=redis://... .venv/bin/python bench/chat_gateway.py --requests 2000
 
+With --baseline PATH (another checkout of the console, e.g. `git worktree add /tmp/before <commit>`),
+that checkout's gateway is measured in the same turns as (c), as bin/stack would run it (its own Redis
+database and recorder, the same PostgreSQL), and each figure of (c) is printed as a ratio of its.
+
 Target (issue 7): the gateway's added latency over (a) at most 2x the bare proxy's added latency,
 at p50 and at p99. Without DATABASE_URL it uses a throwaway SQLite file (and no Redis).
 """
@@ -18,6 +22,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import common
 import httpx
@@ -73,15 +78,15 @@ class Recorder:
     holds what they answered until then), to see the gateway without the recorder's writes
     competing for the machine's cores."""
 
-    def __init__(self, environment: dict, *, after: bool = False):
-        self.environment, self.process = environment, None
+    def __init__(self, environment: dict, *, after: bool = False, root: Path = ROOT):
+        self.environment, self.process, self.root = environment, None, root
         if not after:
             self._start()
 
     def _start(self) -> None:
         if self.environment.get("NEXEVO_USAGE_JOURNAL") == "1":
             self.process = subprocess.Popen(
-                [sys.executable, "manage.py", "recordusage"], cwd=ROOT, env=self.environment
+                [sys.executable, "manage.py", "recordusage"], cwd=self.root, env=self.environment
             )
 
     def __enter__(self):
@@ -91,22 +96,26 @@ class Recorder:
         if self.process is None:
             self._start()
         if self.process is not None:
-            wait_recorded(self.process)
+            wait_recorded(self.process, self.environment["REDIS_URL"])
             self.process.terminate()
             self.process.wait(timeout=10)
 
 
-def wait_recorded(process, seconds: float = 60) -> None:
-    """Until the journal is empty: everything answered is written."""
+def wait_recorded(process, redis_url: str, seconds: float = 60) -> None:
+    """Until the journal (in ``redis_url``'s database) is empty: everything answered is written."""
+    import redis
+
     from gateway import journal
 
-    client = journal._client()
-    journal.ensure_group()  # a recorder just started may not have made it yet
+    client = redis.Redis.from_url(redis_url)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and process.poll() is None:
-        pending = (
-            client.xpending(journal.STREAM, journal.GROUP)["pending"] if client.exists(journal.STREAM) else 0
-        )
+        if not client.exists(journal.STREAM):
+            return  # nothing was journaled
+        if not client.xinfo_groups(journal.STREAM):  # a recorder just started has not made it yet
+            time.sleep(0.2)
+            continue
+        pending = client.xpending(journal.STREAM, journal.GROUP)["pending"]
         if client.xlen(journal.STREAM) == 0 and pending == 0:
             return
         time.sleep(0.2)
@@ -151,6 +160,11 @@ def main() -> int:
         choices=["beside", "after"],
         default="beside",
         help="run the usage recorder beside the gateway (as bin/stack does), or only after the runs",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout of the console whose gateway is measured beside (c), for before/after",
     )
     arguments = parser.parse_args()
 
@@ -200,13 +214,24 @@ def main() -> int:
         journaled = {**environment, "NEXEVO_USAGE_JOURNAL": "1" if journal_on else "0"}
         inline = {**environment, "NEXEVO_USAGE_JOURNAL": "0"}
         authorization = {"Authorization": f"Bearer {full_key}"}
-        results, verdicts = [], []
+        # The baseline checkout's gateway runs as (c) does, on a Redis database of its own (its
+        # journal and spend counters apart from (c)'s), writing to the same PostgreSQL.
+        baseline_environment = {**journaled}
+        if journal_on and arguments.baseline:
+            baseline_environment["REDIS_URL"] = other_redis_database(journaled["REDIS_URL"])
+            redis_flush(baseline_environment["REDIS_URL"])
+        results, verdicts, comparisons = [], [], []
         served = 0
         with (
             Process("bench.bare_proxy:app", proxy_environment) as proxy,
             Server(journaled) as gateway,
             Recorder(journaled, after=arguments.recorder == "after"),
             Server(inline) as gateway_inline,
+            optional(arguments.baseline, lambda root: Server(baseline_environment, root=root)) as before,
+            optional(
+                arguments.baseline,
+                lambda root: Recorder(baseline_environment, after=arguments.recorder == "after", root=root),
+            ),
         ):
             for concurrency in (1, 16):
                 runs = {
@@ -219,11 +244,24 @@ def main() -> int:
                         f"{gateway_inline.url}/v1/chat/completions",
                         authorization,
                     )
-                direct, bare, full, *written_first = measure(
+                if before is not None:
+                    runs["(c) baseline checkout"] = (f"{before.url}/v1/chat/completions", authorization)
+                measured = measure(
                     runs, requests=arguments.requests, concurrency=concurrency, rounds=arguments.rounds
                 )
+                baseline = measured.pop() if before is not None else None
+                direct, bare, full, *written_first = measured
                 served += sum(run.sent for run in [full, *written_first])
                 results += [direct, bare, full, *written_first]
+                if baseline is not None:
+                    served += baseline.sent
+                    results.append(baseline)
+                    comparisons.append(
+                        f"concurrency {concurrency:>2}: (c) over the baseline: "
+                        f"p50 {full.median_ms / baseline.median_ms:.2f}x, "
+                        f"p99 {full.p99_ms / baseline.p99_ms:.2f}x, "
+                        f"req/s {full.throughput / baseline.throughput:.2f}x"
+                    )
                 for label, pick in (("p50", lambda r: r.median_ms), ("p99", lambda r: r.p99_ms)):
                     proxy_added = pick(bare) - pick(direct)
                     gateways = [("gateway", full)] + [("written first", run) for run in written_first]
@@ -249,7 +287,35 @@ def main() -> int:
         )
     print()
     print("\n".join(verdicts))
+    if comparisons:
+        print(f"\nbaseline: {arguments.baseline}")
+        print("\n".join(comparisons))
     return 0
+
+
+class optional:
+    """``make(value)`` as a context manager when ``value`` is given, else nothing (``None``)."""
+
+    def __init__(self, value, make):
+        self.manager = make(value) if value else None
+
+    def __enter__(self):
+        return self.manager.__enter__() if self.manager else None
+
+    def __exit__(self, *exc):
+        return self.manager.__exit__(*exc) if self.manager else None
+
+
+def other_redis_database(url: str) -> str:
+    """The same Redis server, the database after ``url``'s (wrapping at 16)."""
+    base, _, number = url.rpartition("/")
+    return f"{base}/{(int(number or 0) + 1) % 16}"
+
+
+def redis_flush(url: str) -> None:
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ def funded_key(email: str, *, credit: str = "100000.00"):
 class Server:
     """uvicorn serving the console's ASGI application on loopback, as bin/run does."""
 
-    def __init__(self, environment: dict):
+    def __init__(self, environment: dict, *, root: Path = ROOT):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
@@ -112,7 +112,7 @@ class Server:
                 "warning",
                 "--no-access-log",
             ],
-            cwd=ROOT,
+            cwd=root,
             env=environment,
         )
 

@@ -5,6 +5,7 @@ from .authentication import second_factor_pending
 # comes before a shorter one that it starts with.
 NAV_SECTIONS = (
     ("/dashboard/", "dashboard"),
+    ("/cookbook/", "cookbook"),
     ("/keys/", "keys"),
     ("/billing/usage", "usage"),
     ("/billing/generations/", "requests"),

@@ -13,6 +13,10 @@ Two kinds of page are allowed more, and only they:
   ``CONTENT_SECURITY_POLICY_API_DOCS`` plus the nonce.
 - **The 500 page** (templates/500.html) keeps its few styles inline, since it must look right when
   the static files are what failed; exactly those ``<style>`` blocks are allowed, by their hash.
+
+This module is also the one header policy of both doors of the chat endpoint: ``host_allowed()`` and
+``response_headers()`` are what gateway.asgi applies in front of Django, and what Django's
+middleware applies behind it (tests/gateway/test_door_parity.py holds them to each other).
 """
 
 import base64
@@ -22,6 +26,8 @@ import secrets
 from functools import cache
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.http.request import split_domain_port, validate_host
 from django.template.loader import get_template
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
@@ -63,8 +69,56 @@ def _with(policy: dict[str, list[str]], directive: str, *sources: str) -> dict[s
     return {**policy, directive: [*policy.get(directive, policy.get("default-src", [])), *sources]}
 
 
+LOCAL_HOSTS = [".localhost", "127.0.0.1", "[::1]"]  # what Django allows with DEBUG and no ALLOWED_HOSTS
+
+
+def host_allowed(host: str) -> bool:
+    """Whether a request for ``host`` (its Host header) is one this server answers: Django's rule
+    (``HttpRequest.get_host``), for the door that runs before Django."""
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = LOCAL_HOSTS
+    domain, _port = split_domain_port(host)
+    return bool(domain) and validate_host(domain, allowed)
+
+
+@cache
+def response_headers(*, secure: bool) -> dict[str, str]:
+    """The security headers of every response that is not a page (the API's JSON and streams), by
+    either door: what Django's SecurityMiddleware and XFrameOptionsMiddleware and this module's
+    middleware set, in one place. ``secure``: the request came over HTTPS (HSTS is sent only then).
+    Kept until a setting changes."""
+    headers = {}
+    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+        headers["X-Content-Type-Options"] = "nosniff"
+    if settings.SECURE_REFERRER_POLICY:
+        policy = settings.SECURE_REFERRER_POLICY
+        headers["Referrer-Policy"] = policy if isinstance(policy, str) else ",".join(policy)
+    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+        headers["Cross-Origin-Opener-Policy"] = settings.SECURE_CROSS_ORIGIN_OPENER_POLICY
+    headers["X-Frame-Options"] = getattr(settings, "X_FRAME_OPTIONS", "DENY").upper()
+    headers["Content-Security-Policy"] = serialize(settings.CONTENT_SECURITY_POLICY)
+    headers["Permissions-Policy"] = settings.PERMISSIONS_POLICY
+    if secure and settings.SECURE_HSTS_SECONDS:
+        hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
+        if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+            hsts += "; includeSubDomains"
+        if settings.SECURE_HSTS_PRELOAD:
+            hsts += "; preload"
+        headers["Strict-Transport-Security"] = hsts
+    return headers
+
+
+def _forget_response_headers(**kwargs) -> None:
+    response_headers.cache_clear()
+
+
+setting_changed.connect(_forget_response_headers, dispatch_uid="core-security-response-headers")
+
+
 class SecurityHeadersMiddleware:
-    """Sets Content-Security-Policy and Permissions-Policy on every response that has none yet."""
+    """Sets the security headers (``response_headers()``) on every response that has them not yet,
+    with the Content-Security-Policy of its page."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -77,8 +131,11 @@ class SecurityHeadersMiddleware:
         debug_page = settings.DEBUG and response.status_code in (404, 500)
         if "Content-Security-Policy" not in response and not debug_page:
             response["Content-Security-Policy"] = serialize(self.policy_for(request, response))
-        if "Permissions-Policy" not in response:
-            response["Permissions-Policy"] = settings.PERMISSIONS_POLICY
+        for name, value in response_headers(secure=request.is_secure()).items():
+            if name == "X-Frame-Options" and getattr(response, "xframe_options_exempt", False):
+                continue
+            if name != "Content-Security-Policy":
+                response.headers.setdefault(name, value)
         return response
 
     def process_view(self, request, view_func, view_args, view_kwargs):

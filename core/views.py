@@ -3,7 +3,7 @@ import sys
 from django.contrib.auth.decorators import login_required
 from django.db import InterfaceError as DatabaseInterfaceError
 from django.db import OperationalError as DatabaseOperationalError
-from django.http import HttpResponse, HttpResponseServerError, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseServerError, JsonResponse
 from django.middleware.csrf import REASON_NO_CSRF_COOKIE, REASON_NO_REFERER
 from django.shortcuts import redirect, render
 from django.template import loader
@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from billing.charts import usage_chart
 from core.api import api_error_json, as_service_unavailable, error_body, is_api_request
+from core.cookbook import example_get, example_list
 from core.error_pages import back_url
 from core.errors import ServiceUnavailable
 from core.health import health_report
@@ -39,6 +40,26 @@ def dashboard(request):
             "chat_url": request.build_absolute_uri("/v1/chat/completions"),
             "base_url": request.build_absolute_uri("/"),
         },
+    )
+
+
+def cookbook(request):
+    """The example programs, public like the API reference: a developer reads them before signing up."""
+    return render(
+        request,
+        "cookbook/list.html",
+        {"examples": example_list(), "base_url": request.build_absolute_uri("/").rstrip("/")},
+    )
+
+
+def cookbook_example(request, name):
+    example = example_get(name=name)
+    if example is None:
+        raise Http404("No such example.")
+    return render(
+        request,
+        "cookbook/detail.html",
+        {"example": example, "base_url": request.build_absolute_uri("/").rstrip("/")},
     )
 
 

@@ -1,14 +1,8 @@
 """Admission: may this key spend on this request, and holding the request's worst case against its cap.
 
-``assess`` refuses an organization that cannot pay and prices the request's worst case
-(``max_cost``) from the snapshots (gateway.hot). ``areserve`` holds that worst case against the key's
-cap before the provider is called: from this process's lease on the cap when it has one
-(gateway.leases), else on the key's spend counter (gateway.spend_counters: a Redis integer with
-``REDIS_URL``, rows in the database without), which checks and adds in one atomic step. After the
-call the usage is recorded (gateway.recording) and the hold settled at the real cost; on failure at
-zero (``Hold``). So however many requests race, the spend never passes the cap. A key changed in
-another process since it was read is refused with ``KeyChanged`` (gateway.key_changes), and read
-again. The errors are gateway.admission_errors'.
+``assess`` refuses an organization that cannot pay and prices the worst case (``max_cost``) from the
+snapshots; ``areserve`` holds it from this process's lease or on the key's spend counter; ``Hold`` is
+settled at the real cost on every way out. See gateway/ARCHITECTURE.md.
 """
 
 import dataclasses
@@ -29,7 +23,7 @@ from core.errors import ServiceError
 from core.money import to_micros
 from orgs.models import Organization
 
-from . import hot, key_changes, leases, routing, spend_counters
+from . import key_changes, leases, routing, snapshots, spend_counters
 from .admission_errors import KeyChanged
 from .routing import Route
 
@@ -46,7 +40,7 @@ class InsufficientBalance(ServiceError):
 
 @dataclasses.dataclass(frozen=True)
 class AccountView:
-    """What admission and recording read of the organization's billing account (gateway.hot)."""
+    """What admission and recording read of the organization's billing account (gateway.snapshots)."""
 
     plan: Plan
     balance: Decimal
@@ -77,7 +71,7 @@ def account_view(organization_id: str) -> AccountView:
             account = account_for(Organization.objects.get(pk=organization_id))
         return AccountView(plan=account.plan, balance=account.balance_usd)
 
-    return hot.get(("account", organization_id), load)
+    return snapshots.get(("account", organization_id), load)
 
 
 def balance_moved(organization_id: str, view: AccountView, balance: Decimal) -> None:
@@ -89,7 +83,7 @@ def balance_moved(organization_id: str, view: AccountView, balance: Decimal) -> 
             return kept
         return dataclasses.replace(kept, balance=balance)
 
-    hot.update(("account", organization_id), lower)
+    snapshots.update(("account", organization_id), lower)
 
 
 def max_cost(*, plan: Plan, route: Route, messages_bytes: int, max_tokens: int | None) -> Decimal:
@@ -121,7 +115,7 @@ def max_cost(*, plan: Plan, route: Route, messages_bytes: int, max_tokens: int |
 
 def assess(*, api_key: ApiKey, route: Route, body: dict) -> Admission:
     """Refuses a request the organization cannot pay for, and prices its worst case. Reads only
-    snapshots when they are warm (gateway.hot); the hold is taken by ``reserve``."""
+    snapshots when they are warm (gateway.snapshots); the hold is taken by ``reserve``."""
     view = account_view(api_key.organization_id)
     if view.balance <= 0:
         raise InsufficientBalance
@@ -140,24 +134,24 @@ async def areserve(
     before the key was read."""
     cap = api_key.monthly_spend_cap_usd
     # Every key changed anywhere before the key was read is dropped here: no marker to check.
-    trusted = read_at is not None and await key_changes.trusted(since=read_at)
+    caught_up = read_at is not None and await key_changes.caught_up(since=read_at)
     check = bool(settings.REDIS_URL) and check_key_changed
     if cap is None:
-        if check and not trusted and await key_changes.changed_recently(api_key.key_hash):
+        if check and not caught_up and await key_changes.changed_recently(api_key.key_hash):
             raise KeyChanged
         return
     if settings.REDIS_URL:
         month = _month(timezone.now())
         key = spend_counters.counter_key(api_key, month)
         cap_micros, amount = to_micros(cap), to_micros(admission.max_cost)
-        holder = leases.take(key, cap=cap_micros, amount=amount) if trusted else None
+        holder = leases.take(key, cap=cap_micros, amount=amount) if caught_up else None
         # Another request of the key is asking for a lease right now: wait for it (one round trip)
         # rather than ask for a second one beside it.
         if (
             holder is None
-            and trusted
+            and caught_up
             and await leases.grant_landed(key)
-            and await key_changes.trusted(since=read_at)
+            and await key_changes.caught_up(since=read_at)
         ):
             holder = leases.take(key, cap=cap_micros, amount=amount)
         if holder is not None:
@@ -222,7 +216,7 @@ def spent(organization_id: str, view: AccountView, cost: Decimal) -> None:
             return kept
         return dataclasses.replace(kept, balance=kept.balance - cost)
 
-    hot.update(("account", organization_id), lower)
+    snapshots.update(("account", organization_id), lower)
 
 
 def settlement(api_key: ApiKey, admission: Admission, cost: Decimal) -> tuple[str, str, int, int, str] | None:

@@ -1,41 +1,8 @@
 """``POST /v1/chat/completions``: OpenAI-compatible, metered, routed.
 
-``handle()`` is the endpoint, free of any framework: it takes the method, the Authorization header
-and the body, and answers with a ``Reply``. Two doors lead to it: ``gateway.asgi`` serves it straight
-from the ASGI server in front of Django (what ``bin/run`` and ``bin/stack`` run), and
-``chat_completions`` is the same as a Django view (the test client, a WSGI server).
-
-A warm request reads no database before the provider is called: its key, the catalog, the plan and
-balance come from this process's snapshots (gateway.hot), and the hold on the key's cap comes from
-this process's lease on it (gateway.leases) or is one Redis call from the event loop. When a
-snapshot is missing the same work runs in a thread, which loads it.
-After the call everything is recorded (gateway.recording): through gateway.asgi in one statement on
-the event loop's own PostgreSQL connection, through Django in a thread. The hold is settled once the
-answer is out.
-
-The order of a request:
-
-0. a client address over its limit of failed authentications (429, gateway.ratelimits);
-1. the Bearer key (401, counted against the client's address), the body (400, gateway.body: all of
-   it checked before anything is held);
-2. the route: the model's targets under the key's region policy (400/503), tried in order;
-3. admission: a positive balance (402 ``insufficient_balance``), the key's requests and tokens per
-   minute (429 ``rate_limit_exceeded``, gateway.ratelimits), and the request's worst-case cost
-   reserved against the key's cap (402 ``spend_cap_exceeded``) — see gateway.admission. What is
-   counted and held is the request's ``Hold``, given back on every way out (``handle``);
-4. the provider call. A connection error, a timeout, a 5xx or a 429 moves on to the next target, as
-   long as nothing has been sent to the client yet; a 4xx is the caller's and is passed on as a 400;
-5. the usage recorded (gateway.recording) with the provider's token counts, the reservation
-   settled, and the body answered with a ``nexevo`` block and ``X-Nexevo-Generation-Id``. With the
-   usage journal on (gateway.journal) a completion is answered first, then sent to the journal (if
-   its answer went out) and written by the recorder.
-
-A client that goes away before its answer is ready cancels the request (gateway.asgi, or Django's
-ASGI handler): wherever it is, the provider's call is closed, the hold given back, nothing charged,
-and the request logged ``client_closed``. A stream is relayed event by event as it arrives. The
-provider is asked for the usage in its last chunk; if the client goes away or the provider stops
-early, what was produced is recorded anyway (counted from the provider's usage if it came, else one
-token per content chunk received).
+``handle()`` is the endpoint, free of any framework (method, Authorization header and body in, a
+``Reply`` out); gateway.asgi serves it before Django and ``chat_completions`` is the same as a Django
+view. The order of a request, its refusals and who charges it: gateway/ARCHITECTURE.md.
 """
 
 import asyncio
@@ -65,7 +32,7 @@ from core.money import format_usd_exact
 from orgs.audit import client_ip
 
 from . import admission as admission_service
-from . import database, hot, journal, key_changes, ratelimits, recording, routing, upstream
+from . import database, journal, key_changes, ratelimits, recording, routing, snapshots, upstream
 from .admission_errors import KeyChanged
 from .body import BadRequest, parse_body  # noqa: F401 - BadRequest is the body's 400, named here too
 from .models import RequestStatus
@@ -128,7 +95,7 @@ def _authenticate(raw_key: str, *, fresh: bool = False):
     # production, where processes could not tell each other of a revocation).
     seconds = None if settings.REDIS_URL or settings.NEXEVO_KEY_CACHE_SECONDS > 0 else 0
     key_hash = tokens.hash_key(raw_key)
-    api_key = hot.get(("key", key_hash), partial(key_authenticate_hash, key_hash), seconds=seconds)
+    api_key = snapshots.get(("key", key_hash), partial(key_authenticate_hash, key_hash), seconds=seconds)
     if api_key.is_expired():
         raise ExpiredApiKey
     return api_key
@@ -136,7 +103,7 @@ def _authenticate(raw_key: str, *, fresh: bool = False):
 
 def _plan(raw_key: str, raw_body: bytes, *, fresh_key: bool = False) -> Pending:
     """Authenticates, parses, routes and prices the worst case; raises ``Refused``. Reads only
-    snapshots when they are warm (inside ``hot.memory_only()`` a cold one raises ``hot.Miss``)."""
+    snapshots when they are warm (inside ``snapshots.memory_only()`` a cold one raises ``snapshots.Miss``)."""
     try:
         api_key = _authenticate(raw_key, fresh=fresh_key)
     except ExpiredApiKey:
@@ -156,22 +123,22 @@ def _plan(raw_key: str, raw_body: bytes, *, fresh_key: bool = False) -> Pending:
     return pending
 
 
-async def _prepare(raw_key: str, raw_body: bytes, *, direct: bool) -> Pending | Reply:
+async def _prepare(raw_key: str, raw_body: bytes, *, on_loop_connection: bool) -> Pending | Reply:
     """``_plan`` from memory, or in a thread when a snapshot is cold; then ``_admit``. A refusal is
     answered (and logged when the request got that far)."""
     read_at = key_changes.epoch()  # what this process had heard of changed keys before reading this one
     try:
         try:
-            with hot.memory_only():
+            with snapshots.memory_only():
                 pending = _plan(raw_key, raw_body)
-        except hot.Miss:
+        except snapshots.Miss:
             pending = await database.in_thread(_plan, raw_key, raw_body)
     except Refused as refused:
         if refused.pending is not None:
             await _log(refused.pending, RequestStatus.REFUSED, refused.reply)
         return refused.reply
-    pending.direct = direct
-    pending.journal = direct and not pending.stream and journal.enabled()
+    pending.direct = on_loop_connection
+    pending.journal = on_loop_connection and not pending.stream and journal.enabled()
     # What admission takes (a place in the rate limits, a hold on the cap) is taken in Redis calls: a
     # request cancelled in the middle of one (its client went away) could not tell what was taken.
     # So admission runs to its end whatever happens, and a cancelled request gives back what it got.
@@ -198,7 +165,7 @@ async def _admit(pending: Pending, raw_key: str, raw_body: bytes, *, read_at: in
         try:
             await admission_service.areserve(pending.api_key, pending.admission, read_at=read_at)
         except KeyChanged:  # changed in some process: read it afresh
-            hot.drop(("key", pending.api_key.key_hash))
+            snapshots.drop(("key", pending.api_key.key_hash))
             fresh = await database.in_thread(_plan, raw_key, raw_body, fresh_key=True)
             fresh.direct, fresh.journal = pending.direct, pending.journal
             fresh.hold = admission_service.Hold(fresh.api_key, fresh.admission, grant)
@@ -330,12 +297,12 @@ async def handle(
     raw_body: bytes | None,
     *,
     buffered=False,
-    direct=False,
+    on_loop_connection=False,
     client_ip: Callable[[], str | None] | None = None,
 ) -> Reply:
     """``POST /v1/chat/completions``. ``raw_body`` is None when it was too large to read;
-    ``buffered`` sends a stream whole (see ``chat_completions``); ``direct`` records on the event
-    loop's own connection (see ``recording.Pending.direct``); ``client_ip()`` is the client's address
+    ``buffered`` sends a stream whole (see ``chat_completions``); ``on_loop_connection`` records on the
+    event loop's own connection (see ``recording.Pending.direct``); ``client_ip()`` is the client's address
     as orgs.audit.client_ip reads it (called only when needed: a failed authentication, or an
     address this process knows to be over its limit of those, gateway.ratelimits).
 
@@ -356,7 +323,7 @@ async def handle(
         return await _unauthenticated(reply, address)
     if raw_body is None:
         return error_reply(413, "request_too_large", _("The request body is too large."))
-    prepared = await _prepare(raw_key.strip(), raw_body, direct=direct)
+    prepared = await _prepare(raw_key.strip(), raw_body, on_loop_connection=on_loop_connection)
     if isinstance(prepared, Reply):
         return await _unauthenticated(prepared, address) if prepared.status == 401 else prepared
     try:
@@ -531,9 +498,9 @@ def _priced_from_snapshots(pending: Pending, served: dict) -> tuple[Outcome, dic
     """The outcome and the journal entry (gateway.recording.journal_entry), priced from snapshots;
     None when one expired since admission (then the request is written before its answer)."""
     try:
-        with hot.memory_only():
+        with snapshots.memory_only():
             return recording.journal_entry(pending, **served)
-    except hot.Miss:
+    except snapshots.Miss:
         return None
 
 

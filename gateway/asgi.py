@@ -1,24 +1,9 @@
 """``POST /v1/chat/completions`` served straight from the ASGI server, in front of Django.
 
-Every other request goes to Django's ASGI application. This one skips Django's request cycle (the
-middleware stack, URL resolving, the request and response objects: about 5 ms of a 2-core machine's
-time per request, more than the rest of the endpoint) and calls ``gateway.api.handle`` directly.
-What the middleware would do for it is done here: the host is checked against ``ALLOWED_HOSTS``, a
-plain-HTTP request under ``SECURE_SSL_REDIRECT`` is left to Django (which redirects it), the body is
-limited to ``DATA_UPLOAD_MAX_MEMORY_SIZE``, the security headers are set, an unreachable database or
-Redis is a 503 (with ``Retry-After``; gateway.database says how long a request waits for the
-database) and any other failure a 500 ``internal_error``, both in the error envelope. The recording
-runs on the event loop's own connections (gateway.database). What little database work remains (loading a cold
-snapshot, logging a refusal) runs in Django's thread, on the connection that thread holds: it is not
-handed back to the pool after each request as Django does, and it is closed after a database error
-so that the next request connects afresh.
-
-Once the body is in, the client's side is watched (``Client``) until the answer is sent. A client
-that goes away before its answer is ready cancels the request, the provider's call included, and is
-not charged (gateway.api.handle logs it ``client_closed``); a journaled completion is charged only
-once its whole body is sent to a client still there (``Reply.delivered``). A stream is sent event by
-event; when its client goes away the relay is cancelled, which records what was produced
-(gateway.api._relay).
+Every other request, a Host not allowed and plain HTTP under ``SECURE_SSL_REDIRECT`` go to Django's
+application; the host check and the security headers are core.security's, as Django's middleware
+applies them. ``Client`` watches for ``http.disconnect`` once the body is in: a client that leaves
+cancels its request. Why this door exists and what it answers: gateway/ARCHITECTURE.md.
 """
 
 import asyncio
@@ -32,15 +17,15 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError, connections
 from django.http import HttpRequest
-from django.http.request import split_domain_port, validate_host
 from django.utils import translation
 
+from core import security
 from core.api import as_service_unavailable
 from core.errors import ServiceUnavailable
 from core.languages import language_from_accept_language
 from orgs.audit import client_ip
 
-from . import api, database, hot, leases
+from . import api, database, leases, snapshots
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +47,8 @@ class ChatCompletions:
         secure = _secure(scope, headers)
         if not secure and settings.SECURE_SSL_REDIRECT:
             return await self.django_application(scope, receive, send)
-        domain, _port = split_domain_port(headers.get("host", ""))
-        if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
-            reply = api.error_reply(400, "invalid_host", "The Host header is not one this server answers to.")
-            return await _send(reply, send, None, secure=secure)
+        if not security.host_allowed(headers.get("host", "")):  # Django answers it, as it would anyway
+            return await self.django_application(scope, receive, send)
         raw_body = await _read_body(receive, limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         if raw_body is DISCONNECTED:  # the client went away before its body was in: nobody to answer
             return
@@ -82,7 +65,8 @@ class ChatCompletions:
             client.stop()
 
     async def _reply(self, scope, headers, raw_body) -> api.Reply:
-        direct = connections["default"].vendor == "postgresql"
+        # PostgreSQL: the charge is written on the event loop's own connections (gateway.database).
+        on_loop_connection = connections["default"].vendor == "postgresql"
         # The messages of the answer follow Accept-Language, as under Django (core.middleware).
         language = language_from_accept_language(headers.get("accept-language", ""))
         try:
@@ -91,7 +75,7 @@ class ChatCompletions:
                     scope["method"],
                     headers.get("authorization", ""),
                     raw_body,
-                    direct=direct,
+                    on_loop_connection=on_loop_connection,
                     client_ip=partial(_client_address, scope, headers),
                 )
         except database.Unavailable as error:  # waited for the database as long as a request may
@@ -164,7 +148,7 @@ async def _lifespan(receive, send) -> None:
     connections and the one Django's thread kept are closed (Django itself has no lifespan handling,
     so these messages stop here). Leases on keys' caps (gateway.leases) are taken on this event loop
     only: started here, and given back at shutdown; and the endpoint's snapshots are kept warm from
-    here (gateway.hot.keep_warm)."""
+    here (gateway.snapshots.keep_warm)."""
     keeper = None
     while True:
         message = await receive()
@@ -172,7 +156,7 @@ async def _lifespan(receive, send) -> None:
             gc.collect()
             gc.freeze()
             await leases.start()
-            keeper = asyncio.ensure_future(hot.keep_warm())
+            keeper = asyncio.ensure_future(snapshots.keep_warm())
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             if keeper is not None:
@@ -250,20 +234,11 @@ async def _read_body(receive, *, limit: int | None) -> bytes | None:
 def _response_headers(reply: api.Reply, *, secure: bool) -> list[tuple[bytes, bytes]]:
     headers = {
         "content-type": reply.content_type,
-        "x-content-type-options": "nosniff",
-        "referrer-policy": settings.SECURE_REFERRER_POLICY or "same-origin",
-        "x-frame-options": "DENY",
+        **{name.lower(): value for name, value in security.response_headers(secure=secure).items()},
         **{name.lower(): value for name, value in reply.headers.items()},
     }
     if reply.events is None:
         headers["content-length"] = str(len(reply.body))
-    if settings.SECURE_HSTS_SECONDS and secure:
-        hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
-        if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
-            hsts += "; includeSubDomains"
-        if settings.SECURE_HSTS_PRELOAD:
-            hsts += "; preload"
-        headers["strict-transport-security"] = hsts
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
 
 

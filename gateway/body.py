@@ -1,24 +1,8 @@
 """The chat request's body, checked before anything is held or sent.
 
-``parse_body`` is the whole of it: every way a body can be wrong that the gateway can see is a 400 in
-the error envelope here, before admission holds anything against the key's cap or rate limits and
-before a provider is called, so that nothing after it can fail on the caller's input (a 500, or a
-local failure counted against a provider's health, gateway.routing).
-
-What it refuses, and with which code:
-
-* not UTF-8, not JSON, not an object, ``NaN``/``Infinity``: ``invalid_json``;
-* nested deeper than ``MAX_DEPTH`` (arrays and objects): ``json_too_deep`` (Python's parser gives up
-  somewhere near a thousand levels with a RecursionError, and so would encoding the body again);
-* a lone surrogate (``"\\ud800"``) or a NUL character in any string, object keys included:
-  ``invalid_text`` (core.text), ``param`` naming where (``messages[0].content``, ``user``);
-* ``model``, ``messages`` and its entries, ``max_tokens``, ``stream``, ``n`` as before (their own
-  codes, below);
-* a field of the wrong type among those the OpenAI API types (``FIELD_TYPES``, ``stream_options``
-  and its ``include_usage`` included): ``invalid_type``, ``param`` naming the field, as OpenAI's
-  own API answers it.
-
-Everything else passes through to the provider as it came.
+``parse_body`` answers every way a body can be wrong with a 400 in the error envelope, so that nothing
+after it can fail on the caller's input; what it refuses and with which code: gateway/ARCHITECTURE.md
+(module table) and the tests in tests/gateway/test_malformed_bodies.py.
 """
 
 import json

@@ -1,20 +1,9 @@
 """PostgreSQL for the chat endpoint: the event loop's own connections, and waiting for the database
 with a deadline.
 
-Django's ORM runs in a thread; the endpoint's one statement per request (gateway.recording) runs here
-instead, on the event loop, so it costs a round trip and no hop to a thread. The connections use
-Django's own connection settings, in autocommit mode, from a small pool per event loop (a connection
-cannot cross loops). Only requests that come in through gateway.asgi use it: a request through
-Django (the test client) may be inside a transaction of Django's, which only Django's connection sees.
-
-While PostgreSQL is unreachable the endpoint fails fast rather than queueing: ``in_thread()`` (a cold
-snapshot load, a refusal's log line) gives up once one of its database calls has waited
-``DATABASE_WAIT_SECONDS`` (a queue that moves is load, and is waited for), and after a database error
-(a connection refused or broken; not a timeout, which may be load) ``Unavailable`` is raised at once for
-``RETRY_SECONDS``, so requests do not each wait in turn for a database known to be down.
-gateway.asgi answers ``Unavailable`` and any database error with a 503 and ``Retry-After``. The pools
-give up a reconnection after ``DATABASE_RECONNECT_SECONDS`` and start again when a request needs
-one, so service resumes by itself shortly after the database returns.
+``pool()`` is a small autocommit pool per event loop on Django's connection settings, for requests
+that came in through gateway.asgi; ``in_thread()`` runs Django's ORM work with a deadline and
+``Unavailable`` fails fast while the database is down. See gateway/ARCHITECTURE.md, "Fail fast".
 """
 
 import asyncio

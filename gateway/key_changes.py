@@ -1,27 +1,9 @@
 """A key revoked or changed: every web process stops serving it from memory at once.
 
-The chain, from where a key changes to every process:
-
-1. Whatever changes what a key carries (revoking or editing it, its creator's role, a removal, a
-   deactivation; apikeys.receivers and apikeys.services, through ``apikeys.auth_cache.forget``)
-   sends the signal ``apikeys.auth_cache.keys_changed`` with the keys' hashes.
-2. ``keys_changed`` here (connected in gateway.apps) drops the keys' snapshots in this process
-   (gateway.hot) and ``publish``es them, both now and again at the commit: a marker per key in Redis
-   (``marker_key``, for ``NEXEVO_HOT_CACHE_SECONDS`` + 1 s, so it outlives any snapshot read before
-   the change) and one message on ``channel()``.
-3. Every uvicorn process is subscribed (``start``, from gateway.leases.start). As the message
-   arrives, its subscriber drops the keys' snapshots, their leases on the caps (gateway.leases) and
-   on the rate limits (gateway.ratelimits), and moves ``epoch()``.
-
-Admission admits from memory only when nothing can be waiting (gateway.admission): ``trusted(since=
-epoch)`` is True when the subscription is up, nothing has arrived on it that the event loop has not
-handled (the socket polled and redis-py's buffer asked, on every such request), and no key changed
-since ``epoch()`` was taken before the key was read. Otherwise the request's Redis call checks the
-key's marker: while the subscription is down, and in a process without one (Django's door, a
-shell), every request makes that check. The subscription is pinged every ``PING_SECONDS``; one that
-does not answer within ``PONG_SECONDS`` is dropped and made again (a connection can die without a
-word). The channel and marker names are those of earlier releases, so processes of both hear each
-other during a deploy.
+``keys_changed`` (connected in gateway.apps) drops the keys here and ``publish``es a marker per key
+and a message; every uvicorn process's subscription (``start``) drops them there and moves
+``epoch()``; ``caught_up(since=epoch)`` says whether a request may be admitted from memory. The
+chain and its guarantees: gateway/ARCHITECTURE.md, "Key changes".
 """
 
 import asyncio
@@ -39,7 +21,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from . import hot, leases, ratelimits, redis_clients
+from . import leases, ratelimits, redis_clients, snapshots
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +66,7 @@ def keys_changed(sender=None, *, key_hashes, **kwargs) -> None:
         return
 
     def drop_and_publish() -> None:
-        hot.invalidate([("key", key_hash) for key_hash in key_hashes])
+        snapshots.invalidate([("key", key_hash) for key_hash in key_hashes])
         publish(key_hashes)
 
     drop_and_publish()
@@ -119,7 +101,7 @@ async def changed_recently(key_hash: str) -> bool:
 
 
 def epoch() -> int:
-    """Take it before reading a key: ``trusted(since=...)`` then says whether a key changed since."""
+    """Take it before reading a key: ``caught_up(since=...)`` then says whether a key changed since."""
     return _epoch
 
 
@@ -134,7 +116,7 @@ def live() -> bool:
         return False
 
 
-async def trusted(since: int | None = None) -> bool:
+async def caught_up(since: int | None = None) -> bool:
     """Subscribed, and nothing has come on the subscription that the event loop has not handled:
     every key changed before now is dropped here too. With ``since`` (an ``epoch()``), also no key
     changed since then: a key read after it is as current as the messages say."""
@@ -146,7 +128,7 @@ async def trusted(since: int | None = None) -> bool:
 def _drop_here(key_hashes: list[str]) -> None:
     global _epoch
     _epoch += 1
-    hot.invalidate([("key", key_hash) for key_hash in key_hashes])
+    snapshots.invalidate([("key", key_hash) for key_hash in key_hashes])
     leases.give_back_leases_of(key_hashes)
     ratelimits.forget(key_hashes)
 
@@ -242,7 +224,7 @@ class _Subscription:
         if kind == "message":
             _drop_here(message["data"].decode("ascii", "replace").split())
         elif kind == "subscribe":
-            hot.clear()  # read before this subscription: a key changed meanwhile was not heard of
+            snapshots.clear()  # read before this subscription: a key changed meanwhile was not heard of
             _epoch += 1
             self.subscribed, self.unreachable = True, False
         elif kind == "pong" and self.pong is not None:
@@ -261,7 +243,7 @@ class _Subscription:
                 return
 
     def _lost(self) -> None:
-        """Nothing is heard of while unsubscribed: keys read from now on are not trusted, and the
+        """Nothing is heard of while unsubscribed: keys read from now on are not caught up with, and the
         leases on caps go back (gateway.leases keeps none until the subscription is back)."""
         global _epoch
         if self.connection is None and not self.subscribed:

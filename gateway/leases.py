@@ -1,31 +1,9 @@
 """Leases on keys' spend caps, so that a web process admits most requests without a Redis round trip,
 and this process's holdings on the counters (what it holds, its heartbeat, give-backs until they land).
 
-Without leases every capped request holds its worst case on the key's Redis counter before the
-provider is called (gateway.admission), one round trip each. With them, a process that asks for a
-hold asks for a little more than it needs (``LEASE_REQUESTS`` more of the same request's worst case,
-never more than half of what the cap has left) and keeps the rest here as the key's lease. Later
-requests of the key are held from the lease in memory; a request that settles gives back what it
-did not spend (one that cost more than its worst case adds the difference to the counter). The
-counter in Redis always counts every lease in full, so however the processes
-race, the key's spend stays within its cap: a lease only moves where the check happens. Near the
-cap the grants shrink to the request itself, as without leases.
-
-A lease goes back to the counter (what is left of it) once unused for ``IDLE_SECONDS``, after
-``MAX_SECONDS`` in any case, when its key is revoked or changed, and when the server stops. What a
-process that dies held (its leases, its requests' holds) is given back by the beat job once its
-heartbeat is stale (below); until then it can refuse a request near the cap, never let one past.
-
-Leases are kept only while this process hears of keys revoked or changed (gateway.key_changes,
-whose subscription ``start()`` starts): a request is held from a lease only when
-``key_changes.trusted()`` says nothing unheard of can be waiting; otherwise it makes the per-request
-Redis call, which checks the key's marker. The subscription's messages give back the keys' leases
-(``give_back_leases_of``), and a lost subscription gives back every lease (``give_back_all``).
-
-Leases exist only on an event loop where ``start()`` ran: gateway.asgi's lifespan, that is under
-uvicorn with ``REDIS_URL``. Everywhere else (Django's door, the tests' hand-made requests)
-admission holds per request as before. The rate limits' leases (gateway.ratelimits) live on the same
-loop, and are given back by this module's sweeper and at ``stop()``.
+A grant holds a few more worst cases than the request needs; the counter in Redis counts every lease
+in full, so a lease only moves where the cap is checked. How leases are sized, when they go back,
+and what a dead process leaves: gateway/ARCHITECTURE.md, "Spend counters and leases".
 """
 
 import asyncio
@@ -43,7 +21,7 @@ from urllib.parse import urlparse
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from . import key_changes, redis_clients, spend_counters
+from . import clock, key_changes, redis_clients, spend_counters
 
 logger = logging.getLogger(__name__)
 
@@ -188,7 +166,7 @@ class _Keeper(threading.Thread):
         while True:
             self.woken.wait(settings.NEXEVO_GIVE_BACK_RETRY_SECONDS)
             self.woken.clear()
-            now = time.monotonic()
+            now = clock.now()
             try:
                 if now >= next_beat:
                     self.heartbeat()
@@ -213,7 +191,7 @@ class _Keeper(threading.Thread):
         """Sends what is pending, in order, until Redis fails (or ``deadline``); True once none is."""
         with self.lock:
             while self.pending:
-                if deadline is not None and time.monotonic() > deadline:
+                if deadline is not None and clock.now() > deadline:
                     return False
                 settlement = self.pending[0]
                 try:
@@ -316,7 +294,7 @@ def take(counter: str, *, cap: int, amount: int) -> str | None:
     if lease is None or lease.cap != cap or lease.free < amount or lease.holder != holder():
         return None
     lease.free -= amount
-    lease.used_at = time.monotonic()
+    lease.used_at = clock.now()
     return lease.holder
 
 
@@ -386,7 +364,7 @@ def keep(
     if read_at is not None and read_at != key_changes.epoch():
         _settle_soon(counter, holder, release=amount)
         return
-    now = time.monotonic()
+    now = clock.now()
     lease = _leases.get(counter)
     if lease is not None and (lease.cap != cap or lease.holder != holder):
         if lease.key_hash == key_hash:  # the cap changed, or the holder: the old lease goes back
@@ -424,7 +402,7 @@ def release(counter: str, *, holder: str, cap: int, amount: int, worst: int) -> 
     if lease is not None and lease.cap == cap and lease.holder == holder and live():
         lease.limit = max(lease.limit, (LEASE_REQUESTS + 1) * worst)
         _add(lease, amount)
-        lease.used_at = time.monotonic()
+        lease.used_at = clock.now()
     else:
         _settle_soon(counter, holder, release=amount)
 
@@ -452,7 +430,7 @@ def sweep(now: float | None = None) -> None:
     limits' leases likewise (gateway.ratelimits)."""
     from . import ratelimits
 
-    now = time.monotonic() if now is None else now
+    now = clock.now() if now is None else now
     ratelimits.sweep(now)
     for lease in list(_leases.values()):
         if now - lease.used_at >= IDLE_SECONDS or now - lease.granted_at >= MAX_SECONDS:
@@ -520,17 +498,17 @@ def final_give_back(seconds: float | None = None) -> bool:
     """What waits for Redis, sent for ``seconds`` at most (``NEXEVO_GIVE_BACK_FINAL_SECONDS``); then,
     if this process holds nothing any more, its holder is removed. True once nothing is left."""
     seconds = settings.NEXEVO_GIVE_BACK_FINAL_SECONDS if seconds is None else seconds
-    deadline = time.monotonic() + seconds
+    deadline = clock.now() + seconds
     keeper = _keepers.get(os.getpid())
     while keeper is not None and not keeper.flush(deadline):
-        if time.monotonic() > deadline:
+        if clock.now() > deadline:
             logger.warning(
                 "%d give-backs could not reach Redis before shutdown; the beat job makes them once this "
                 "process's heartbeat is stale.",
                 len(keeper.pending),
             )
             return False
-        time.sleep(min(settings.NEXEVO_GIVE_BACK_RETRY_SECONDS, max(deadline - time.monotonic(), 0)))
+        time.sleep(min(settings.NEXEVO_GIVE_BACK_RETRY_SECONDS, max(deadline - clock.now(), 0)))
     current = _current()
     if current.registered:
         try:

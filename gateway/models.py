@@ -179,3 +179,38 @@ class KeyReservation(models.Model):
 
     def __str__(self):
         return f"{self.api_key_id} {self.amount_usd}"
+
+
+class ModelRating(models.Model):
+    """A model's ratings over the last ``window_days``, across every organization: its feedback's
+    positive rate, and the median latency, error rate and output speed from the request log. Written
+    by the hourly job (gateway.ratings); pages and GET /v1/models read it, nothing computes it per
+    view. A figure is stored only where gateway.ratings allows it to be published; below that it is
+    null, so no organization's own numbers are kept here or shown."""
+
+    model = models.OneToOneField(GatewayModel, on_delete=models.CASCADE, related_name="rating")
+    positive_rate = models.DecimalField(
+        max_digits=4, decimal_places=3, null=True, blank=True, help_text="Thumbs up over all ratings."
+    )
+    ratings = models.PositiveIntegerField(null=True, blank=True, help_text="Feedback counted.")
+    p50_latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    error_rate = models.DecimalField(max_digits=4, decimal_places=3, null=True, blank=True)
+    output_tokens_per_second = models.DecimalField(max_digits=9, decimal_places=1, null=True, blank=True)
+    requests = models.PositiveIntegerField(null=True, blank=True, help_text="Requests counted.")
+    window_days = models.PositiveSmallIntegerField(default=30)
+    computed_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.model_id} ratings"
+
+    @property
+    def has_feedback(self) -> bool:
+        return self.positive_rate is not None
+
+    @property
+    def has_requests(self) -> bool:
+        return self.p50_latency_ms is not None
+
+    @property
+    def published(self) -> bool:
+        return self.has_feedback or self.has_requests

@@ -1,46 +1,9 @@
 """Rate limits of the chat endpoint: requests and tokens per minute per key, and failed
 authentication per client address.
 
-**The limits.** A key's ``requests_per_minute`` and ``tokens_per_minute`` (apikeys.ApiKey), or when
-empty its organization's plan's (billing.Plan). Each is a bucket that holds a minute's worth: a
-request takes one request and its tokens from the key's buckets, and they refill continuously, a
-limit's sixtieth every second, up to the full limit. So a key may send its whole minute at once
-and then one request every 60/limit seconds, and the ``x-ratelimit-reset-*`` headers say how long
-until its buckets are full again, as OpenAI's do (``"1s"``, ``"6m0s"``, ``"20ms"``). A request that
-does not fit is refused with a 429 ``rate_limit_exceeded``, ``Retry-After`` the whole seconds until
-it would fit, and nothing is held or counted for it.
-
-**Tokens are counted twice.** Only the provider knows a request's tokens, after it answered. Up front
-a request counts its prompt estimated at one token per four bytes of its messages and tools, plus
-its ``max_tokens`` when it sets one (the most its answer may use; as OpenAI counts). Once its usage
-is recorded the count is corrected to what the provider reported (down, or up: a request without
-``max_tokens`` adds its answer then), and a failed request counts no tokens. So the tokens limit
-refuses a request whose estimate does not fit in what is left; what the requests in flight use
-beyond their estimate is taken from the next moments' refill (the bucket can go past the limit,
-and then refuses until it is back under). A request whose estimate alone is more than the limit
-can never fit: it is refused saying so.
-
-**Across processes.** With ``REDIS_URL`` the buckets are a Redis hash per key (``nexevo:rate:<key
-id>``: the requests and tokens used, and when), taken from and refilled by one Lua script on Redis's
-clock. Under uvicorn (gateway.asgi's lifespan, where gateway.leases runs) a process does not call
-Redis per request: like the leases on caps, it takes a little more than the request needs
-(``LEASE_REQUESTS`` requests, or a ``LEASE_SHARE`` of the limit if more, and as many times the
-request's tokens; never more than half of what is left) and admits the next requests of the key
-from that, in memory, correcting tokens there too. Redis counts the lease in full, so the limit holds
-however many processes share a key; what a lease has left goes back after ``IDLE_SECONDS`` unused and
-after ``MAX_SECONDS`` in any case (and when the server stops). What it trades: another process's
-unused lease (a few requests, for at most a second or two) can refuse a request that would have fit,
-and the remaining counts in the headers are this process's view (exact without leases). Elsewhere
-(Django's door: the tests' client, a WSGI server) each request calls Redis once when admitted and
-once more to correct its tokens. **Without ``REDIS_URL``**, or while Redis does not answer, the
-buckets live in each process's memory: the limits then hold per process, not across them.
-
-**Failed authentication.** A client address (as orgs.audit.client_ip reads it, behind
-``TRUSTED_PROXY_COUNT`` proxies) that sent more than ``NEXEVO_CHAT_AUTH_FAILURES_PER_MINUTE`` (30)
-requests with a missing, malformed, unknown, revoked or expired key in a minute gets 429
-``rate_limit_exceeded`` on every chat request, whatever its key, until the minute is over. Counted in
-Redis (one call per failed request, none for the others: each process remembers the addresses it
-saw refused), else per process.
+Token buckets (a Redis hash per key, one Lua script; per process without Redis), leased a few
+requests ahead under uvicorn as the caps are. How tokens are counted twice, what leasing trades and
+the failed-authentication limit: gateway/ARCHITECTURE.md, "Rate limits".
 """
 
 import asyncio
@@ -48,12 +11,13 @@ import dataclasses
 import logging
 import math
 import threading
-import time
 
 from django.conf import settings
 from django.utils.translation import gettext as _
 
 from core.errors import RateLimited
+
+from . import clock
 
 logger = logging.getLogger(__name__)
 
@@ -216,7 +180,7 @@ class _MemoryBuckets:
             used_requests, used_tokens = self._level(key_id, limits)
             if used_requests + 1 > limits.requests or used_tokens + tokens > limits.tokens:
                 return False, used_requests, used_tokens
-            self._buckets[key_id] = [used_requests + 1, used_tokens + tokens, time.monotonic()]
+            self._buckets[key_id] = [used_requests + 1, used_tokens + tokens, clock.now()]
             return True, used_requests + 1, used_tokens + tokens
 
     def give(self, key_id: str, limits: Limits, requests: float, tokens: float) -> None:
@@ -226,7 +190,7 @@ class _MemoryBuckets:
             self._buckets[key_id] = [
                 max(used_requests - requests, 0.0),
                 max(used_tokens - tokens, 0.0),
-                time.monotonic(),
+                clock.now(),
             ]
             if len(self._buckets) > 100_000:  # an idle bucket is empty: forget those
                 self._forget_idle()
@@ -235,11 +199,11 @@ class _MemoryBuckets:
         bucket = self._buckets.get(key_id)
         if bucket is None:
             return 0.0, 0.0
-        elapsed = time.monotonic() - bucket[2]
+        elapsed = clock.now() - bucket[2]
         return _refilled(bucket[0], limits.requests, elapsed), _refilled(bucket[1], limits.tokens, elapsed)
 
     def _forget_idle(self) -> None:
-        now = time.monotonic()
+        now = clock.now()
         for key_id in [k for k, bucket in self._buckets.items() if now - bucket[2] > WINDOW_SECONDS]:
             del self._buckets[key_id]
 
@@ -399,7 +363,7 @@ def _give_back(key_id: str, lease: _Lease) -> None:
 def sweep(now: float | None = None) -> None:
     """Gives back the leases unused for ``IDLE_SECONDS`` or older than ``MAX_SECONDS`` (gateway.leases'
     sweeper calls it)."""
-    now = time.monotonic() if now is None else now
+    now = clock.now() if now is None else now
     for key_id, lease in list(_leases.items()):
         if now - lease.used_at >= IDLE_SECONDS or now - lease.granted_at >= MAX_SECONDS:
             _give_back(key_id, _leases.pop(key_id))
@@ -474,7 +438,7 @@ def _from_lease(api_key, limits: Limits, tokens: int) -> Grant | None:
     lease = _leases.get(api_key.pk)
     if lease is None or lease.limits != limits or lease.free_requests < 1 or lease.free_tokens < tokens:
         return None
-    now = time.monotonic()
+    now = clock.now()
     lease.free_requests -= 1
     lease.free_tokens -= tokens
     lease.used_at = now
@@ -531,7 +495,7 @@ async def _take_leasing(
             State(limits, used_requests, used_tokens),
             counted_in="memory",
         )
-    now = time.monotonic()
+    now = clock.now()
     lease = _leases.get(key_id)  # what other requests of this key did meanwhile
     if lease is None or lease.limits != limits:
         if lease is not None:
@@ -627,7 +591,7 @@ def address_blocked(address: str | None) -> RateLimitExceeded | None:
     until = _blocked.get(address)
     if until is None:
         return None
-    left = until - time.monotonic()
+    left = until - clock.now()
     if left <= 0:
         del _blocked[address]
         return None
@@ -672,12 +636,12 @@ async def authentication_failed(address: str | None) -> RateLimitExceeded | None
         return None
     if len(_blocked) > 100_000:
         _blocked.clear()
-    _blocked[address] = time.monotonic() + left
+    _blocked[address] = clock.now() + left
     return _too_many_failures(left)
 
 
 def _count_failure_in_memory(address: str) -> tuple[int, float]:
-    now = time.monotonic()
+    now = clock.now()
     with _failures_lock:
         entry = _failures.get(address)
         if entry is None or entry[1] <= now:

@@ -35,7 +35,8 @@ from core.ids import new_id
 from core.money import from_micros, to_micros
 
 from . import admission as admission_service
-from . import database, hot, routing
+from . import database, routing
+from . import snapshots as hot
 from .models import RequestLog
 
 logger = logging.getLogger(__name__)

@@ -1,11 +1,7 @@
-"""The gateway's Redis clients, on ``REDIS_URL``: one blocking client per process (Django's threads,
-the beat jobs, the holdings' keeper thread) and one asyncio client per event loop (the chat endpoint).
-
-Both time out after ``REDIS_SOCKET_TIMEOUT_SECONDS`` and share the process's memory of an outage
-(core.cache.fail_fast: one timeout per few seconds, not one per call). The asyncio client never
-retries a command: one that timed out may have run, and a give-back sent twice would count twice
-(the cap could be passed); callers take a ``RedisError`` as "Redis is unavailable". The key-changes
-subscription has a connection of its own (gateway.key_changes).
+"""The gateway's Redis clients, on ``REDIS_URL``: one blocking client per process and one asyncio
+client per event loop, both failing fast during an outage (core.cache.fail_fast). The asyncio client
+never retries a command: one that timed out may have run, and a give-back sent twice would count
+twice. See gateway/ARCHITECTURE.md, "Fail fast".
 """
 
 import asyncio

@@ -18,7 +18,7 @@ from billing.pricing import BALANCED_MODEL, FAST_MODEL, UnknownModel
 from core.errors import ServiceError
 from feedback.selectors import model_feedback_by_organization
 
-from . import hot, router
+from . import router, snapshots
 from .models import GatewayModel, OrganizationProviderKey, PoolCandidate, PoolTier, Region, RequestLog
 
 REGIONS_BY_POLICY = {
@@ -119,7 +119,7 @@ class Catalog:
 
 
 def catalog() -> Catalog:
-    return hot.get("catalog", Catalog.load)
+    return snapshots.get("catalog", Catalog.load)
 
 
 def provider_keys(organization_id: str) -> dict[str, str]:
@@ -131,7 +131,7 @@ def provider_keys(organization_id: str) -> dict[str, str]:
             for own in OrganizationProviderKey.objects.filter(organization_id=organization_id)
         }
 
-    return hot.get(("provider_keys", organization_id), load)
+    return snapshots.get(("provider_keys", organization_id), load)
 
 
 def route(*, api_key, model: str) -> Route:
@@ -175,7 +175,7 @@ _rng = random.Random(settings.NEXEVO_ROUTER_SEED)
 
 def reseed(seed: int | None) -> None:
     _rng.seed(seed)
-    hot.clear()
+    snapshots.clear()
 
 
 # The error codes of requests that a provider failed (gateway.router: what counts against a model's
@@ -187,9 +187,9 @@ def ratings(models: list[str]) -> dict[str, tuple[float, float]]:
     """(positive, negative) per model as the router weighs them (gateway.router): thumbs over the
     feedback window and provider faults of the last hour, each organization counting for at most
     ``router.organization_weight()`` ratings of a model. Read at most every
-    ``NEXEVO_ROUTER_RATINGS_SECONDS`` per process (gateway.hot), so the hot path usually skips these
+    ``NEXEVO_ROUTER_RATINGS_SECONDS`` per process (gateway.snapshots), so the hot path usually skips these
     two queries."""
-    return hot.get(
+    return snapshots.get(
         ("ratings", tuple(sorted(models))),
         lambda: _ratings_read(models),
         seconds=settings.NEXEVO_ROUTER_RATINGS_SECONDS,

@@ -14,7 +14,15 @@ from billing.models import ModelPrice, UsageRecord
 from feedback.models import Feedback
 
 from .errors import explain, explain_for_key
-from .models import GatewayModel, OrganizationProviderKey, PoolTier, Provider, RequestLog, RequestStatus
+from .models import (
+    GatewayModel,
+    ModelRating,
+    OrganizationProviderKey,
+    PoolTier,
+    Provider,
+    RequestLog,
+    RequestStatus,
+)
 
 
 def requests_of_organization(*, organization) -> QuerySet[RequestLog]:
@@ -149,6 +157,8 @@ class LibraryEntry:
     capabilities: dict[str, bool]  # a pool's: what every one of its candidates has
     pools: list[str]
     candidates: list[str] | None  # a pool's candidates under the policy; None for a real model id
+    # What the hourly job (gateway.ratings) published for it; None for a pool, or before any is.
+    rating: ModelRating | None = None
 
 
 CAPABILITY_FIELDS = {
@@ -160,10 +170,10 @@ CAPABILITY_FIELDS = {
 
 
 def models_in_regions(regions) -> QuerySet[GatewayModel]:
-    """Every model switched on whose provider is in ``regions``, with its provider and pools."""
+    """Every model switched on whose provider is in ``regions``, with its provider, ratings and pools."""
     return (
         GatewayModel.objects.filter(enabled=True, provider__region__in=list(regions))
-        .select_related("provider")
+        .select_related("provider", "rating")
         .prefetch_related("pools")
         .order_by("public_id")
     )
@@ -171,15 +181,17 @@ def models_in_regions(regions) -> QuerySet[GatewayModel]:
 
 def model_library(*, organization, regions, plan) -> list[LibraryEntry]:
     """The pools, then every model switched on in ``regions`` (a key's routing policy), priced under
-    ``plan`` for ``organization`` (``byok`` where it keeps its own key for the provider). Four queries
-    whatever the number of models."""
+    ``plan`` for ``organization`` (``byok`` where it keeps its own key for the provider; no
+    organization, a visitor who is not signed in: none). Four queries whatever the number of models."""
     models = list(models_in_regions(regions))
     prices = {price.model: price for price in ModelPrice.objects.all()}  # a few hundred rows at most
-    own_keys = set(
-        OrganizationProviderKey.objects.filter(organization=organization).values_list(
-            "provider_id", flat=True
+    own_keys = set()
+    if organization is not None:
+        own_keys = set(
+            OrganizationProviderKey.objects.filter(organization=organization).values_list(
+                "provider_id", flat=True
+            )
         )
-    )
     by_pool = {tier.label: [] for tier in PoolTier}
     real = []
     for model in models:
@@ -210,9 +222,18 @@ def model_library(*, organization, regions, plan) -> list[LibraryEntry]:
                 capabilities={name: getattr(model, field) for name, field in CAPABILITY_FIELDS.items()},
                 pools=pool_names,
                 candidates=None,
+                rating=_published_rating(model),
             )
         )
     return [_pool_entry(pool, candidates, plan) for pool, candidates in by_pool.items()] + real
+
+
+def _published_rating(model: GatewayModel) -> ModelRating | None:
+    try:
+        rating = model.rating
+    except ModelRating.DoesNotExist:
+        return None
+    return rating if rating.published else None
 
 
 def _pool_entry(pool: str, candidates: list[GatewayModel], plan) -> LibraryEntry:

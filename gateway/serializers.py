@@ -33,6 +33,37 @@ class ModelCapabilitiesSerializer(serializers.Serializer):
     reasoning = serializers.BooleanField(help_text="Reasons before it answers.")
 
 
+class ModelRatingsSerializer(serializers.Serializer):
+    """What gateway.ratings publishes: a figure is null where too few ratings or requests, or too few
+    organizations, stand behind it for it to say anything but one organization's own numbers."""
+
+    positive_rate = serializers.DecimalField(
+        max_digits=4,
+        decimal_places=3,
+        allow_null=True,
+        help_text="Thumbs up over all feedback on it, as a fraction (`0.875`); null below 20 ratings "
+        "from at least 3 organizations.",
+    )
+    ratings = serializers.IntegerField(allow_null=True, help_text="The feedback counted; null with the rate.")
+    p50_latency_ms = serializers.IntegerField(
+        allow_null=True, help_text="Median time to a whole answer, in milliseconds."
+    )
+    error_rate = serializers.DecimalField(
+        max_digits=4,
+        decimal_places=3,
+        allow_null=True,
+        help_text="Requests that reached it and failed, as a fraction (refusals are not counted).",
+    )
+    output_tokens_per_second = serializers.DecimalField(
+        max_digits=9, decimal_places=1, allow_null=True, help_text="Completion tokens per second of latency."
+    )
+    requests = serializers.IntegerField(
+        allow_null=True, help_text="The requests counted; null below 20 from at least 3 organizations."
+    )
+    window_days = serializers.IntegerField(help_text="The days counted, up to now.")
+    computed_at = serializers.DateTimeField(help_text="When the figures were last computed (hourly).")
+
+
 class ModelSerializer(serializers.Serializer):
     id = serializers.CharField(
         help_text="What to send as `model`, e.g. `openai/gpt-4o-mini` or `nexevo/fast`."
@@ -66,16 +97,11 @@ class ModelSerializer(serializers.Serializer):
         allow_null=True,
         help_text="A pool's candidates under the key's routing policy; null for a real model id.",
     )
-    ratings = DocumentedField(
-        read_only=True,
-        default=None,
-        schema={
-            "type": "object",
-            "nullable": True,
-            "additionalProperties": True,
-            "description": "Ratings from feedback and the request log, across all organizations; null "
-            "until there are enough of them.",
-        },
+    ratings = ModelRatingsSerializer(
+        source="rating",
+        allow_null=True,
+        help_text="Ratings from feedback and the request log over the last 30 days, across all "
+        "organizations together; null for a pool, and until there are enough of them.",
     )
 
     @extend_schema_field({"type": "string", "enum": ["model"]})
@@ -85,11 +111,6 @@ class ModelSerializer(serializers.Serializer):
     @extend_schema_field({"type": "integer", "minimum": 0, "description": "Unix time it was first offered."})
     def get_created(self, entry) -> int:
         return int(entry.created.timestamp()) if entry.created else 0
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        data["ratings"] = None
-        return data
 
 
 class ModelListSerializer(serializers.Serializer):

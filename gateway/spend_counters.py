@@ -1,15 +1,9 @@
 """The spend counters that hold requests' worst cases against keys' monthly caps (gateway.admission
 decides what to hold; these count it), and every web process's *holdings* on them in Redis.
 
-* The Redis counter (with ``REDIS_URL``, ``redis_reserve``): one Redis integer per key and month,
-  in micro-dollars, holding the committed spend plus the holds in flight and every process's lease
-  (gateway.leases). ``_RESERVE`` seeds it from the database when it is missing and checks-and-adds
-  atomically. It expires after ``COUNTER_IDLE_SECONDS`` without a hold. Every hold on it is also
-  written, in the same script, in its holder's holdings (one web process: gateway.leases.holder),
-  which the beat job gives back once that process's heartbeat stops (``dead_holdings_give_back``).
-* The database counter (without Redis, ``database_reserve``): a ``KeyReservation`` row per request
-  in flight, checked under a lock on the key's row. A reservation older than
-  ``NEXEVO_RESERVATION_TTL_SECONDS`` no longer counts.
+With ``REDIS_URL`` a Redis integer per key and month (``redis_reserve``, one Lua script that also
+writes the holder's holdings; ``dead_holdings_give_back`` for a process that died); without it a
+``KeyReservation`` row per request (``database_reserve``). See gateway/ARCHITECTURE.md.
 """
 
 import datetime

@@ -4,7 +4,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from . import journal, spend_counters
+from . import journal, ratings, spend_counters
 from .models import KeyReservation, RequestLog
 
 # The usage journal's sweep stops after this long; the next one (30 s later) goes on.
@@ -54,3 +54,9 @@ def give_back_dead_holdings() -> int:
     if not settings.REDIS_URL:
         return 0
     return spend_counters.dead_holdings_give_back()
+
+
+@shared_task(acks_late=True)
+def refresh_model_ratings() -> int:
+    """Recomputes every model's ratings (gateway.ratings) for the library and GET /v1/models."""
+    return ratings.ratings_refresh()

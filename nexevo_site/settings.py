@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "conversations",
     "feedback",
     "gateway",
+    "library",
     "alerts",
     "django_celery_beat",
 ]
@@ -240,6 +241,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-invitations": {"task": "orgs.tasks.expire_invitations", "schedule": 15 * 60},
     "deliver-due-webhooks": {"task": "alerts.tasks.deliver_due_webhooks", "schedule": 30},
     "record-usage-journal": {"task": "gateway.tasks.record_usage", "schedule": 30},
+    "refresh-model-ratings": {"task": "gateway.tasks.refresh_model_ratings", "schedule": 60 * 60},
     # Runs often (a few Redis calls when no process died), so a key whose holds a crashed web
     # process left on its cap gets them back within NEXEVO_HOLDER_TTL_SECONDS plus this interval.
     "give-back-dead-holdings": {
@@ -354,10 +356,12 @@ NEXEVO_CHAT_AUTH_FAILURES_PER_MINUTE = env_int("NEXEVO_CHAT_AUTH_FAILURES_PER_MI
 # How often each process re-reads the router's ratings, and its seed (unset: random).
 NEXEVO_ROUTER_RATINGS_SECONDS = env_int("NEXEVO_ROUTER_RATINGS_SECONDS", 15)
 NEXEVO_ROUTER_SEED = env_int("NEXEVO_ROUTER_SEED", 0) or None
+# The example programs the Cookbook page lists (core/cookbook.py).
+NEXEVO_EXAMPLES_DIR = Path(env_str("NEXEVO_EXAMPLES_DIR", str(BASE_DIR / "examples")))
 # The most ratings one organization's thumbs and provider faults count for in a model's rating.
 NEXEVO_ROUTER_RATINGS_PER_ORGANIZATION = env_int("NEXEVO_ROUTER_RATINGS_PER_ORGANIZATION", 20)
 # Seconds each process keeps what the chat endpoint reads on every request (keys, the catalog, plans
-# and balances, provider keys); a change made in another process shows within this (gateway.hot).
+# and balances, provider keys); a change made in another process shows within this (gateway.snapshots).
 NEXEVO_HOT_CACHE_SECONDS = env_int("NEXEVO_HOT_CACHE_SECONDS", 2)
 # Connections per web process for recording chat requests on PostgreSQL (gateway.database).
 NEXEVO_RECORDING_CONNECTIONS = env_int("NEXEVO_RECORDING_CONNECTIONS", 8)

@@ -9,6 +9,8 @@ from orgs import views as org_views
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("dashboard/", core_views.dashboard, name="dashboard"),
+    path("cookbook/", core_views.cookbook, name="cookbook"),
+    path("cookbook/<slug:name>/", core_views.cookbook_example, name="cookbook_example"),
     path("healthz", core_views.healthz, name="healthz"),
     path("favicon.ico", core_views.favicon, name="favicon"),
     path("accounts/2fa/verify/", account_views.two_factor_verify, name="two_factor_verify"),
@@ -26,6 +28,7 @@ urlpatterns = [
     path("conversations/", include("conversations.urls")),
     path("feedback/", include("feedback.urls")),
     path("requests/", include("gateway.urls")),
+    path("models/", include("library.urls")),
     path("invitations/<str:token>/", org_views.invitation_accept, name="invitation_accept"),
     path("admin/", admin.site.urls),
     path("v1/", include("nexevo_site.api_urls")),

@@ -9,7 +9,12 @@ document.addEventListener("DOMContentLoaded", () => {
         await navigator.clipboard.writeText(text.trim());
         button.textContent = button.dataset.copiedLabel || "Copied";
       } catch (error) {
-        source.select?.();
+        // No clipboard (a page served over plain HTTP): select the text for the reader to copy.
+        if (source.select) {
+          source.select();
+        } else {
+          window.getSelection().selectAllChildren(source);
+        }
       }
     });
   });

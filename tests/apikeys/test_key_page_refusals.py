@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from apikeys.models import ApiKey
-from gateway import hot
+from gateway import snapshots
 from gateway.models import RequestLog
 from tests.conftest import new_key
 from tests.gateway.conftest import catalog, chat_request, funded, hello, upstream  # noqa: F401 - fixtures
@@ -55,7 +55,7 @@ def cap(api_key, amount: str, *, spent: str = "0") -> None:
         spend_month=timezone.now().date().replace(day=1),
         spend_month_to_date_usd=Decimal(spent),
     )
-    hot.clear()
+    snapshots.clear()
 
 
 def test_it_explains_refusals_whose_worst_case_did_not_fit_and_suggests_max_tokens(alice, funded):  # noqa: F811

@@ -2,6 +2,7 @@
 the 14-day chart, top models, keys near their cap, and a first request to copy."""
 
 import datetime
+import html
 from decimal import Decimal
 
 import pytest
@@ -164,3 +165,21 @@ def test_a_key_at_exactly_80_percent_of_its_cap_is_listed_and_one_micro_dollar_l
     client.force_login(alice)
 
     assert [key.name for key in client.get("/dashboard/").context["keys_near_cap"]] == ["at"]
+
+
+def test_its_first_request_is_a_chat_completion_at_this_consoles_address(client, alice, settings):
+    settings.ALLOWED_HOSTS = ["console.example.com"]
+    client.force_login(alice)
+
+    page = client.get("/dashboard/", HTTP_HOST="console.example.com").content.decode()
+
+    curl = html.unescape(page.split('data-testid="first-request-curl">', 1)[1].split("</pre>", 1)[0])
+    assert curl.startswith("curl http://console.example.com/v1/chat/completions ")
+    body = '{"model": "nexevo/balanced", "messages": [{"role": "user", "content": "Hello!"}]}'
+    assert f"-d '{body}'" in curl
+    python = html.unescape(page.split('data-testid="first-request-python">', 1)[1].split("</pre>", 1)[0])
+    assert 'Nexevo(base_url="http://console.example.com/")' in python
+    assert "client.chat.completions.create(" in python
+    assert "/v1/auth/me" not in page
+    assert 'data-copy="#first-request-curl"' in page and 'data-copy="#first-request-python"' in page
+    assert 'href="/cookbook/"' in page.split('data-testid="first-request"', 1)[1]

@@ -1,10 +1,13 @@
 import json
+import time
+from decimal import Decimal
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient, Client
 
-from gateway import routing
+from gateway import admission, routing
+from gateway import clock as gateway_clock
 from gateway.services import providers_load
 from tests.billing.helpers import credit
 from tests.conftest import new_key
@@ -78,6 +81,13 @@ def chat_request(full_key: str, body, **extra):
     )
 
 
+def worst_case_of(api_key, body: dict) -> Decimal:
+    """What admission holds for ``body`` before the provider is called (its worst case), as
+    gateway.admission prices it."""
+    route = routing.route(api_key=api_key, model=body["model"])
+    return admission.assess(api_key=api_key, route=route, body=body).max_cost
+
+
 def hello(model="nexevo/balanced", **extra) -> dict:
     return {"model": model, "messages": [{"role": "user", "content": "Hello there friend"}], **extra}
 
@@ -116,7 +126,6 @@ def asgi_server(transactional_db, settings):
     database. PostgreSQL only: the in-memory SQLite test database cannot be shared with its threads."""
     import socket
     import threading
-    import time
 
     import uvicorn
     from django.db import connection
@@ -169,3 +178,25 @@ def _rate_limits_forgotten():
     ratelimits.reset()
     yield
     ratelimits.reset()
+
+
+class Clock:
+    """The gateway's clock (gateway.clock) under a test's hand: it runs as the real one does, and
+    ``advance(seconds)`` moves it forward at once, for every thread and event loop of the process."""
+
+    def __init__(self):
+        self.offset = 0.0
+
+    def now(self) -> float:
+        return time.monotonic() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Time for snapshots, leases and rate limits, moved forward by the test instead of slept."""
+    fake = Clock()
+    monkeypatch.setattr(gateway_clock, "now", fake.now)
+    return fake

@@ -2,7 +2,6 @@
 is reached, or this request's worst case, held before it runs, is more than what the cap has left;
 then it suggests ``max_tokens`` and names it as the ``param``."""
 
-import json
 import re
 from decimal import Decimal
 
@@ -12,11 +11,11 @@ from django.utils import timezone
 
 from apikeys.models import ApiKey
 from core.money import format_usd_exact
-from gateway import api, hot, leases
+from gateway import leases, snapshots
 from gateway.admission_errors import SpendCapExceeded
 from gateway.models import KeyReservation, RequestLog
 
-from .conftest import chat_request, hello, run_async
+from .conftest import chat_request, hello, run_async, worst_case_of
 from .test_leases import Door, capped, counter_of  # noqa: F401 - capped is a fixture
 
 WORST_CASE = re.compile(r"worst-case cost \(\$([0-9.]+)\) is more than the \$([0-9.]+) left")
@@ -28,17 +27,13 @@ def set_cap(api_key, cap: str, *, spent: str = "0") -> None:
         spend_month=timezone.now().date().replace(day=1),
         spend_month_to_date_usd=Decimal(spent),
     )
-    hot.clear()
-
-
-def worst_case_of(full_key: str, body: dict) -> Decimal:
-    return api._plan(full_key, json.dumps(body).encode()).admission.max_cost
+    snapshots.clear()
 
 
 def test_it_says_when_the_worst_case_is_more_than_the_cap_has_left_and_suggests_max_tokens(funded, upstream):
     api_key, full_key = funded
     set_cap(api_key, "0.01")
-    worst = worst_case_of(full_key, hello("west/chat-a"))
+    worst = worst_case_of(api_key, hello("west/chat-a"))
     assert worst > Decimal("0.01")  # 8,192 tokens of context at $2.00/M (+5%): about $0.017
 
     response = chat_request(full_key, hello("west/chat-a"))
@@ -124,7 +119,7 @@ def test_what_this_process_holds_in_its_lease_counts_as_left(capped):  # noqa: F
     but this process's requests may still hold from it, so the message counts it as left."""
     api_key, full_key = capped
     set_cap(api_key, "0.01")
-    assert worst_case_of(full_key, hello("west/chat-a")) > Decimal("0.01")
+    assert worst_case_of(api_key, hello("west/chat-a")) > Decimal("0.01")
     counter = counter_of(api_key)
 
     async def scenario():

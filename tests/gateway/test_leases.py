@@ -19,12 +19,12 @@ from django.utils import timezone
 
 from apikeys.models import ApiKey
 from core.money import from_micros, to_micros
-from gateway import admission, api, hot, key_changes, leases, routing, spend_counters, tasks
+from gateway import api, key_changes, leases, snapshots, spend_counters, tasks
 from gateway.spend_counters import counter_key, spend_in_flight
 from nexevo_site.asgi import application
 from tests.conftest import new_key
 
-from .conftest import chat_request, hello, run_async
+from .conftest import chat_request, hello, run_async, worst_case_of
 from .test_asgi_door import loop_connections_closed
 
 pytestmark = pytest.mark.skipif(not settings.REDIS_URL, reason="leases need Redis")
@@ -134,7 +134,7 @@ def capped(transactional_db, funded, settings):
     settings.NEXEVO_KEY_CACHE_SECONDS = 0
     api_key, full_key = funded
     ApiKey.objects.filter(pk=api_key.pk).update(monthly_spend_cap_usd=Decimal("5.00"))
-    hot.clear()
+    snapshots.clear()
     yield ApiKey.objects.get(pk=api_key.pk), full_key
     redis_client().delete(counter_of(api_key))
 
@@ -164,15 +164,17 @@ def test_requests_are_held_from_the_lease_which_the_counter_counts_in_full(cappe
     assert settled(api_key)
 
 
-def test_what_is_left_of_a_lease_goes_back_once_the_key_is_idle(capped, monkeypatch):
+def test_what_is_left_of_a_lease_goes_back_once_the_key_is_idle(capped, clock):
     api_key, full_key = capped
-    monkeypatch.setattr(leases, "IDLE_SECONDS", 0.2)
     counter = counter_of(api_key)
 
     async def scenario():
         async with Door() as door:
             status, _body = await door.post(full_key, hello("west/chat-a"))
             held_after_request = await sync_to_async(spend_in_flight)(api_key)
+            await asyncio.sleep(2 * leases.SWEEP_SECONDS)  # swept twice: not idle long enough yet
+            assert counter in leases.held()
+            clock.advance(leases.IDLE_SECONDS)
             await until(lambda: counter not in leases.held())
             given_back = await sync_to_async(settled)(api_key)  # while the server still runs
             return status, held_after_request, given_back
@@ -193,7 +195,7 @@ def test_a_key_revoked_in_another_process_is_refused_on_the_next_request(capped,
     async def scenario(wait_for_message: bool):
         async with Door() as door:
             first, _ = await door.post(full_key, hello("west/chat-a"))
-            assert counter in leases.held() and hot.peek(("key", api_key.key_hash)) is not None
+            assert counter in leases.held() and snapshots.peek(("key", api_key.key_hash)) is not None
             # What another process does: the row changes (no signal here) and it tells the others.
             await sync_to_async(ApiKey.objects.filter(pk=api_key.pk).update)(revoked_at=timezone.now())
             key_changes.publish([api_key.key_hash])  # the event loop does not run meanwhile
@@ -201,7 +203,7 @@ def test_a_key_revoked_in_another_process_is_refused_on_the_next_request(capped,
                 await until(lambda: counter not in leases.held())
             else:
                 deadline = time.monotonic() + 5
-                while await key_changes.trusted():  # until the message is there, unread (no await yields)
+                while await key_changes.caught_up():  # until the message is there, unread (no await yields)
                     assert time.monotonic() < deadline
                     time.sleep(0.001)
             second, body = await door.post(full_key, hello("west/chat-a"))
@@ -214,7 +216,7 @@ def test_a_key_revoked_in_another_process_is_refused_on_the_next_request(capped,
 
     ApiKey.objects.filter(pk=api_key.pk).update(revoked_at=None)
     redis_client().delete(key_changes.marker_key(api_key.key_hash))  # as if a minute had passed
-    hot.clear()
+    snapshots.clear()
     first, second, body = run_async(partial(scenario, wait_for_message=True))
     assert (first, second, body["error"]["code"]) == (200, 401, "invalid_api_key")
     assert len(upstream.requests) == calls + 2
@@ -299,9 +301,9 @@ def test_while_the_subscription_is_down_a_key_revoked_elsewhere_is_refused(cappe
 def test_a_grant_takes_at_most_half_of_what_the_cap_has_left(capped):
     api_key, full_key = capped
     counter = counter_of(api_key)
-    worst = to_micros(api._plan(full_key, json.dumps(hello("west/chat-a")).encode()).admission.max_cost)
+    worst = to_micros(worst_case_of(api_key, hello("west/chat-a")))
     ApiKey.objects.filter(pk=api_key.pk).update(monthly_spend_cap_usd=from_micros(3 * worst))
-    hot.clear()
+    snapshots.clear()
 
     async def scenario():
         async with Door() as door:
@@ -323,10 +325,10 @@ def test_a_grant_takes_at_most_half_of_what_the_cap_has_left(capped):
 def test_concurrent_requests_held_from_leases_stay_within_the_cap(capped):
     api_key, full_key = capped
     counter = counter_of(api_key)
-    worst = to_micros(api._plan(full_key, json.dumps(hello("west/chat-a")).encode()).admission.max_cost)
+    worst = to_micros(worst_case_of(api_key, hello("west/chat-a")))
     cap = from_micros(10 * worst)
     ApiKey.objects.filter(pk=api_key.pk).update(monthly_spend_cap_usd=cap)
-    hot.clear()
+    snapshots.clear()
 
     async def scenario():
         async with Door() as door:
@@ -369,7 +371,7 @@ def test_a_key_read_before_its_revocation_was_heard_of_is_checked_again(capped, 
 
     async def scenario():
         async with Door() as door:
-            hot.clear()  # the key is read afresh, in the thread
+            snapshots.clear()  # the key is read afresh, in the thread
             epoch_before[0] = key_changes.epoch()
             return await door.post(full_key, hello("west/chat-a"))
 
@@ -381,21 +383,15 @@ def test_a_key_read_before_its_revocation_was_heard_of_is_checked_again(capped, 
     assert len(upstream.requests) == calls
 
 
-def worst_case_of(api_key, body: dict) -> int:
-    """What admission holds for ``body`` (its worst case), in micro-dollars."""
-    route = routing.route(api_key=api_key, model=body["model"])
-    return to_micros(admission.assess(api_key=api_key, route=route, body=body).max_cost)
-
-
 def test_many_requests_at_once_lease_no_more_than_a_few_worst_cases(capped):
     """Requests that find the lease empty at once do not each add a grant to it: one asks for a
     lease, the others wait for it or hold for themselves, and the lease never holds more than
     LEASE_REQUESTS worst cases besides one request's own."""
     api_key, full_key = capped
     counter = counter_of(api_key)
-    worst = worst_case_of(api_key, hello("west/chat-a"))
+    worst = to_micros(worst_case_of(api_key, hello("west/chat-a")))
     ApiKey.objects.filter(pk=api_key.pk).update(monthly_spend_cap_usd=from_micros(1000 * worst))
-    hot.clear()
+    snapshots.clear()
 
     async def scenario():
         async with Door() as door:

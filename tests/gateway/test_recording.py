@@ -20,7 +20,8 @@ from apikeys.models import ApiKey
 from apikeys.services import key_create
 from billing.models import BillingAccount, LedgerEntry, Plan, UsageRecord
 from billing.services import low_balance_threshold_set, month_start, plan_change
-from gateway import admission, api, database, hot, recording, routing
+from gateway import admission, api, database, recording, routing
+from gateway import snapshots as hot
 from gateway.models import OrganizationProviderKey, RequestLog, RequestStatus
 from tests.billing.helpers import credit
 from tests.conftest import new_key

@@ -180,11 +180,11 @@ def test_the_pager_keeps_the_date_range(alice):
 
 def test_a_request_refused_by_the_cap_says_why_in_words(alice, funded):
     from apikeys.models import ApiKey
-    from gateway import hot
+    from gateway import snapshots
 
     api_key, full_key = funded
     ApiKey.objects.filter(pk=api_key.pk).update(monthly_spend_cap_usd=Decimal("0.01"))
-    hot.clear()
+    snapshots.clear()
     assert chat_request(full_key, hello("west/chat-a")).status_code == 402
     logged = RequestLog.objects.get()
 

@@ -24,6 +24,7 @@ EXPECTED = {
     "expire-invitations": ("orgs.tasks.expire_invitations", 900),
     "deliver-due-webhooks": ("alerts.tasks.deliver_due_webhooks", 30),
     "record-usage-journal": ("gateway.tasks.record_usage", 30),
+    "refresh-model-ratings": ("gateway.tasks.refresh_model_ratings", 3600),
     "give-back-dead-holdings": ("gateway.tasks.give_back_dead_holdings", 10),
 }
 

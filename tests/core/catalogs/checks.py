@@ -213,7 +213,9 @@ def glossary_violations(catalog: polib.POFile, terms: list[Term]) -> list[str]:
             if all(translation.strip() == english_text.strip() for translation in translations):
                 continue  # kept in English on purpose
             for term in terms:
-                if not term.pattern.search(text) or any(held.lower() in english_text.lower() for held in term.not_in):
+                if not term.pattern.search(text):
+                    continue
+                if any(held.lower() in english_text.lower() for held in term.not_in):
                     continue
                 # This place is the term's: a shorter term inside it is not checked again.
                 text = term.pattern.sub(" \x00 ", text)

@@ -1,31 +1,10 @@
 """What the chat endpoint reads on every request, kept in this process for a moment.
 
-A request needs its key, the catalog (providers, models, pools, list prices), its organization's
-billing account (plan and balance), the organization's own provider keys and the router's ratings.
-All of them change rarely, so each is kept here for at most ``NEXEVO_HOT_CACHE_SECONDS`` (0 turns
-this off) and a warm request reads no database at all:
-
-* a change made **in this process** (a save or delete of a model they come from: gateway.apps says
-  which snapshots each drops; a key changed: gateway.key_changes) drops those snapshots at once,
-  right away and again at the commit;
-* a change made **in another process** is seen here within ``NEXEVO_HOT_CACHE_SECONDS`` (2 seconds
-  by default): a balance topped up elsewhere, a plan, a provider switched off. Keys are the
-  exception: a process that changes a key tells every other at once (gateway.key_changes), so a key
-  revoked or changed anywhere stops being served from a snapshot at once. Without Redis, key
-  snapshots follow ``NEXEVO_KEY_CACHE_SECONDS`` (0 in
-  production: processes could not tell each other). After recording a generation this process puts
-  the balance the database returned into its snapshot, so its own spending shows at once.
-
-``memory_only()`` is how the async endpoint uses this: inside it, a snapshot that is missing or old
-raises ``Miss`` instead of reading the database, and the endpoint then does the same work again in a
-thread, where snapshots load (gateway.api). So that a warm endpoint never waits for that, a snapshot
-read inside ``memory_only()`` in its last ``REFRESH_AHEAD`` of its lifetime is loaded again in the
-background (in Django's thread, through gateway.database.in_thread) while the request goes on with the
-one kept: no snapshot is older than its lifetime either way, also while the database is down (then a
-request that finds a snapshot expired is answered 503, and snapshots load again once it is back).
-Under uvicorn, ``keep_warm()`` (run by gateway.asgi's lifespan) does the same for the snapshots
-the endpoint read in the last ``KEEP_WARM_SECONDS`` (at most ``KEEP_WARM_MOST`` of them) even while
-no request comes, so a burst after a quiet moment finds them warm.
+The key, the catalog, the billing account, the organization's provider keys and the router's
+ratings, each kept for ``NEXEVO_HOT_CACHE_SECONDS`` (0 turns this off), dropped by a change in this
+process (``watch``, ``invalidate``), read without the database inside ``memory_only()`` (a cold one
+raises ``Miss``), refreshed ahead of their end and kept warm under uvicorn (``keep_warm``). What they
+promise: gateway/ARCHITECTURE.md, "Snapshots".
 """
 
 import asyncio
@@ -33,13 +12,14 @@ import contextlib
 import contextvars
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
+
+from . import clock
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +30,7 @@ REFRESH_AHEAD = 0.25
 _entries: dict[Any, tuple[float, float, Any]] = {}  # name: (loaded at, expires at, value)
 _generation = 0
 _lock = threading.Lock()
-_memory_only = contextvars.ContextVar("hot_memory_only", default=False)
+_memory_only = contextvars.ContextVar("snapshots_memory_only", default=False)
 _refreshing: dict[Any, asyncio.Task] = {}
 KEEP_WARM_SECONDS = 10.0
 KEEP_WARM_INTERVAL = 0.25
@@ -76,7 +56,7 @@ def get(name, loader: Callable[[], Any], *, seconds: float | None = None):
     """The snapshot called ``name``, loaded with ``loader()`` when missing or older than ``seconds``
     (``NEXEVO_HOT_CACHE_SECONDS`` by default)."""
     entry = _entries.get(name)
-    now = time.monotonic()
+    now = clock.now()
     if entry is not None and entry[1] > now:
         if _memory_only.get():
             if _keeping:
@@ -142,7 +122,7 @@ async def keep_warm() -> None:
 async def _keep_warm() -> None:
     while True:
         await asyncio.sleep(KEEP_WARM_INTERVAL)
-        now = time.monotonic()
+        now = clock.now()
         recent = sorted(_read.items(), key=lambda item: item[1][2], reverse=True)
         for name, _kept in recent[KEEP_WARM_MOST:]:
             del _read[name]
@@ -158,7 +138,13 @@ async def _keep_warm() -> None:
 def peek(name):
     """The snapshot if it is fresh, else None; never loads."""
     entry = _entries.get(name)
-    return entry[2] if entry is not None and entry[1] > time.monotonic() else None
+    return entry[2] if entry is not None and entry[1] > clock.now() else None
+
+
+def generation() -> int:
+    """How many clears there have been: read it before a load and pass it to ``put()``, so that a
+    value read before a change is not kept."""
+    return _generation
 
 
 def put(name, value, *, seconds: float | None = None, generation: int | None = None) -> None:
@@ -170,7 +156,7 @@ def put(name, value, *, seconds: float | None = None, generation: int | None = N
     with _lock:
         if generation is not None and generation != _generation:
             return
-        now = time.monotonic()
+        now = clock.now()
         _entries[name] = (now, now + seconds, value)
 
 
@@ -226,5 +212,5 @@ def watch(model, affected: Callable[[Any], list] | None = None) -> None:
     """Whenever ``model`` is saved or deleted in this process, drops the snapshots
     ``affected(instance)`` names (every snapshot without ``affected``), now and again at the commit."""
     _affected[model] = affected
-    post_save.connect(_on_change, sender=model, dispatch_uid=f"hot-save-{model._meta.label}")
-    post_delete.connect(_on_change, sender=model, dispatch_uid=f"hot-delete-{model._meta.label}")
+    post_save.connect(_on_change, sender=model, dispatch_uid=f"snapshots-save-{model._meta.label}")
+    post_delete.connect(_on_change, sender=model, dispatch_uid=f"snapshots-delete-{model._meta.label}")
