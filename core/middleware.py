@@ -46,8 +46,10 @@ class LanguageMiddleware:
     """Activates the language of the request (core.languages): under /v1/ the one Accept-Language
     asks for; elsewhere the signed-in user's saved choice, else the cookie, else Accept-Language.
 
-    Takes the place of Django's LocaleMiddleware, after AuthenticationMiddleware so that the user's
-    choice is known. The console has no language prefixes in its URLs.
+    It comes after AuthenticationMiddleware, so that the user's choice is known; Django's
+    LocaleMiddleware, earlier in the list, answers in the cookie's or the browser's language what is
+    refused before this one runs, and writes Content-Language from the language active at the end.
+    The console has no language prefixes in its URLs.
     """
 
     def __init__(self, get_response):

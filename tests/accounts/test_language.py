@@ -193,3 +193,18 @@ def test_it_writes_the_doors_errors_in_chinese(db, tmp_path):
     assert chinese.json()["error"]["message"] == "请以 Authorization: Bearer <key> 发送 API 密钥。"
     assert english.json()["error"]["message"] == "Send your API key as Authorization: Bearer <key>."
     assert chinese.json()["error"]["code"] == english.json()["error"]["code"] == "invalid_api_key"
+
+
+def test_it_answers_a_missing_page_in_the_users_language(alice):
+    alice.language = "zh-hans"
+    alice.save()
+    response = signed_in(alice).get("/no/such/page/", HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 404
+    assert response["Content-Language"] == "zh-hans"
+    assert b'<html lang="zh-hans">' in response.content
+
+
+def test_it_answers_a_bad_host_in_the_browsers_language(db):
+    response = Client(HTTP_HOST="evil.example.com").get("/accounts/login/", HTTP_ACCEPT_LANGUAGE=ZH)
+    assert response.status_code == 400
+    assert response["Content-Language"] == "zh-hans"
