@@ -54,7 +54,7 @@ class UserAdmin(DjangoUserAdmin):
     date_hierarchy = "date_joined"
     fieldsets = [
         (None, {"fields": ["id", "email", "password"]}),
-        (_("Profile"), {"fields": ["full_name", "email_verified", "two_factor_enabled"]}),
+        (_("Profile"), {"fields": ["full_name", "language", "email_verified", "two_factor_enabled"]}),
         (
             _("Permissions"),
             {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},

@@ -1,7 +1,10 @@
 from allauth.account.forms import SignupForm as AllauthSignupForm
 from django import forms
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.utils.translation import gettext_lazy as _
+
+from core.languages import supported
 
 FULL_NAME_MAX_LENGTH = 150
 
@@ -36,7 +39,9 @@ class SignupForm(AllauthSignupForm):
 
     def signup(self, request, user):
         user.full_name = self.cleaned_data.get("full_name", "").strip()
-        user.save(update_fields=["full_name"])
+        # A visitor who chose a language before signing up keeps it: it is saved on the profile.
+        user.language = supported(request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)) or ""
+        user.save(update_fields=["full_name", "language"])
 
 
 class ProfileForm(forms.Form):

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
@@ -54,6 +55,11 @@ class User(AbstractUser):
     two_factor_enabled = models.BooleanField(_("two-factor enabled"), default=False)
     deactivated_at = models.DateTimeField(_("deactivated"), null=True, blank=True)
     erased_at = models.DateTimeField(_("personal data erased"), null=True, blank=True)
+    # The language the user chose for pages and e-mails; empty until they choose, and then the
+    # cookie or the browser's Accept-Language decides (core.middleware.LanguageMiddleware).
+    language = models.CharField(
+        _("language"), max_length=16, blank=True, default="", choices=settings.LANGUAGES
+    )
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"

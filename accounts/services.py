@@ -22,6 +22,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from apikeys.services import keys_revoke_created_by
 from core.email import send_templated_after_commit
 from core.errors import RateLimited, ServiceError
+from core.languages import language_for_recipient
 from core.ratelimit import attempt_allowed, attempts_reset
 from orgs.models import AuditEvent, Invitation, Membership, Organization, Role
 
@@ -93,6 +94,16 @@ def profile_update(*, user: User, full_name) -> User:
         )
     user.full_name = full_name
     user.save(update_fields=["full_name"])
+    return user
+
+
+def user_language_set(*, user: User, language: str) -> User:
+    """Saves the language of the user's pages and e-mails; an empty string goes back to the
+    browser's choice."""
+    if language and language not in dict(settings.LANGUAGES):
+        raise ServiceError(_("Choose a language from the list."), code="invalid_language", param="language")
+    user.language = language
+    user.save(update_fields=["language"])
     return user
 
 
@@ -321,6 +332,7 @@ def account_deactivate(*, user: User, password: str, code: str = "") -> None:
         send_templated_after_commit(
             "accounts/email/deactivated",
             to=[user.email],
+            language=language_for_recipient(user),
             context={
                 "user": user,
                 "grace_days": settings.NEXEVO_ERASURE_GRACE_DAYS,

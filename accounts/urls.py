@@ -4,6 +4,7 @@ from . import views
 
 urlpatterns = [
     path("profile/", views.profile, name="profile"),
+    path("language/", views.language_set, name="language_set"),
     path("security/", views.security, name="security"),
     path("security/two-factor/setup/", views.two_factor_setup, name="two_factor_setup"),
     path(

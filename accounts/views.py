@@ -7,6 +7,7 @@ from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -35,6 +36,38 @@ def profile(request):
             messages.success(request, _("Profile saved."))
             return redirect("profile")
     return render(request, "accounts/profile.html", {"form": form}, status=400 if form.is_bound else 200)
+
+
+@require_POST
+def language_set(request):
+    """The language switch (templates/includes/language_switch.html) and the profile's choice.
+
+    Saved on the profile of a signed-in user, so that it follows them to any browser and their
+    e-mails are written in it; in the ``nexevo_language`` cookie for a visitor who is signed out.
+    """
+    language = request.POST.get("language", "")
+    next_url = request.POST.get("next") or "/"
+    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+        next_url = "/"
+    response = redirect(next_url)
+    if language and language not in dict(settings.LANGUAGES):
+        messages.error(request, _("Choose a language from the list."))
+        return response
+    if request.user.is_authenticated:
+        services.user_language_set(user=request.user, language=language)
+        translation.activate(language or translation.get_language())
+    elif language:
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            language,
+            max_age=settings.LANGUAGE_COOKIE_AGE,
+            samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+            secure=settings.LANGUAGE_COOKIE_SECURE,
+            httponly=True,
+        )
+    else:
+        response.delete_cookie(settings.LANGUAGE_COOKIE_NAME, samesite=settings.LANGUAGE_COOKIE_SAMESITE)
+    return response
 
 
 def _regenerate_form(data=None):

@@ -34,7 +34,7 @@ from django.utils.translation import gettext as _
 
 from apikeys import auth_cache
 from apikeys.models import ApiKey
-from core.email import send_templated_after_commit
+from core.email import send_templated_to_users
 from core.errors import ServiceError
 from core.money import format_usd, format_usd_exact
 from orgs.audit import audit_record
@@ -289,14 +289,15 @@ def _webhook_disable(delivery: WebhookDelivery, *, reason: str) -> None:
         target=api_key,
         metadata={"url": delivery.url, "delivery": delivery.id, "reason": reason},
     )
-    recipients = list(
-        Membership.objects.filter(
+    recipients = [
+        membership.user
+        for membership in Membership.objects.filter(
             organization=api_key.organization, role__in=[Role.OWNER, Role.ADMIN], user__is_active=True
-        ).values_list("user__email", flat=True)
-    )
-    send_templated_after_commit(
+        ).select_related("user")
+    ]
+    send_templated_to_users(
         "alerts/email/webhook_disabled",
-        to=recipients,
+        users=recipients,
         context={
             "organization": api_key.organization,
             "key": api_key,

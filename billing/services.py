@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apikeys.models import ApiKey
-from core.email import send_templated_after_commit
+from core.email import send_templated_to_users
 from core.errors import ServiceError
 from core.ids import new_id
 from core.money import CENTS, MoneyError, format_usd, format_usd_exact, parse_usd, quantize
@@ -527,14 +527,15 @@ def plans_renew(*, now: datetime.datetime | None = None) -> int:
 
 
 def _send_to_managers(organization, template: str, context: dict) -> None:
-    recipients = list(
-        Membership.objects.filter(
+    recipients = [
+        membership.user
+        for membership in Membership.objects.filter(
             organization=organization, role__in=[Role.OWNER, Role.ADMIN], user__is_active=True
-        ).values_list("user__email", flat=True)
-    )
-    send_templated_after_commit(
+        ).select_related("user")
+    ]
+    send_templated_to_users(
         template,
-        to=recipients,
+        users=recipients,
         context={"organization": organization, "site_url": settings.SITE_URL, **context},
     )
 

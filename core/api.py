@@ -13,6 +13,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError as DatabaseInterfaceError
 from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, JsonResponse
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -28,7 +29,7 @@ def error_body(status: int, *, code: str, message: str, param: str | None = None
         "error": {
             "type": error_type_for_status(status),
             "code": code,
-            "message": message,
+            "message": str(message),
             "param": param,
         }
     }
@@ -56,7 +57,7 @@ def exception_handler(exc, context):
     if isinstance(exc, MoneyError):
         return error_response(400, code=exc.code, message=exc.message)
     if isinstance(exc, RequestDataTooBig):
-        return error_response(413, code="request_too_large", message="The request body is too large.")
+        return error_response(413, code="request_too_large", message=_("The request body is too large."))
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -85,7 +86,7 @@ def exception_handler(exc, context):
     return error_response(
         500,
         code="internal_error",
-        message="Something went wrong on our side. The error has been logged; please try again.",
+        message=_("Something went wrong on our side. The error has been logged; please try again."),
     )
 
 
@@ -113,9 +114,9 @@ def _api_exception_response(exc: drf_exceptions.APIException) -> Response:
         code = _CODES_BY_EXCEPTION.get(type(exc), "error")
     message = str(exc.detail)
     if isinstance(exc, drf_exceptions.NotAuthenticated):
-        message = "Send your API key as 'Authorization: Bearer nx_...'."
+        message = _("Send your API key as 'Authorization: Bearer nx_...'.")
     if isinstance(exc, drf_exceptions.NotFound) and code == "not_found":
-        message = "No such object."
+        message = _("No such object.")
     headers = {}
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header
@@ -161,7 +162,9 @@ def as_service_unavailable(exc: BaseException) -> ServiceUnavailable | None:
 def not_found(request, *args, **kwargs):
     """Any /v1/ address that no endpoint claims."""
     body = error_body(
-        404, code="unknown_endpoint", message=f"No endpoint at {request.method} {request.path}."
+        404,
+        code="unknown_endpoint",
+        message=_("No endpoint at %(method)s %(path)s.") % {"method": request.method, "path": request.path},
     )
     return JsonResponse(body, status=404)
 

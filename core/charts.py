@@ -16,6 +16,7 @@ from decimal import ROUND_CEILING, Decimal
 
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 HEIGHT = 240
 TOP = 14  # room for the highest gridline's label
@@ -40,7 +41,13 @@ class Category:
 
 def day_categories(days) -> list[Category]:
     """One category per date: "Dec 4" under its column, "Fri, Dec 4, 2026" atop its tooltip."""
-    return [Category(label=date_format(day, "M j"), title=date_format(day, "D, M j, Y")) for day in days]
+    # The formats are translated (Django's date format letters): "n月j日" reads better in Chinese
+    # than "十二月 4", which "M j" would give.
+    label_format = pgettext("date format of a chart's day", "M j")
+    title_format = pgettext("date format of a chart's day in full", "D, M j, Y")
+    return [
+        Category(label=date_format(day, label_format), title=date_format(day, title_format)) for day in days
+    ]
 
 
 def nice_step(peak: Decimal, *, whole: bool = False) -> Decimal:

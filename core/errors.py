@@ -1,8 +1,11 @@
 """The one domain error type that services raise.
 
 The API turns it into the error envelope (``core.api``); HTML views turn it into a form error or a
-message. ``code`` is a stable machine-readable word, ``message`` a sentence for a person.
+message. ``code`` is a stable machine-readable word, ``message`` a sentence for a person, in the
+language of the request (under /v1/, the one its Accept-Language asks for: core.middleware).
 """
+
+from django.utils.translation import gettext_lazy as _
 
 ERROR_TYPES_BY_STATUS = {
     400: "invalid_request_error",
@@ -47,7 +50,7 @@ class NotFound(ServiceError):
 
     status = 404
 
-    def __init__(self, message: str = "No such object.", *, code: str = "not_found", param=None):
+    def __init__(self, message: str = _("No such object."), *, code: str = "not_found", param=None):
         super().__init__(message, code=code, param=param)
 
 
@@ -73,7 +76,7 @@ class ServiceUnavailable(ServiceError):
 
     def __init__(
         self,
-        message: str = "A service this request needs is unavailable for now. Please try again shortly.",
+        message: str = _("A service this request needs is unavailable for now. Please try again shortly."),
         *,
         code: str = "service_unavailable",
         retry_after: int = 30,

@@ -2,8 +2,11 @@ from urllib.parse import urlencode
 
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import translation
+from django.utils.cache import patch_vary_headers
 
 from .authentication import second_factor_pending
+from .languages import language_from_accept_language, language_of_request
 
 # Paths a user may reach between the password and the code: the code form itself, the ways in and
 # out, and what a page needs to render. The API answers for itself (core.authentication).
@@ -16,6 +19,7 @@ _OPEN_PREFIXES = (
     "/accounts/confirm-email/",
     "/accounts/password/reset/",
     "/accounts/inactive/",
+    "/settings/language/",
     "/static/",
     "/v1/",
     "/healthz",
@@ -36,6 +40,32 @@ class SecondFactorRequiredMiddleware:
             query = urlencode({"next": request.get_full_path()})
             return redirect(f"{reverse('two_factor_verify')}?{query}")
         return self.get_response(request)
+
+
+class LanguageMiddleware:
+    """Activates the language of the request (core.languages): under /v1/ the one Accept-Language
+    asks for; elsewhere the signed-in user's saved choice, else the cookie, else Accept-Language.
+
+    It comes after AuthenticationMiddleware, so that the user's choice is known; Django's
+    LocaleMiddleware, earlier in the list, answers in the cookie's or the browser's language what is
+    refused before this one runs, and writes Content-Language from the language active at the end.
+    The console has no language prefixes in its URLs.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path.startswith("/v1/"):
+            language = language_from_accept_language(request.headers.get("Accept-Language", ""))
+        else:
+            language = language_of_request(request)
+        translation.activate(language)
+        request.LANGUAGE_CODE = translation.get_language()
+        response = self.get_response(request)
+        patch_vary_headers(response, ("Accept-Language", "Cookie"))
+        response.headers.setdefault("Content-Language", request.LANGUAGE_CODE)
+        return response
 
 
 class ServiceUnavailableMiddleware:

@@ -20,6 +20,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponse, StreamingHttpResponse
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from redis.exceptions import RedisError
 
@@ -107,10 +108,10 @@ def _plan(raw_key: str, raw_body: bytes, *, fresh_key: bool = False) -> Pending:
         api_key = _authenticate(raw_key, fresh=fresh_key)
     except ExpiredApiKey:
         raise Refused(
-            error_reply(401, "key_expired", "This API key has expired. Create a new one.")
+            error_reply(401, "key_expired", _("This API key has expired. Create a new one."))
         ) from None
     except InvalidApiKey:
-        raise Refused(error_reply(401, "invalid_api_key", "Invalid API key.")) from None
+        raise Refused(error_reply(401, "invalid_api_key", _("Invalid API key."))) from None
     pending = Pending(api_key=api_key, body={}, started=time.monotonic())
     try:
         pending.body = parse_body(raw_body)
@@ -310,18 +311,18 @@ async def handle(
     (once the answer is out, or by the stream's relay), and at zero whatever else happens, an
     exception of any type included."""
     if method != "POST":
-        return error_reply(405, "method_not_allowed", "Use POST.", headers={"Allow": "POST"})
+        return error_reply(405, "method_not_allowed", _("Use POST."), headers={"Allow": "POST"})
     address = _Address(client_ip)
     if ratelimits.any_address_blocked():
         refusal = ratelimits.address_blocked(address())
         if refusal is not None:
             return _rate_limited(refusal)
-    scheme, _, raw_key = authorization.partition(" ")
+    scheme, _space, raw_key = authorization.partition(" ")
     if scheme.lower() != "bearer" or not raw_key.strip():
-        reply = error_reply(401, "invalid_api_key", "Send your API key as Authorization: Bearer <key>.")
+        reply = error_reply(401, "invalid_api_key", _("Send your API key as Authorization: Bearer <key>."))
         return await _unauthenticated(reply, address)
     if raw_body is None:
-        return error_reply(413, "request_too_large", "The request body is too large.")
+        return error_reply(413, "request_too_large", _("The request body is too large."))
     prepared = await _prepare(raw_key.strip(), raw_body, on_loop_connection=on_loop_connection)
     if isinstance(prepared, Reply):
         return await _unauthenticated(prepared, address) if prepared.status == 401 else prepared

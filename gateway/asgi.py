@@ -17,10 +17,12 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError, connections
 from django.http import HttpRequest
+from django.utils import translation
 
 from core import security
 from core.api import as_service_unavailable
 from core.errors import ServiceUnavailable
+from core.languages import language_from_accept_language
 from orgs.audit import client_ip
 
 from . import api, database, leases, snapshots
@@ -65,14 +67,17 @@ class ChatCompletions:
     async def _reply(self, scope, headers, raw_body) -> api.Reply:
         # PostgreSQL: the charge is written on the event loop's own connections (gateway.database).
         on_loop_connection = connections["default"].vendor == "postgresql"
+        # The messages of the answer follow Accept-Language, as under Django (core.middleware).
+        language = language_from_accept_language(headers.get("accept-language", ""))
         try:
-            reply = await api.handle(
-                scope["method"],
-                headers.get("authorization", ""),
-                raw_body,
-                on_loop_connection=on_loop_connection,
-                client_ip=partial(_client_address, scope, headers),
-            )
+            with translation.override(language):
+                reply = await api.handle(
+                    scope["method"],
+                    headers.get("authorization", ""),
+                    raw_body,
+                    on_loop_connection=on_loop_connection,
+                    client_ip=partial(_client_address, scope, headers),
+                )
         except database.Unavailable as error:  # waited for the database as long as a request may
             logger.warning("Answering 503: %s", error)
             return _unavailable()
@@ -85,7 +90,9 @@ class ChatCompletions:
             if as_service_unavailable(error) is not None:
                 return _unavailable()
             logger.exception("A chat request failed.")
-            return api.error_reply(500, "internal_error", "Something went wrong on our side. Try again.")
+            with translation.override(language):
+                message = translation.gettext("Something went wrong on our side. Try again.")
+            return api.error_reply(500, "internal_error", message)
         if reply.status == 503 and "Retry-After" not in reply.headers:  # e.g. spend caps without Redis
             reply.headers["Retry-After"] = _unavailable().headers["Retry-After"]
         return reply

@@ -8,14 +8,16 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from accounts.models import User
 from accounts.services import password_confirm
 from apikeys.auth_cache import forget_keys_created_by
 from apikeys.services import keys_revoke_created_by, keys_revoke_of_organization
 from core.email import send_templated_after_commit
 from core.errors import NotFound, PermissionDenied, RateLimited, ServiceError
+from core.languages import language_for_recipient
 from core.money import format_usd
 from core.ratelimit import attempt_allowed
 
@@ -516,10 +518,20 @@ def _count_invitation(organization) -> None:
 
 
 def _invitation_send(invitation: Invitation) -> None:
+    """In the invitee's language: an account's saved choice (English if they never chose, as every
+    e-mail to a user). An address with no account has told us nothing: it gets the language of the
+    inviter's page, since a colleague most likely reads what the inviter does (English outside a
+    request)."""
     _count_invitation(invitation.organization)
+    invitee = User.objects.filter(email__iexact=invitation.email).only("email", "language").first()
+    if invitee is not None:
+        language = language_for_recipient(invitee)
+    else:
+        language = language_for_recipient(None, fallback=translation.get_language())
     send_templated_after_commit(
         "orgs/email/invitation",
         to=[invitation.email],
+        language=language,
         context={
             "invitation": invitation,
             "organization": invitation.organization,
