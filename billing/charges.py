@@ -132,23 +132,12 @@ class Charge:
     low_balance_alerted: bool
     month: datetime.date | None
     spend: Decimal | None
-    key_columns: tuple | None  # _KEY_COLUMNS, as locked
-    key_id: str
+    locked_key: "LockedKey | None"
     now: datetime.datetime
 
-    @functools.cached_property
+    @property
     def api_key(self) -> ApiKey | None:
-        """The key as the statement read it: the columns the alerts look at, the rest deferred."""
-        if self.key_columns is None:
-            return None
-        read = dict(zip(_KEY_COLUMNS, self.key_columns, strict=True), id=self.key_id)
-        thresholds = ApiKey._meta.get_field("alert_thresholds_pct")
-        read["alert_thresholds_pct"] = thresholds.from_db_value(
-            read["alert_thresholds_pct"], None, connection
-        )
-        # from_db takes the values in the model's field order
-        names = [field.attname for field in ApiKey._meta.concrete_fields if field.attname in read]
-        return ApiKey.from_db(connection.alias, names, [read[name] for name in names])
+        return self.locked_key.api_key if self.locked_key is not None else None
 
     @property
     def low_balance_due(self) -> bool:
@@ -166,6 +155,27 @@ class Charge:
 
     def alerts_due(self, api_key: ApiKey | None = None) -> bool:
         return self.low_balance_due or self.spend_alerts_due(api_key)
+
+
+@dataclasses.dataclass(frozen=True)
+class LockedKey:
+    """A key as the statement read it (``_KEY_COLUMNS``), made an ``ApiKey`` only when an alert
+    needs one, and once for all of a batch's charges of that key."""
+
+    key_id: str
+    columns: tuple
+
+    @functools.cached_property
+    def api_key(self) -> ApiKey:
+        """The columns the alerts look at, the rest deferred."""
+        read = dict(zip(_KEY_COLUMNS, self.columns, strict=True), id=self.key_id)
+        thresholds = ApiKey._meta.get_field("alert_thresholds_pct")
+        read["alert_thresholds_pct"] = thresholds.from_db_value(
+            read["alert_thresholds_pct"], None, connection
+        )
+        # from_db takes the values in the model's field order
+        names = [field.attname for field in ApiKey._meta.concrete_fields if field.attname in read]
+        return ApiKey.from_db(connection.alias, names, [read[name] for name in names])
 
 
 def charge_alerts_send(charge: Charge, *, api_key: ApiKey | None = None, logger=None) -> None:
@@ -244,7 +254,7 @@ def _replayed(batch: list[dict], rows: list) -> list:
     """Each entry's answer: the batch replayed, in order, on the rows as the statement left them: the
     accounts debited (their balances before the batch, the debited balance plus what was charged),
     the keys as locked before their spend moved."""
-    balances, spends, answers = {}, {}, []
+    balances, spends, locked_keys, answers = {}, {}, {}, []
     for charge, row in zip(batch, rows, strict=True):
         if row[2]:  # charged: the balance before the batch is the debited one plus every charge
             organization = charge["organization"]
@@ -262,6 +272,8 @@ def _replayed(batch: list[dict], rows: list) -> list:
         if key_columns[0] is None:  # the key is gone: no spend to move
             month = spend = None
         else:
+            if key not in locked_keys:
+                locked_keys[key] = LockedKey(key, tuple(key_columns))
             month, spend = spends.get(key, (month, spend))
             month, spend = spends[key] = spend_add(
                 month=month, amount=spend, cost=charge["cost"], cost_month=charge["month"]
@@ -275,8 +287,7 @@ def _replayed(batch: list[dict], rows: list) -> list:
                 low_balance_alerted=alerted,
                 month=month,
                 spend=from_micros(spend) if spend is not None else None,
-                key_columns=tuple(key_columns) if key_columns[0] is not None else None,
-                key_id=key,
+                locked_key=locked_keys.get(key),
                 now=charge["now"],
             )
         )
