@@ -2,10 +2,9 @@
 rows as the reference path (billing.services.usage_record), a plan changed since admission is priced
 under the new plan, and the alerts the new balance and spend call for still go out."""
 
-import asyncio
 import datetime
-import json
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
@@ -17,12 +16,12 @@ from django.utils import timezone
 
 from alerts.models import SpendAlert
 from apikeys.models import ApiKey
-from apikeys.services import key_create
+from apikeys.services import key_authenticate, key_create
 from billing.charges import charges_write
 from billing.models import BillingAccount, LedgerEntry, Plan, UsageRecord
 from billing.services import low_balance_threshold_set, plan_change
 from core.months import month_start
-from gateway import admission, api, database, recording, routing, snapshots
+from gateway import admission, database, recording, routing, snapshots
 from gateway.models import OrganizationProviderKey, RequestLog, RequestStatus
 from tests.billing.helpers import credit
 from tests.conftest import new_key
@@ -76,7 +75,15 @@ def postgresql(db):
 def planned(full_key: str, model: str, **extra) -> recording.Pending:
     """A request as the endpoint holds it once the provider has answered: admitted, with its first
     target tried."""
-    pending = api._plan(full_key, json.dumps(hello(model, **extra)).encode())
+    api_key, body = key_authenticate(full_key), hello(model, **extra)
+    route = routing.route(api_key=api_key, model=model)
+    pending = recording.Pending(
+        api_key=api_key,
+        body=body,
+        started=time.monotonic(),
+        route=route,
+        admission=admission.assess(api_key=api_key, route=route, body=body),
+    )
     pending.target = pending.route.targets[0]
     pending.attempts = 1
     return pending
@@ -294,9 +301,7 @@ def on_a_loop(coroutine_function, *args, **kwargs):
         try:
             return await coroutine_function(*args, **kwargs)
         finally:
-            pool = database._pools.pop(asyncio.get_running_loop(), None)
-            if pool is not None:
-                await pool.close()
+            await database.close()
 
     return run_async(run)
 
