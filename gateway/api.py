@@ -36,7 +36,7 @@ from . import database, journal, key_changes, ratelimits, recording, routing, sn
 from .admission_errors import KeyChanged
 from .body import BadRequest, parse_body  # noqa: F401 - BadRequest is the body's 400, named here too
 from .models import RequestStatus
-from .recording import Outcome, Pending
+from .recording import ChatRequest, Metered
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def error_reply(status: int, code: str, message: str, param: str | None = None, 
 class Refused(Exception):
     """The request is answered with ``reply`` without calling a provider (logged when it has a body)."""
 
-    def __init__(self, reply: Reply, pending: Pending | None = None):
+    def __init__(self, reply: Reply, pending: ChatRequest | None = None):
         self.reply, self.pending = reply, pending
 
 
@@ -101,7 +101,7 @@ def _authenticate(raw_key: str, *, fresh: bool = False):
     return api_key
 
 
-def _plan(raw_key: str, raw_body: bytes, *, fresh_key: bool = False) -> Pending:
+def _plan(raw_key: str, raw_body: bytes, *, fresh_key: bool = False) -> ChatRequest:
     """Authenticates, parses, routes and prices the worst case; raises ``Refused``. Reads only
     snapshots when they are warm (inside ``snapshots.memory_only()`` a cold one raises ``snapshots.Miss``)."""
     try:
@@ -112,7 +112,7 @@ def _plan(raw_key: str, raw_body: bytes, *, fresh_key: bool = False) -> Pending:
         ) from None
     except InvalidApiKey:
         raise Refused(error_reply(401, "invalid_api_key", _("Invalid API key."))) from None
-    pending = Pending(api_key=api_key, body={}, started=time.monotonic())
+    pending = ChatRequest(api_key=api_key, body={}, started=time.monotonic())
     try:
         pending.body = parse_body(raw_body)
         pending.route = routing.route(api_key=api_key, model=pending.body["model"])
@@ -123,7 +123,7 @@ def _plan(raw_key: str, raw_body: bytes, *, fresh_key: bool = False) -> Pending:
     return pending
 
 
-async def _prepare(raw_key: str, raw_body: bytes, *, on_loop_connection: bool) -> Pending | Reply:
+async def _prepare(raw_key: str, raw_body: bytes, *, on_loop_connection: bool) -> ChatRequest | Reply:
     """``_plan`` from memory, or in a thread when a snapshot is cold; then ``_admit``. A refusal is
     answered (and logged when the request got that far)."""
     read_at = key_changes.epoch()  # what this process had heard of changed keys before reading this one
@@ -137,8 +137,8 @@ async def _prepare(raw_key: str, raw_body: bytes, *, on_loop_connection: bool) -
         if refused.pending is not None:
             await _log(refused.pending, RequestStatus.REFUSED, refused.reply)
         return refused.reply
-    pending.direct = on_loop_connection
-    pending.journal = on_loop_connection and not pending.stream and journal.enabled()
+    pending.on_loop_connection = on_loop_connection
+    pending.journaled = on_loop_connection and not pending.stream and journal.enabled()
     # What admission takes (a place in the rate limits, a hold on the cap) is taken in Redis calls: a
     # request cancelled in the middle of one (its client went away) could not tell what was taken.
     # So admission runs to its end whatever happens, and a cancelled request gives back what it got.
@@ -148,13 +148,13 @@ async def _prepare(raw_key: str, raw_body: bytes, *, on_loop_connection: bool) -
     except asyncio.CancelledError:
         with contextlib.suppress(BaseException):
             admitted = await admitting
-            if isinstance(admitted, Pending):
+            if isinstance(admitted, ChatRequest):
                 await admitted.hold.settle()  # nothing recorded: at zero
                 await _log_client_closed(admitted)
         raise
 
 
-async def _admit(pending: Pending, raw_key: str, raw_body: bytes, *, read_at: int) -> Pending | Reply:
+async def _admit(pending: ChatRequest, raw_key: str, raw_body: bytes, *, read_at: int) -> ChatRequest | Reply:
     """The request counted against the key's rate limits (gateway.ratelimits) and its worst case held
     against the key's cap (gateway.admission). From then on ``pending.hold`` has what it counts and
     holds; a refusal here gives back what was taken."""
@@ -167,7 +167,7 @@ async def _admit(pending: Pending, raw_key: str, raw_body: bytes, *, read_at: in
         except KeyChanged:  # changed in some process: read it afresh
             snapshots.drop(("key", pending.api_key.key_hash))
             fresh = await database.in_thread(_plan, raw_key, raw_body, fresh_key=True)
-            fresh.direct, fresh.journal = pending.direct, pending.journal
+            fresh.on_loop_connection, fresh.journaled = pending.on_loop_connection, pending.journaled
             fresh.hold = admission_service.Hold(fresh.api_key, fresh.admission, grant)
             pending = fresh
             await admission_service.areserve(pending.api_key, pending.admission, check_key_changed=False)
@@ -192,7 +192,7 @@ async def _admit(pending: Pending, raw_key: str, raw_body: bytes, *, read_at: in
     return pending
 
 
-async def _count(pending: Pending):
+async def _count(pending: ChatRequest):
     """The request counted against its key's rate limits: a ``ratelimits.Grant``, or
     ``RateLimitExceeded``. Tokens are counted at the estimate until the usage is known."""
     admission = pending.admission
@@ -223,7 +223,7 @@ async def _shielded(coroutine) -> None:
         logger.exception("Giving back what a chat request held failed.")
 
 
-async def _log(pending: Pending, status: str, reply: Reply) -> None:
+async def _log(pending: ChatRequest, status: str, reply: Reply) -> None:
     await database.in_thread(
         recording.log, pending, status=status, http_status=reply.status, error_code=reply.error_code
     )
@@ -233,7 +233,7 @@ async def _log(pending: Pending, status: str, reply: Reply) -> None:
 CLIENT_CLOSED_HTTP_STATUS = 499
 
 
-async def _log_client_closed(pending: Pending) -> None:
+async def _log_client_closed(pending: ChatRequest) -> None:
     """The request was cancelled before it was charged (its client went away): logged, at no cost."""
     await database.in_thread(
         recording.log,
@@ -247,13 +247,13 @@ async def _log_client_closed(pending: Pending) -> None:
 # --- After it ----------------------------------------------------------------------------------------
 
 
-async def _record(pending: Pending, **outcome) -> Outcome:
-    if pending.direct:
+async def _record(pending: ChatRequest, **outcome) -> Metered:
+    if pending.on_loop_connection:
         return await recording.arecord(pending, **outcome)
     return await sync_to_async(recording.record)(pending, **outcome)
 
 
-async def _finish(pending: Pending, **outcome) -> Outcome:
+async def _finish(pending: ChatRequest, **outcome) -> Metered:
     """Records what was served, then settles the hold: the spend is counted before the hold goes."""
     recorded = await _record(pending, **outcome)
     pending.charged = True
@@ -262,13 +262,13 @@ async def _finish(pending: Pending, **outcome) -> Outcome:
     return recorded
 
 
-async def _fail(pending: Pending, reply: Reply) -> Reply:
+async def _fail(pending: ChatRequest, reply: Reply) -> Reply:
     await pending.hold.settle()  # nothing recorded: at zero
     await _log(pending, RequestStatus.FAILED, reply)
     return reply
 
 
-def _nexevo_block(pending: Pending, outcome: Outcome) -> dict:
+def _nexevo_block(pending: ChatRequest, outcome: Metered) -> dict:
     return {
         "generation_id": pending.generation_id,
         "tier": pending.route.tier,
@@ -301,10 +301,10 @@ async def handle(
     client_ip: Callable[[], str | None] | None = None,
 ) -> Reply:
     """``POST /v1/chat/completions``. ``raw_body`` is None when it was too large to read;
-    ``buffered`` sends a stream whole (see ``chat_completions``); ``on_loop_connection`` records on the
-    event loop's own connection (see ``recording.Pending.direct``); ``client_ip()`` is the client's address
-    as orgs.audit.client_ip reads it (called only when needed: a failed authentication, or an
-    address this process knows to be over its limit of those, gateway.ratelimits).
+    ``buffered`` sends a stream whole (see ``chat_completions``); ``on_loop_connection`` records on
+    the event loop's own connection (``recording.ChatRequest.on_loop_connection``); ``client_ip()``
+    is the client's address as orgs.audit.client_ip reads it (called only when needed: a failed
+    authentication, or an address this process knows to be over its limit of those, gateway.ratelimits).
 
     Once admitted, a request's hold (``pending.hold``: its worst case on the key's cap, its place in
     the rate limits) is given back on every way out, from here: settled after the usage is recorded
@@ -422,7 +422,7 @@ async def after_jobs_drained(seconds: float = 10) -> None:
         await asyncio.wait(running, timeout=seconds)
 
 
-async def _complete(pending: Pending) -> Reply:
+async def _complete(pending: ChatRequest) -> Reply:
     failure = None
     for target in pending.route.targets:
         pending.target = target
@@ -465,7 +465,7 @@ async def _complete(pending: Pending) -> Reply:
         "http_status": 200,
     }
     tokens = prompt + completion
-    priced = _priced_from_snapshots(pending, served) if pending.journal else None
+    priced = _priced_from_snapshots(pending, served) if pending.journaled else None
     if priced is not None:
         # Journaled: answered first, charged once the answer is out (``_charge_once_answered``).
         outcome, entry = priced
@@ -494,7 +494,7 @@ async def _complete(pending: Pending) -> Reply:
     return reply
 
 
-def _priced_from_snapshots(pending: Pending, served: dict) -> tuple[Outcome, dict] | None:
+def _priced_from_snapshots(pending: ChatRequest, served: dict) -> tuple[Metered, dict] | None:
     """The outcome and the journal entry (gateway.recording.journal_entry), priced from snapshots;
     None when one expired since admission (then the request is written before its answer)."""
     try:
@@ -504,7 +504,7 @@ def _priced_from_snapshots(pending: Pending, served: dict) -> tuple[Outcome, dic
         return None
 
 
-async def _charge_once_answered(pending: Pending, reply: Reply, outcome: Outcome, entry: dict) -> None:
+async def _charge_once_answered(pending: ChatRequest, reply: Reply, outcome: Metered, entry: dict) -> None:
     """After the answer: a journaled completion is charged only if its answer went out
     (``reply.delivered``), else it is logged ``client_closed`` at no cost. Charged by one Redis call
     (gateway.journal.asend: the entry, its not-written marker, and the settlement of a hold kept in
@@ -534,7 +534,7 @@ async def _charge_once_answered(pending: Pending, reply: Reply, outcome: Outcome
         await _write_answered(pending, entry)
 
 
-async def _write_answered(pending: Pending, entry: dict) -> None:
+async def _write_answered(pending: ChatRequest, entry: dict) -> None:
     _settled, failed = await sync_to_async(recording.write_journaled)([entry])
     if failed:
         logger.error("Could not record %s, answered: %s", pending.generation_id, entry)
@@ -563,14 +563,14 @@ class StreamState:
             if isinstance(delta, dict) and (delta.get("content") or delta.get("tool_calls")):
                 self.content_chunks += 1
 
-    def tokens(self, pending: Pending) -> tuple[int, int]:
+    def tokens(self, pending: ChatRequest) -> tuple[int, int]:
         prompt, completion = _tokens(self.usage, "prompt_tokens"), _tokens(self.usage, "completion_tokens")
         if prompt is not None and completion is not None:
             return prompt, completion
         return math.ceil(pending.prompt_bytes() / 4), self.content_chunks
 
 
-async def _stream(pending: Pending, *, buffered: bool = False):
+async def _stream(pending: ChatRequest, *, buffered: bool = False):
     """Opens the stream on the first target that answers with a first chunk, then relays it event
     by event, or whole when ``buffered``."""
     failure = None
@@ -615,18 +615,18 @@ async def _stream(pending: Pending, *, buffered: bool = False):
     return reply
 
 
-async def _abandoned(pending: Pending, response: httpx.Response) -> None:
+async def _abandoned(pending: ChatRequest, response: httpx.Response) -> None:
     if not pending.hold.settled:
         await response.aclose()
         await pending.hold.settle()
         await _log_client_closed(pending)  # nothing was sent, nothing is charged
 
 
-async def _relay(pending: Pending, response: httpx.Response, chunks, first: bytes):
+async def _relay(pending: ChatRequest, response: httpx.Response, chunks, first: bytes):
     state = StreamState()
     reader = upstream.EventReader()
 
-    async def record(status: str, error_code: str = "") -> Outcome:
+    async def record(status: str, error_code: str = "") -> Metered:
         """Records and settles, shielded: a client that goes away meanwhile (the relay is cancelled)
         cannot cut the recording short. It goes on; the cancellation is raised once it is done."""
         prompt, completion = state.tokens(pending)

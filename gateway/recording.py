@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
-class Pending:
+class ChatRequest:
     """What the request log and the usage record need, gathered as the request goes."""
 
     api_key: object
@@ -46,9 +46,9 @@ class Pending:
     attempts: int = 0
     # Recorded on the event loop's own connection (``arecord``): the request came in through
     # gateway.asgi on PostgreSQL, outside any transaction of Django's.
-    direct: bool = False
-    # Journaled (gateway.journal): answered first, written by the recorder. Only with ``direct``.
-    journal: bool = False
+    on_loop_connection: bool = False
+    # Journaled (gateway.journal): answered first, written by the recorder. Only with ``on_loop_connection``.
+    journaled: bool = False
     # What the request holds once admitted (gateway.admission.Hold), given back on every way out.
     hold: object | None = None
     # Charged: recorded, or its journal entry sent. A request cancelled before that (its client went
@@ -64,13 +64,13 @@ class Pending:
 
 
 @dataclasses.dataclass
-class Outcome:
+class Metered:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: Decimal = Decimal(0)
 
 
-def record(pending: Pending, **outcome) -> Outcome:
+def record(pending: ChatRequest, **outcome) -> Metered:
     """Records what was served, in this thread. The caller settles the reservation afterwards: the
     spend is counted before the hold goes, never neither. ``outcome``: prompt_tokens,
     completion_tokens, status, http_status and error_code."""
@@ -84,7 +84,7 @@ def record(pending: Pending, **outcome) -> Outcome:
     return record_with_the_orm(pending, **outcome)
 
 
-async def arecord(pending: Pending, **outcome) -> Outcome:
+async def arecord(pending: ChatRequest, **outcome) -> Metered:
     """``record`` without leaving the event loop: the statement on a connection of the loop's own
     pool. Only what is rare goes to a thread: the reference path, and alerts that are due."""
     try:
@@ -105,7 +105,7 @@ async def arecord(pending: Pending, **outcome) -> Outcome:
 # --- Journaled: answered first, written by the recorder (gateway.journal) -----------------------------
 
 
-def journal_entry(pending: Pending, **outcome) -> tuple[Outcome, dict]:
+def journal_entry(pending: ChatRequest, **outcome) -> tuple[Metered, dict]:
     """The cost and what the recorder will write, as JSON, priced from this process's snapshots (call
     it inside ``snapshots.memory_only()``). The entry is charged what the answer says: the plan is not
     checked again when it is written."""
@@ -162,14 +162,14 @@ def _write_batch(entries: list[dict]) -> list[str]:
     return ids
 
 
-def _keep_balance(pending: Pending, charge: charges.Charge) -> None:
+def _keep_balance(pending: ChatRequest, charge: charges.Charge) -> None:
     organization_id = pending.api_key.organization_id
     admission_service.balance_moved(organization_id, pending.admission.view, charge.balance)
 
 
 def record_with_the_orm(
-    pending: Pending, *, prompt_tokens, completion_tokens, status, http_status, error_code=""
-) -> Outcome:
+    pending: ChatRequest, *, prompt_tokens, completion_tokens, status, http_status, error_code=""
+) -> Metered:
     """The reference path (billing.services.usage_record), for SQLite and when the plan changed."""
     with transaction.atomic():
         usage = usage_record(
@@ -181,18 +181,18 @@ def record_with_the_orm(
             byok=pending.target.byok,
             generation_id=pending.generation_id,
         )
-        recorded = Outcome(prompt_tokens, completion_tokens, usage.cost_usd)
+        recorded = Metered(prompt_tokens, completion_tokens, usage.cost_usd)
         log(pending, status=status, http_status=http_status, error_code=error_code, outcome=recorded)
     return recorded
 
 
-def log(pending: Pending, *, status, http_status, error_code="", outcome: Outcome | None = None) -> None:
+def log(pending: ChatRequest, *, status, http_status, error_code="", outcome: Metered | None = None) -> None:
     """The request log of a request that was refused or failed (nothing to bill), or of one whose
     usage the caller records in the same transaction."""
-    RequestLog.objects.create(**_log_fields(pending, status, http_status, error_code, outcome or Outcome()))
+    RequestLog.objects.create(**_log_fields(pending, status, http_status, error_code, outcome or Metered()))
 
 
-def _log_fields(pending, status, http_status, error_code, outcome: Outcome) -> dict:
+def _log_fields(pending, status, http_status, error_code, outcome: Metered) -> dict:
     target = pending.target
     return {
         "id": pending.generation_id,
@@ -243,8 +243,8 @@ CHARGES = charges.Charges(also_inserted=REQUEST_LOG_INSERTED)
 
 
 def _priced(
-    pending: Pending, *, prompt_tokens, completion_tokens, status, http_status, error_code=""
-) -> tuple[Outcome, dict]:
+    pending: ChatRequest, *, prompt_tokens, completion_tokens, status, http_status, error_code=""
+) -> tuple[Metered, dict]:
     """The cost under the plan admission saw, and the charge's parameters with its request log's."""
     api_key, target, route = pending.api_key, pending.target, pending.route
     plan = pending.admission.plan
@@ -257,7 +257,7 @@ def _priced(
         completion_tokens=completion_tokens,
         list_prices=routing.catalog().prices,
     )
-    recorded = Outcome(prompt_tokens, completion_tokens, cost)
+    recorded = Metered(prompt_tokens, completion_tokens, cost)
     now = datetime.datetime.now(datetime.UTC)
     fields = _log_fields(pending, status, http_status, error_code, recorded)
     parameters = charges.charge_parameters(

@@ -72,12 +72,12 @@ def postgresql(db):
         pytest.skip("needs PostgreSQL: the one-statement recording is PostgreSQL's")
 
 
-def planned(full_key: str, model: str, **extra) -> recording.Pending:
+def planned(full_key: str, model: str, **extra) -> recording.ChatRequest:
     """A request as the endpoint holds it once the provider has answered: admitted, with its first
     target tried."""
     api_key, body = key_authenticate(full_key), hello(model, **extra)
     route = routing.route(api_key=api_key, model=model)
-    pending = recording.Pending(
+    pending = recording.ChatRequest(
         api_key=api_key,
         body=body,
         started=time.monotonic(),
@@ -166,7 +166,7 @@ def test_the_one_statement_writes_what_the_reference_path_writes(
 
     assert (ran_the_statement(reference), inserted_with_the_orm(reference)) == (False, True)
     assert (ran_the_statement(statement), inserted_with_the_orm(statement)) == (True, False)
-    assert reference_outcome == statement_outcome == recording.Outcome(1000, 500, Decimal(cost))
+    assert reference_outcome == statement_outcome == recording.Metered(1000, 500, Decimal(cost))
 
     first = UsageRecord.objects.get(pk=by_services.generation_id)
     second = UsageRecord.objects.get(pk=in_one.generation_id)
@@ -321,7 +321,7 @@ def test_arecord_writes_on_the_loops_own_connection(transactional_db, postgresql
 
     assert not ran_the_statement(queries)  # not on Django's connection: on the pool's
     assert not inserted_with_the_orm(queries)
-    assert outcome == recording.Outcome(1000, 500, Decimal("0.002100"))
+    assert outcome == recording.Metered(1000, 500, Decimal("0.002100"))
     record = UsageRecord.objects.get()
     assert (record.pk, record.model, record.tier, record.cost_usd) == (
         pending.generation_id,
