@@ -1,38 +1,9 @@
 """The usage journal: answer first, then charge, and write the usage in batches beside the web server.
 
-With ``NEXEVO_USAGE_JOURNAL`` on (it needs Redis and PostgreSQL; ``bin/stack`` turns it on), a
-completed chat request that came in through gateway.asgi is not written to the database before its
-answer:
-
-1. it is priced from this process's snapshots, and answered: the whole body is sent to the client;
-2. if the client was still there (gateway.asgi), one Redis call (``_APPEND``) appends what is to be
-   written (gateway.recording.journal_entry: the usage record, the ledger debit, the key's spend and
-   the request log, at the answer's price) to the stream ``nexevo:usage``, marks the generation as
-   not written yet, for feedback that comes before the recorder has written it (``unrecorded``; the
-   feedback waits for it), and settles a hold kept in Redis at the real cost (a hold from a lease is
-   settled in memory, gateway.leases); a client gone before its answer is not charged.
-
-A recorder (``manage.py recordusage``, run by ``bin/stack``; the Celery beat task
-``gateway.tasks.record_usage`` sweeps up behind it) reads the stream in a consumer group, writes each
-batch in one statement (gateway.recording.write_journaled: billing.charges), acknowledges it and drops
-the markers.
-An entry a recorder took and never acknowledged (it stopped) is claimed by another after a minute; one
-written twice is skipped by its generation id. An entry that cannot be written is set aside on
-``nexevo:usage:unwritten`` and logged (``recordusage --retry-unwritten`` puts it back). If Redis
-fails at step 2, the entry is written to the database there, at the answer's price.
-
-The order is the promise: a charge never comes before its answer. A process killed between the two
-has answered and not charged (the hold the call was to settle stays counted, an over-count, until
-it is given back as any hold of a dead process is); the customer is never charged for what they were not
-answered, nor twice. What it trades: the answer waits neither for the database (a commit, about 1 ms
-here) nor for Redis (nothing is sent to Redis before it), and the database lags the answers by the
-recorder's batch (tens of milliseconds): balances, key spend and the Requests page show a request once
-it is written. Feedback sent in the instant between the answer and its Redis call (microseconds: the
-call is the next thing the request does) finds neither the generation nor its marker, a 404. What is
-journaled is as safe as Redis keeps it (``bin/services`` runs it with an append-only file). A server
-that is stopped finishes step 2 for every answer first. Without the journal every request is written
-before its answer, as gateway.recording describes.
-"""
+With ``NEXEVO_USAGE_JOURNAL`` on, a completed request that came in through gateway.asgi is answered,
+then one Redis call (``_APPEND``) journals its charge on the stream ``nexevo:usage``; the recorder
+(``manage.py recordusage``) writes batches through billing.charges. What it promises and trades:
+gateway/ARCHITECTURE.md ("Usage journal")."""
 
 import json
 import logging
