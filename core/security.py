@@ -69,6 +69,11 @@ def _with(policy: dict[str, list[str]], directive: str, *sources: str) -> dict[s
     return {**policy, directive: [*policy.get(directive, policy.get("default-src", [])), *sources]}
 
 
+# The Vary of the API's answers under Django: LocaleMiddleware adds Accept-Language (messages follow
+# the client's languages) and SessionMiddleware Cookie (a signed-in user's saved language comes first,
+# core.middleware). The door in front of Django sends the same (tests/gateway/test_door_parity.py).
+API_VARY = "Accept-Language, Cookie"
+
 LOCAL_HOSTS = [".localhost", "127.0.0.1", "[::1]"]  # what Django allows with DEBUG and no ALLOWED_HOSTS
 
 

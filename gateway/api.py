@@ -32,7 +32,7 @@ from core.money import format_usd_exact
 from orgs.audit import client_ip
 
 from . import admission as admission_service
-from . import database, journal, key_changes, ratelimits, recording, routing, snapshots, upstream
+from . import database, errors, journal, key_changes, ratelimits, recording, routing, snapshots, upstream
 from .admission_errors import KeyChanged
 from .body import BadRequest, parse_body  # noqa: F401 - BadRequest is the body's 400, named here too
 from .models import RequestStatus
@@ -354,10 +354,17 @@ class _Address:
         return self._address
 
 
+# What a 401 asks for, as the rest of the API's (apikeys.authentication) says it.
+WWW_AUTHENTICATE = 'Bearer realm="nexevo"'
+
+
 async def _unauthenticated(reply: Reply, address: _Address) -> Reply:
     """A 401 counts against the client address's failed authentications: past the limit, a 429."""
     refusal = await ratelimits.authentication_failed(address())
-    return _rate_limited(refusal) if refusal is not None else reply
+    if refusal is not None:
+        return _rate_limited(refusal)
+    reply.headers["WWW-Authenticate"] = WWW_AUTHENTICATE
+    return reply
 
 
 @csrf_exempt
@@ -369,13 +376,17 @@ async def chat_completions(request):
     except Exception:  # noqa: BLE001 - RequestDataTooBig and a broken upload alike
         raw_body = None
     buffered = not isinstance(request, ASGIRequest)
-    reply = await handle(
-        request.method,
-        request.headers.get("Authorization", ""),
-        raw_body,
-        buffered=buffered,
-        client_ip=partial(client_ip, request),
-    )
+    try:
+        reply = await handle(
+            request.method,
+            request.headers.get("Authorization", ""),
+            raw_body,
+            buffered=buffered,
+            client_ip=partial(client_ip, request),
+        )
+    except Exception as error:  # answered as gateway.asgi answers it
+        failure = errors.failure_of(error)
+        reply = error_reply(failure.status, failure.code, str(failure.message), headers=failure.headers())
     if reply.events is not None:
         # Django sends a stream after the view returns: its jobs run once the stream is over.
         reply.events = _then_after(reply.events, reply)

@@ -12,20 +12,18 @@ import gc
 import logging
 from functools import partial
 
-import psycopg
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import DatabaseError, connections
+from django.db import connections
 from django.http import HttpRequest
 from django.utils import translation
 
 from core import security
-from core.api import as_service_unavailable
 from core.errors import ServiceUnavailable
 from core.languages import language_from_accept_language
 from orgs.audit import client_ip
 
-from . import api, database, leases, snapshots
+from . import api, database, errors, leases, snapshots
 
 logger = logging.getLogger(__name__)
 
@@ -78,23 +76,18 @@ class ChatCompletions:
                     on_loop_connection=on_loop_connection,
                     client_ip=partial(_client_address, scope, headers),
                 )
-        except database.Unavailable as error:  # waited for the database as long as a request may
-            logger.warning("Answering 503: %s", error)
-            return _unavailable()
-        except (DatabaseError, psycopg.Error) as error:  # Django's connection, or the recording pool's
-            logger.exception("The database failed during a chat request.")
-            database.failed(error)
-            _close_connections_soon()
-            return _unavailable()
-        except Exception as error:
-            if as_service_unavailable(error) is not None:
-                return _unavailable()
-            logger.exception("A chat request failed.")
+        except Exception as error:  # answered as Django's view answers it (gateway.errors.failure_of)
+            failure = errors.failure_of(error)
+            if failure.database_failed:  # Django's connection, or the recording pool's
+                database.failed(error)
+                _close_connections_soon()
             with translation.override(language):
-                message = translation.gettext("Something went wrong on our side. Try again.")
-            return api.error_reply(500, "internal_error", message)
+                message = str(failure.message)
+            reply = api.error_reply(failure.status, failure.code, message, headers=failure.headers())
         if reply.status == 503 and "Retry-After" not in reply.headers:  # e.g. spend caps without Redis
-            reply.headers["Retry-After"] = _unavailable().headers["Retry-After"]
+            reply.headers["Retry-After"] = str(ServiceUnavailable().retry_after)
+        reply.headers["Content-Language"] = language  # as Django's LocaleMiddleware says it
+        reply.headers["Vary"] = security.API_VARY
         return reply
 
 
@@ -204,12 +197,6 @@ def _close_connections_soon() -> None:
     task = asyncio.ensure_future(sync_to_async(connections.close_all)())
     _closing.add(task)
     task.add_done_callback(_closing.discard)
-
-
-def _unavailable() -> api.Reply:
-    unavailable = ServiceUnavailable()
-    headers = {"Retry-After": str(unavailable.retry_after)}
-    return api.error_reply(503, unavailable.code, unavailable.message, headers=headers)
 
 
 DISCONNECTED = object()

@@ -5,7 +5,19 @@ so the Requests page, a request's page and a key's page explain a code from here
 API's stable contract; these sentences say what happened and what to do about it, and may change.
 """
 
+import dataclasses
+import logging
+
+import psycopg
+from django.db import InterfaceError, OperationalError
 from django.utils.translation import gettext_lazy as _
+
+from core.api import as_service_unavailable
+from core.errors import ServiceUnavailable
+
+from . import database
+
+logger = logging.getLogger(__name__)
 
 SPEND_CAP_EXCEEDED = "spend_cap_exceeded"
 
@@ -119,3 +131,50 @@ def explain_for_key(code: str, *, cap_reached: bool | None) -> str:
     if code == SPEND_CAP_EXCEEDED and cap_reached is not None:
         return CAP_REACHED if cap_reached else CAP_NOT_REACHED
     return explain(code)
+
+
+# --- An exception the chat endpoint did not expect ---------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """How the chat endpoint answers an exception that escaped it, by either door (gateway.asgi and
+    the Django view ``gateway.api.chat_completions``): ``message`` is translated when it is read."""
+
+    status: int
+    code: str
+    message: str
+    retry_after: int | None = None
+    database_failed: bool = False  # a connection refused or broken: the door closes its connections
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
+
+
+# A connection refused, broken or not had in time: retry later. Any other database error is a bug.
+DATABASE_GONE = (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
+
+INTERNAL_ERROR_MESSAGE = _("Something went wrong on our side. The error has been logged; please try again.")
+
+
+def failure_of(error: BaseException) -> Failure:
+    """The answer to ``error``, logged: 503 with Retry-After when the database, Redis or the broker
+    is unreachable (retry later), 500 ``internal_error`` for anything else (our bug, an
+    IntegrityError or a ProgrammingError included), as Django's error handling answers under /v1/."""
+    if isinstance(error, database.Unavailable):  # waited for the database as long as a request may
+        logger.warning("Answering 503: %s", error)
+        return _unavailable(ServiceUnavailable())
+    if isinstance(error, DATABASE_GONE):
+        logger.warning("Answering 503: the database failed during a chat request: %r", error)
+        return _unavailable(ServiceUnavailable(), database_failed=True)
+    unavailable = as_service_unavailable(error)
+    if unavailable is not None:
+        return _unavailable(unavailable)
+    logger.error("A chat request failed.", exc_info=error)
+    return Failure(500, "internal_error", INTERNAL_ERROR_MESSAGE)
+
+
+def _unavailable(unavailable: ServiceUnavailable, *, database_failed: bool = False) -> Failure:
+    return Failure(
+        503, unavailable.code, unavailable.message, unavailable.retry_after, database_failed=database_failed
+    )

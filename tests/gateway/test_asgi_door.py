@@ -187,7 +187,10 @@ def test_no_credentials_is_a_401_with_the_security_headers():
     assert answer.headers["referrer-policy"] == "same-origin"
     assert answer.headers["content-security-policy"].startswith("default-src 'self'")
     assert answer.headers["permissions-policy"].startswith("accelerometer=()")
-    assert "content-language" not in answer.headers  # the door answered, not Django
+    # What Django's middleware adds to the API's answers, the door adds too (test_door_parity.py).
+    assert answer.headers["content-language"] == "en"
+    assert answer.headers["vary"] == "Accept-Language, Cookie"
+    assert answer.headers["www-authenticate"] == 'Bearer realm="nexevo"'
 
 
 def test_a_completion_is_served_and_recorded(transactional_db, funded, warm):
