@@ -15,7 +15,7 @@ import time
 import psycopg
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import DatabaseError, connections
+from django.db import InterfaceError, OperationalError, connections
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 logger = logging.getLogger(__name__)
@@ -131,7 +131,9 @@ async def in_thread(function, /, *args, **kwargs):
                 _waiting_since = time.monotonic()
             with database.execute_wrapper(_timed):
                 result = function(*args, **kwargs)
-        except (DatabaseError, psycopg.Error) as error:
+        except (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError) as error:
+            # A connection refused or broken. Any other database error (a statement's own fault) is
+            # the request's, not an outage: it goes up as it is and the next requests go on.
             failed(error)
             # The connection this thread keeps may be broken: the next job connects afresh.
             with contextlib.suppress(Exception):
