@@ -35,8 +35,12 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # Module-scoped, not session-scoped: Playwright's sync API keeps an asyncio loop marked as running
+    # on this thread while it is started, and pytest-xdist hands one worker the tests of other modules
+    # in between, whose async_to_sync calls would then refuse to run. Stopping it after each module
+    # costs one Chromium launch per browser test module.
     if not Path(CHROMIUM).exists():
         if os.environ.get("NEXEVO_SKIP_BROWSER_TESTS") == "1":
             pytest.skip(f"{CHROMIUM} is missing and NEXEVO_SKIP_BROWSER_TESTS=1")
