@@ -4,6 +4,7 @@ Charlie is an outsider. Every user gets a personal workspace on creation."""
 import pytest
 from allauth.account.models import EmailAddress
 from django.core.cache import cache
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -28,6 +29,17 @@ def _clear_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language. A request in Chinese through the test client leaves
+    Chinese active on the thread that served it (LocaleMiddleware activates the request's language
+    and nothing deactivates it; async_to_sync runs sync views on the caller's thread), and what a later
+    test renders outside a request would then come out in Chinese."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture
