@@ -55,8 +55,10 @@ def _generation_once_written(organization, generation_id: str):
         generation = _generation(organization, generation_id)
         if generation is not None:
             return generation
-        if not journal.unrecorded(generation_id):  # written, and not this organization's
-            return None
+        if not journal.unrecorded(generation_id):
+            # Written since the look above (the recorder commits, then drops the mark), or not this
+            # organization's: one more look tells which.
+            return _generation(organization, generation_id)
     raise ServiceUnavailable(
         _("This generation is still being recorded. Try again in a moment."),
         code="generation_pending",
